@@ -1,0 +1,1 @@
+"""What every PyParrot process shares: wire contract, stream names, settings, worker loop."""

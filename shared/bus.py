@@ -1,0 +1,77 @@
+"""Connecting to Redis and the few stream operations both workers and the gateway use."""
+
+import asyncio
+import logging
+import time
+
+import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from shared import streams
+from shared.messages import Envelope, pack
+from shared.settings import ServiceSettings
+
+log = logging.getLogger(__name__)
+TRANSIENT = (RedisConnectionError, RedisTimeoutError, OSError)
+
+
+def client(url: str, backoff_max_s: float = 5.0) -> aioredis.Redis:
+    """A client that retries a command a few times across a dropped connection."""
+    return aioredis.Redis.from_url(
+        url,
+        decode_responses=False,
+        retry=Retry(ExponentialBackoff(cap=backoff_max_s, base=0.05), retries=3),
+        retry_on_error=[RedisConnectionError, RedisTimeoutError],
+        health_check_interval=15,
+        socket_connect_timeout=5,
+    )
+
+
+async def connect(settings: ServiceSettings) -> aioredis.Redis:
+    """Connect and PING with bounded, logged retries; raise the last error if all fail."""
+    redis = client(settings.redis_url, settings.redis_backoff_max_s)
+    delay_s = 0.1
+    for attempt in range(1, settings.redis_connect_attempts + 1):
+        try:
+            await redis.ping()
+            return redis
+        except TRANSIENT as exc:
+            if attempt == settings.redis_connect_attempts:
+                await redis.aclose()
+                raise
+            log.warning(
+                "redis not reachable (attempt %d): %s; retry in %.1fs", attempt, exc, delay_s
+            )
+            await asyncio.sleep(delay_s)
+            delay_s = min(delay_s * 2, settings.redis_backoff_max_s)
+    raise AssertionError("unreachable")
+
+
+async def ensure_group(redis: aioredis.Redis, stream: str, group: str) -> None:
+    """Create the consumer group (and the stream) unless it exists."""
+    try:
+        await redis.xgroup_create(stream, group, id="0", mkstream=True)
+        log.info("created group %s on %s", group, stream)
+    except ResponseError as exc:
+        if "BUSYGROUP" not in str(exc):
+            raise
+
+
+async def submit(redis: aioredis.Redis, stream: str, envelope: Envelope) -> bytes:
+    """Put a job on a stage's stream; returns the entry id."""
+    return await redis.xadd(stream, {b"e": pack(envelope)})
+
+
+def publish_reply(pipe: aioredis.client.Pipeline, envelope: Envelope, stream: str) -> None:
+    """Queue a reply on ``pipe``: capped, and expiring once its reader is gone."""
+    pipe.xadd(stream, {b"e": pack(envelope)}, maxlen=streams.REPLY_MAXLEN, approximate=True)
+    pipe.expire(stream, streams.REPLY_TTL_S)
+
+
+def now_s() -> float:
+    """Wall-clock seconds, for heartbeats and deadlines."""
+    return time.time()

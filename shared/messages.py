@@ -1,0 +1,154 @@
+"""The one message contract: an envelope around a typed payload, msgpack on the wire.
+
+``pack`` and ``unpack`` are the only serialisation code in the project. Every payload
+kind is a frozen pydantic model with a ``kind`` literal, so a decoded entry is either a
+fully valid message or a ``DecodeError`` with the reason.
+"""
+
+import time
+import uuid
+from typing import Annotated, Literal
+
+import msgpack
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+SCHEMA_VERSION = 1
+# Refuse absurd entries before msgpack allocates for them (an hour of 16 kHz s16 mono is 115 MB).
+MAX_ENTRY_BYTES = 128 * 1024 * 1024
+
+
+class DecodeError(ValueError):
+    """A stream entry that is not a valid PyParrot message."""
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class AudioFormat(_Frozen):
+    """How raw PCM bytes are laid out: little-endian signed integers, interleaved."""
+
+    sample_rate_hz: int = Field(16_000, ge=1_000, le=192_000)
+    channels: int = Field(1, ge=1, le=8)
+    sample_width_bytes: Literal[2, 4] = 2
+
+    @property
+    def frame_bytes(self) -> int:
+        """Bytes per frame (one sample on every channel)."""
+        return self.channels * self.sample_width_bytes
+
+    def duration_s(self, audio: bytes) -> float:
+        """Seconds of audio in ``audio``."""
+        return len(audio) / (self.frame_bytes * self.sample_rate_hz)
+
+
+class Word(_Frozen):
+    start_s: float
+    end_s: float
+    word: str
+    probability: float
+
+
+class Segment(_Frozen):
+    id: int
+    start_s: float
+    end_s: float
+    text: str
+    avg_logprob: float = 0.0
+    no_speech_prob: float = 0.0
+    words: list[Word] = []
+
+
+class TranscribeRequest(_Frozen):
+    """Audio to transcribe (or translate to English, Whisper's ``translate`` task)."""
+
+    kind: Literal["stt.request"] = "stt.request"
+    audio: bytes
+    audio_format: AudioFormat = AudioFormat()
+    language: str | None = Field(None, description="ISO 639-1 code; None detects it")
+    prompt: str | None = Field(None, max_length=2_000)
+    task: Literal["transcribe", "translate"] = "transcribe"
+    word_timestamps: bool = False
+    final: bool = Field(True, description="False for a partial hypothesis of live speech")
+
+    @model_validator(mode="after")
+    def _whole_frames(self) -> "TranscribeRequest":
+        if len(self.audio) % self.audio_format.frame_bytes:
+            raise ValueError("audio length is not a whole number of frames")
+        return self
+
+
+class Transcript(_Frozen):
+    kind: Literal["stt.result"] = "stt.result"
+    text: str
+    language: str
+    language_probability: float = 1.0
+    duration_s: float
+    segments: list[Segment] = []
+    final: bool = True
+    model: str = ""
+    processing_s: float = 0.0
+
+
+class ErrorResult(_Frozen):
+    """A job that ended without a result; the requester hears why."""
+
+    kind: Literal["error"] = "error"
+    code: str
+    message: str
+    stage: str = ""
+
+
+Payload = Annotated[TranscribeRequest | Transcript | ErrorResult, Field(discriminator="kind")]
+PAYLOAD_TYPES: tuple[type[BaseModel], ...] = (TranscribeRequest, Transcript, ErrorResult)
+
+
+def new_id() -> str:
+    """A fresh, unique message id."""
+    return uuid.uuid4().hex
+
+
+class Envelope(_Frozen):
+    """One message on a stream: routing and bookkeeping around a typed payload."""
+
+    v: Literal[1] = SCHEMA_VERSION
+    id: str = Field(default_factory=new_id, min_length=1, max_length=64)
+    session: str | None = Field(None, max_length=128)
+    seq: int = Field(0, ge=0)
+    created_s: float = Field(default_factory=time.time)
+    parent: str | None = Field(None, max_length=64, description="id of the job this answers")
+    reply_to: str | None = Field(None, max_length=256, description="stream for the results")
+    deadline_s: float | None = Field(None, description="epoch seconds after which nobody waits")
+    payload: Payload
+
+    @property
+    def kind(self) -> str:
+        """The payload's kind, e.g. ``stt.request``."""
+        return self.payload.kind
+
+    def reply(self, payload: BaseModel, seq: int = 0) -> "Envelope":
+        """An envelope answering this one, addressed to its requester."""
+        return Envelope(
+            session=self.session, seq=seq, parent=self.id, reply_to=None, payload=payload
+        )
+
+
+def pack(envelope: Envelope) -> bytes:
+    """Serialise an envelope for a stream entry."""
+    return msgpack.packb(envelope.model_dump(mode="python"), use_bin_type=True)
+
+
+def unpack(data: bytes) -> Envelope:
+    """Decode and validate a stream entry; raise ``DecodeError`` with the reason."""
+    if len(data) > MAX_ENTRY_BYTES:
+        raise DecodeError(f"entry of {len(data)} bytes exceeds {MAX_ENTRY_BYTES}")
+    try:
+        raw = msgpack.unpackb(data, raw=False)  # its length limits default to len(data)
+    except Exception as exc:  # msgpack raises several unrelated types
+        raise DecodeError(f"not msgpack: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise DecodeError(f"expected a map, got {type(raw).__name__}")
+    try:
+        return Envelope.model_validate(raw)
+    except ValidationError as exc:
+        raise DecodeError(f"invalid envelope: {exc.errors(include_url=False)}") from exc

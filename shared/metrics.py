@@ -1,0 +1,136 @@
+"""Every Prometheus metric PyParrot exports, built against a registry you pass in.
+
+Base units, ``_total`` counters, no session ids or text in labels, and latency buckets
+that reach a minute because speech jobs are long.
+"""
+
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+PREFIX = "pyparrot"
+SPEECH_BUCKETS_S = (
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    0.75,
+    1.0,
+    1.5,
+    2.0,
+    3.0,
+    5.0,
+    10.0,
+    20.0,
+    30.0,
+    60.0,
+)
+RTF_BUCKETS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
+
+
+@dataclass(frozen=True)
+class WorkerMetrics:
+    jobs: Counter
+    job_seconds: Histogram
+    realtime_factor: Histogram
+    reclaimed: Counter
+    in_flight: Gauge
+
+
+@dataclass(frozen=True)
+class GatewayMetrics:
+    requests: Counter
+    request_seconds: Histogram
+    bus_roundtrip_seconds: Histogram
+    workers: Gauge
+    stream_backlog: Gauge
+    stream_pending: Gauge
+    dead_letters: Gauge
+    duplicates_dropped: Counter
+
+
+def worker_metrics(registry: CollectorRegistry) -> WorkerMetrics:
+    """The metrics a worker process exports."""
+    return WorkerMetrics(
+        jobs=Counter(
+            f"{PREFIX}_jobs_total",
+            "Jobs finished by outcome (done, retry, dead, invalid)",
+            ["component", "outcome"],
+            registry=registry,
+        ),
+        job_seconds=Histogram(
+            f"{PREFIX}_job_duration_seconds",
+            "Handler time per job",
+            ["component"],
+            buckets=SPEECH_BUCKETS_S,
+            registry=registry,
+        ),
+        realtime_factor=Histogram(
+            f"{PREFIX}_realtime_factor",
+            "Processing time divided by audio duration",
+            ["component"],
+            buckets=RTF_BUCKETS,
+            registry=registry,
+        ),
+        reclaimed=Counter(
+            f"{PREFIX}_reclaimed_total",
+            "Jobs taken over from an idle or dead consumer",
+            ["component"],
+            registry=registry,
+        ),
+        in_flight=Gauge(
+            f"{PREFIX}_jobs_in_flight", "Jobs being handled now", ["component"], registry=registry
+        ),
+    )
+
+
+def gateway_metrics(registry: CollectorRegistry) -> GatewayMetrics:
+    """The metrics the gateway exports on /metrics."""
+    return GatewayMetrics(
+        requests=Counter(
+            f"{PREFIX}_http_requests_total",
+            "HTTP requests by route and status code",
+            ["route", "status"],
+            registry=registry,
+        ),
+        request_seconds=Histogram(
+            f"{PREFIX}_http_request_duration_seconds",
+            "HTTP request latency",
+            ["route"],
+            buckets=SPEECH_BUCKETS_S,
+            registry=registry,
+        ),
+        bus_roundtrip_seconds=Histogram(
+            f"{PREFIX}_bus_roundtrip_seconds",
+            "From job published to result received at the gateway",
+            ["component"],
+            buckets=SPEECH_BUCKETS_S,
+            registry=registry,
+        ),
+        workers=Gauge(
+            f"{PREFIX}_workers", "Live workers by component", ["component"], registry=registry
+        ),
+        stream_backlog=Gauge(
+            f"{PREFIX}_stream_backlog", "Unfinished jobs in a stream", ["stream"], registry=registry
+        ),
+        stream_pending=Gauge(
+            f"{PREFIX}_stream_pending",
+            "Jobs delivered to a consumer and not yet acknowledged",
+            ["stream"],
+            registry=registry,
+        ),
+        dead_letters=Gauge(
+            f"{PREFIX}_dead_letters",
+            "Entries in a dead-letter stream",
+            ["stream"],
+            registry=registry,
+        ),
+        duplicates_dropped=Counter(
+            f"{PREFIX}_duplicate_results_total",
+            "Results dropped because their job was already answered",
+            registry=registry,
+        ),
+    )

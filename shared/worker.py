@@ -1,0 +1,380 @@
+"""The consumer-group worker loop every stage runs.
+
+Each turn: reclaim entries idle too long (a crashed peer's work, XAUTOCLAIM), read new
+ones (XREADGROUP), run the handler in a thread under a timeout, then publish the results
+and XACK + XDEL in one transaction. Each job ends one way only, decided here:
+
+- done: results published, entry acknowledged and deleted;
+- retry: a ``Retryable`` error or an unexpected one leaves it pending for a later reclaim;
+- dead: a ``JobFailed`` error, an undecodable entry or too many deliveries copies it to
+  ``<stream>:dead`` with the reason, sends an ``error`` reply, and acknowledges it.
+"""
+
+import asyncio
+import contextlib
+import logging
+import signal
+import time
+from asyncio import FIRST_COMPLETED
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+import redis.asyncio as aioredis
+from prometheus_client import REGISTRY, start_http_server
+from pydantic import BaseModel
+from redis.exceptions import ResponseError
+
+from shared import bus, heartbeat, streams
+from shared.heartbeat import WorkerInfo
+from shared.messages import DecodeError, Envelope, ErrorResult, unpack
+from shared.metrics import WorkerMetrics, worker_metrics
+from shared.settings import WorkerSettings
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[Envelope], Iterator[BaseModel]]
+"""Blocking: takes a job, yields result payloads (several for streamed output)."""
+
+
+class Retryable(Exception):
+    """A transient fault: leave the job pending so it is delivered again."""
+
+
+class JobFailed(Exception):
+    """A job that can never succeed (bad input): dead-letter it and tell the requester."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True)
+class WorkerSpec:
+    """What a service hands the loop: its stream, its handler and what it advertises."""
+
+    component: str
+    stream: str
+    handle: Handler
+    model: str = ""
+    languages: list[str] = field(default_factory=list)
+    audio_field: str = ""  # payload field whose duration feeds the real-time-factor metric
+
+
+@dataclass
+class _Entry:
+    id: bytes
+    raw: bytes | None
+    deliveries: int
+
+
+class Worker:
+    """State of one running loop; use ``run_worker`` rather than this class directly."""
+
+    def __init__(
+        self,
+        redis: aioredis.Redis,
+        spec: WorkerSpec,
+        settings: WorkerSettings,
+        metrics: WorkerMetrics,
+    ) -> None:
+        self.redis = redis
+        self.spec = spec
+        self.settings = settings
+        self.metrics = metrics
+        self.group = streams.group(spec.component)
+        self.in_flight: set[asyncio.Task[None]] = set()
+        self.active_ids: set[bytes] = set()
+        self.claim_cursor = "0-0"
+        self.last_claim_s = 0.0
+        self.info = WorkerInfo(
+            component=spec.component,
+            name=settings.worker_name,
+            stream=spec.stream,
+            model=spec.model,
+            languages=spec.languages,
+            concurrency=settings.concurrency,
+        )
+
+    async def run(self, stop: asyncio.Event, burst: bool = False) -> None:
+        """Serve until ``stop`` is set (or, in burst mode, until no work is left)."""
+        await bus.ensure_group(self.redis, self.spec.stream, self.group)
+        await heartbeat.beat(self.redis, self.info, self.settings.heartbeat_ttl_s)
+        beating = asyncio.create_task(self._heartbeat(stop))
+        self._stopping = asyncio.create_task(stop.wait())
+        log.info("ready: %s worker %s on %s", self.spec.component, self.info.name, self.spec.stream)
+        backoff_s = 0.1
+        try:
+            while not stop.is_set():
+                try:
+                    got = await self._turn()
+                    backoff_s = 0.1
+                except bus.TRANSIENT as exc:
+                    log.warning("redis error: %s; retry in %.1fs", exc, backoff_s)
+                    await asyncio.sleep(backoff_s)
+                    backoff_s = min(backoff_s * 2, self.settings.redis_backoff_max_s)
+                    continue
+                if burst and not got and not self.in_flight:
+                    break
+        finally:
+            await self._drain()
+            self._stopping.cancel()
+            beating.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await beating
+            with contextlib.suppress(*bus.TRANSIENT):
+                await heartbeat.remove(self.redis, self.info)
+            log.info("stopped: %s worker %s", self.spec.component, self.info.name)
+
+    async def _turn(self) -> bool:
+        """Take what free capacity allows and start handling it; True if anything came."""
+        free = self.settings.concurrency - len(self.in_flight)
+        if free <= 0:  # full: wait for a free slot, or for the stop signal
+            await asyncio.wait([*self.in_flight, self._stopping], return_when=FIRST_COMPLETED)
+            return True
+        entries = await self._reclaim(free) or await self._read(free)
+        for entry in entries:
+            if entry.id in self.active_ids:
+                continue  # ours already, just slow
+            self.active_ids.add(entry.id)
+            task = asyncio.create_task(self._process(entry))
+            self.in_flight.add(task)
+            task.add_done_callback(self.in_flight.discard)
+            task.add_done_callback(lambda _t, i=entry.id: self.active_ids.discard(i))
+        return bool(entries)
+
+    async def _read(self, count: int) -> list[_Entry]:
+        block_ms = 10 if self.in_flight else self.settings.block_ms
+        try:
+            reply = await self.redis.xreadgroup(
+                self.group,
+                self.info.name,
+                {self.spec.stream: ">"},
+                count=count,
+                block=block_ms,
+            )
+        except ResponseError as exc:
+            if "NOGROUP" not in str(exc) and "no longer exists" not in str(exc):
+                raise
+            log.warning("group %s vanished from %s; recreating it", self.group, self.spec.stream)
+            await bus.ensure_group(self.redis, self.spec.stream, self.group)
+            return []
+        return [
+            _Entry(entry_id, fields.get(b"e"), 1)
+            for _stream, entries in reply or []
+            for entry_id, fields in entries
+        ]
+
+    async def _reclaim(self, count: int) -> list[_Entry]:
+        """Take over entries another consumer has held too long (or a failed one of ours)."""
+        interval_s = min(self.settings.claim_idle_ms / 2000, 5.0)
+        if time.monotonic() - self.last_claim_s < interval_s:
+            return []
+        self.last_claim_s = time.monotonic()
+        cursor, claimed, *_deleted = await self.redis.xautoclaim(
+            self.spec.stream,
+            self.group,
+            self.info.name,
+            min_idle_time=self.settings.claim_idle_ms,
+            start_id=self.claim_cursor,
+            count=count,
+        )
+        self.claim_cursor = cursor.decode() if isinstance(cursor, bytes) else cursor
+        entries = []
+        for entry_id, fields in claimed:
+            pending = await self.redis.xpending_range(
+                self.spec.stream, self.group, min=entry_id, max=entry_id, count=1
+            )
+            deliveries = pending[0]["times_delivered"] if pending else 1
+            entries.append(_Entry(entry_id, (fields or {}).get(b"e"), deliveries))
+        if len(claimed) == count and self.claim_cursor != "0-0":
+            self.last_claim_s = 0.0  # more may be waiting: look again next turn
+        if entries:
+            self.metrics.reclaimed.labels(self.spec.component).inc(len(entries))
+            log.info("reclaimed %d idle job(s) on %s", len(entries), self.spec.stream)
+        return entries
+
+    async def _process(self, entry: _Entry) -> None:
+        """Decide how one job ends: done, retry or dead."""
+        try:
+            envelope = unpack(entry.raw or b"")
+        except DecodeError as exc:
+            await self._dead(entry, None, "invalid_message", str(exc))
+            return
+        if entry.deliveries > self.settings.max_deliveries:
+            message = f"gave up after {entry.deliveries - 1} deliveries"
+            await self._dead(entry, envelope, "max_deliveries", message)
+            return
+        if envelope.deadline_s is not None and bus.now_s() > envelope.deadline_s:
+            await self._finish(entry, [], "expired")
+            return
+        component = self.spec.component
+        self.metrics.in_flight.labels(component).inc()
+        started = time.perf_counter()
+        try:
+            await asyncio.wait_for(
+                self._handle(entry, envelope), timeout=self.settings.job_timeout_s
+            )
+        except JobFailed as exc:
+            await self._dead(entry, envelope, exc.code, exc.message)
+        except Exception as exc:  # transient or unexpected: try again, up to max_deliveries
+            await self._retry(entry, envelope, exc)
+        finally:
+            self.metrics.in_flight.labels(component).dec()
+        elapsed = time.perf_counter() - started
+        self.metrics.job_seconds.labels(component).observe(elapsed)
+        self._observe_rtf(envelope, elapsed)
+
+    async def _handle(self, entry: _Entry, envelope: Envelope) -> None:
+        """Run the handler in a thread; stream all but the last result, then finish."""
+        results = await asyncio.to_thread(lambda: iter(self.spec.handle(envelope)))
+        sentinel = object()
+        previous: BaseModel | None = None
+        seq = 0
+        while (item := await asyncio.to_thread(next, results, sentinel)) is not sentinel:
+            if previous is not None:
+                await self._publish([envelope.reply(previous, seq)], envelope)
+                seq += 1
+            previous = item  # type: ignore[assignment]
+        final = [envelope.reply(previous, seq)] if previous is not None else []
+        await self._finish(entry, final, "done", envelope)
+
+    async def _publish(self, replies: list[Envelope], job: Envelope) -> None:
+        if not job.reply_to or not replies:
+            return
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for reply in replies:
+                bus.publish_reply(pipe, reply, job.reply_to)
+            await pipe.execute()
+
+    async def _finish(
+        self, entry: _Entry, replies: list[Envelope], outcome: str, job: Envelope | None = None
+    ) -> None:
+        """Publish the last results, XACK and XDEL in one MULTI."""
+        async with self.redis.pipeline(transaction=True) as pipe:
+            if job is not None and job.reply_to:
+                for reply in replies:
+                    bus.publish_reply(pipe, reply, job.reply_to)
+            pipe.xack(self.spec.stream, self.group, entry.id)
+            pipe.xdel(self.spec.stream, entry.id)
+            await pipe.execute()
+        self.metrics.jobs.labels(self.spec.component, outcome).inc()
+
+    async def _retry(self, entry: _Entry, envelope: Envelope, exc: Exception) -> None:
+        reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        if entry.deliveries >= self.settings.max_deliveries:
+            await self._dead(entry, envelope, "failed", reason)
+            return
+        log.warning(
+            "job %s failed (delivery %d), will retry: %s", envelope.id, entry.deliveries, reason
+        )
+        self.metrics.jobs.labels(self.spec.component, "retry").inc()
+
+    async def _dead(
+        self, entry: _Entry, envelope: Envelope | None, code: str, message: str
+    ) -> None:
+        """Copy the entry to the dead-letter stream, tell the requester, acknowledge it."""
+        log.error("dead-lettering %s on %s: %s: %s", entry.id, self.spec.stream, code, message)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.xadd(
+                streams.dead(self.spec.stream),
+                {
+                    b"e": entry.raw or b"",
+                    b"code": code,
+                    b"error": message[:2_000],
+                    b"source_id": entry.id,
+                    b"deliveries": entry.deliveries,
+                    b"consumer": self.info.name,
+                },
+                maxlen=streams.DEAD_MAXLEN,
+                approximate=True,
+            )
+            if envelope is not None and envelope.reply_to:
+                error = ErrorResult(code=code, message=message, stage=self.spec.component)
+                bus.publish_reply(pipe, envelope.reply(error), envelope.reply_to)
+            pipe.xack(self.spec.stream, self.group, entry.id)
+            pipe.xdel(self.spec.stream, entry.id)
+            await pipe.execute()
+        outcome = "invalid" if envelope is None else "dead"
+        self.metrics.jobs.labels(self.spec.component, outcome).inc()
+
+    def _observe_rtf(self, envelope: Envelope, elapsed_s: float) -> None:
+        if not self.spec.audio_field:
+            return
+        audio = getattr(envelope.payload, self.spec.audio_field, None)
+        fmt = getattr(envelope.payload, "audio_format", None)
+        if isinstance(audio, bytes) and fmt is not None and audio:
+            self.metrics.realtime_factor.labels(self.spec.component).observe(
+                elapsed_s / fmt.duration_s(audio)
+            )
+
+    async def _heartbeat(self, stop: asyncio.Event) -> None:
+        """Refresh the heartbeat, and keep in-flight jobs from looking idle to peers."""
+        period_s = min(self.settings.heartbeat_interval_s, self.settings.claim_idle_ms / 3000)
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), period_s)
+            self.info.in_flight = len(self.in_flight)
+            try:
+                await heartbeat.beat(self.redis, self.info, self.settings.heartbeat_ttl_s)
+                await self._touch_active()
+            except bus.TRANSIENT as exc:
+                log.warning("heartbeat failed: %s", exc)
+
+    async def _touch_active(self) -> None:
+        """Reset the idle time of jobs we are still handling (XCLAIM JUSTID to ourselves),
+        so a long job is not mistaken for a crashed consumer's and handled twice."""
+        if self.active_ids:
+            await self.redis.xclaim(
+                self.spec.stream,
+                self.group,
+                self.info.name,
+                0,
+                list(self.active_ids),
+                justid=True,
+            )
+
+    async def _drain(self) -> None:
+        """Let in-flight jobs finish within the grace period; the rest stay pending."""
+        if not self.in_flight:
+            return
+        log.info("finishing %d job(s) before stopping", len(self.in_flight))
+        _done, late = await asyncio.wait(self.in_flight, timeout=self.settings.shutdown_grace_s)
+        for task in late:
+            task.cancel()
+        if late:
+            await asyncio.wait(late)
+            log.warning("%d job(s) left pending for another worker", len(late))
+
+
+async def run_worker(
+    redis: aioredis.Redis,
+    spec: WorkerSpec,
+    settings: WorkerSettings,
+    metrics: WorkerMetrics,
+    stop: asyncio.Event | None = None,
+    burst: bool = False,
+) -> None:
+    """Run the consumer-group loop for one stage until stopped (or drained, in burst mode)."""
+    worker = Worker(redis, spec, settings, metrics)
+    await worker.run(stop or asyncio.Event(), burst=burst)
+
+
+def serve(spec: WorkerSpec, settings: WorkerSettings) -> None:
+    """Process entry point: metrics port, Redis connection, SIGTERM/SIGINT handling."""
+    if settings.metrics_port:
+        start_http_server(settings.metrics_port)
+    metrics = worker_metrics(REGISTRY)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        redis = await bus.connect(settings)
+        try:
+            await run_worker(redis, spec, settings, metrics, stop)
+        finally:
+            await redis.aclose()
+
+    asyncio.run(main())
