@@ -1,0 +1,1 @@
+"""PyParrot's processes: one folder per worker stage, plus the gateway."""

@@ -1,0 +1,1 @@
+"""The mt stage (see the stages issue); not built yet."""

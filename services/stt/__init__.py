@@ -1,0 +1,1 @@
+"""Speech-to-text worker: faster-whisper behind the consumer-group loop."""

@@ -1,0 +1,29 @@
+"""``python -m services.stt``: load the model, then serve the STT stream."""
+
+from functools import partial
+
+from services.stt.handler import handle
+from services.stt.model import load_model
+from services.stt.settings import SttSettings
+from shared import streams
+from shared.settings import configure_logging
+from shared.worker import WorkerSpec, serve
+
+
+def main() -> None:
+    settings = SttSettings()
+    configure_logging(settings.log_level)
+    model = load_model(settings)
+    spec = WorkerSpec(
+        component="stt",
+        stream=streams.jobs("stt", model.name),
+        handle=partial(handle, model, settings),
+        model=model.name,
+        languages=model.languages,
+        audio_field="audio",
+    )
+    serve(spec, settings)
+
+
+if __name__ == "__main__":
+    main()

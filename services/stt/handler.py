@@ -1,0 +1,81 @@
+"""Turning one transcription job into one transcript. No Redis, no environment."""
+
+import time
+from collections.abc import Iterator
+
+from services.stt.model import SttModel
+from services.stt.settings import SttSettings
+from shared.audio import WHISPER_RATE_HZ, to_float32_mono
+from shared.messages import Envelope, Segment, TranscribeRequest, Transcript, Word
+from shared.worker import JobFailed
+
+MIN_AUDIO_S = 0.05
+
+
+def _check(model: SttModel, request: TranscribeRequest) -> None:
+    fmt = request.audio_format
+    if fmt.sample_rate_hz != WHISPER_RATE_HZ:
+        raise JobFailed(
+            "unsupported_audio", f"expected {WHISPER_RATE_HZ} Hz, got {fmt.sample_rate_hz}"
+        )
+    if fmt.duration_s(request.audio) < MIN_AUDIO_S:
+        raise JobFailed("empty_audio", f"audio shorter than {MIN_AUDIO_S} s")
+    if request.language and request.language not in model.languages:
+        raise JobFailed(
+            "unsupported_language",
+            f"model {model.name} does not transcribe {request.language!r}",
+        )
+
+
+def _segment(index: int, seg: object) -> Segment:
+    words = [
+        Word(start_s=w.start, end_s=w.end, word=w.word, probability=w.probability)
+        for w in (getattr(seg, "words", None) or [])
+    ]
+    return Segment(
+        id=index,
+        start_s=seg.start,  # type: ignore[attr-defined]
+        end_s=seg.end,  # type: ignore[attr-defined]
+        text=seg.text.strip(),  # type: ignore[attr-defined]
+        avg_logprob=seg.avg_logprob,  # type: ignore[attr-defined]
+        no_speech_prob=seg.no_speech_prob,  # type: ignore[attr-defined]
+        words=words,
+    )
+
+
+def transcribe(model: SttModel, settings: SttSettings, request: TranscribeRequest) -> Transcript:
+    """Run Whisper on one request."""
+    _check(model, request)
+    started = time.perf_counter()
+    audio = to_float32_mono(request.audio, request.audio_format)
+    # Partials must be fast and predictable: no temperature fallback re-decodes.
+    fallback = settings.temperature_fallback and request.final
+    segments, info = model.whisper.transcribe(
+        audio,
+        language=request.language if model.multilingual else "en",
+        task=request.task if model.multilingual else "transcribe",
+        beam_size=settings.beam_size,
+        vad_filter=settings.vad_filter,
+        word_timestamps=request.word_timestamps,
+        initial_prompt=request.prompt or None,
+        temperature=[0.0, 0.2, 0.4, 0.6, 0.8, 1.0] if fallback else 0.0,
+        condition_on_previous_text=False,
+    )
+    parts = [_segment(i, seg) for i, seg in enumerate(segments)]
+    return Transcript(
+        text=" ".join(p.text for p in parts if p.text),
+        language=info.language,
+        language_probability=info.language_probability,
+        duration_s=request.audio_format.duration_s(request.audio),
+        segments=parts,
+        final=request.final,
+        model=model.name,
+        processing_s=time.perf_counter() - started,
+    )
+
+
+def handle(model: SttModel, settings: SttSettings, job: Envelope) -> Iterator[Transcript]:
+    """The worker-loop handler: one transcript per job."""
+    if not isinstance(job.payload, TranscribeRequest):
+        raise JobFailed("wrong_kind", f"stt cannot handle {job.kind!r}")
+    yield transcribe(model, settings, job.payload)

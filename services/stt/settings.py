@@ -1,0 +1,28 @@
+"""STT worker settings (prefix ``STT_``)."""
+
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from shared.settings import WorkerSettings
+
+
+class SttSettings(WorkerSettings):
+    model_config = SettingsConfigDict(env_prefix="STT_", extra="ignore", populate_by_name=True)
+
+    model: str = Field(
+        "tiny.en",
+        description="'tiny.en' and 'base' are bundled; any CTranslate2 Whisper directory works",
+    )
+    model_cache_dir: str = Field(
+        "~/.cache/pyparrot/models", description="where bundled split models are assembled"
+    )
+    compute_type: str = Field("int8", description="CTranslate2 compute type")
+    cpu_threads: int = Field(2, ge=1, le=64, description="threads per model call")
+    beam_size: int = Field(1, ge=1, le=10, description="beam width; 1 is greedy")
+    vad_filter: bool = Field(True, description="skip non-speech with the bundled Silero VAD")
+    temperature_fallback: bool = Field(
+        True, description="re-decode at higher temperature when a final decode looks bad"
+    )
+    device: Literal["cpu", "cuda", "auto"] = "cpu"

@@ -1,0 +1,1 @@
+"""The summarizer stage (see the stages issue); not built yet."""

@@ -1,0 +1,1 @@
+"""The tts stage (see the stages issue); not built yet."""

@@ -1,0 +1,93 @@
+"""The STT handler with the real bundled Whisper models on real speech."""
+
+from pathlib import Path
+
+import pytest
+
+from services.stt.handler import handle, transcribe
+from services.stt.model import SttModel, load_model, resolve_model_path
+from services.stt.settings import SttSettings
+from shared.messages import AudioFormat, Envelope, TranscribeRequest
+from shared.textnorm import wer
+from shared.worker import JobFailed
+from tests.audio import read_pcm, reference
+
+pytestmark = pytest.mark.model
+
+
+@pytest.fixture(scope="module")
+def settings() -> SttSettings:
+    return SttSettings(model="tiny.en")
+
+
+@pytest.fixture(scope="module")
+def tiny(settings: SttSettings) -> SttModel:
+    return load_model(settings)
+
+
+def request(name: str, **kw: object) -> TranscribeRequest:
+    audio, fmt = read_pcm(name)
+    return TranscribeRequest(audio=audio, audio_format=fmt, **kw)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("clip, max_wer", [("en_lecture", 0.10), ("en_short", 0.20)])
+def test_transcribes_english_speech(
+    tiny: SttModel, settings: SttSettings, clip: str, max_wer: float
+) -> None:
+    result = transcribe(tiny, settings, request(clip))
+    assert wer(reference(clip), result.text) <= max_wer, result.text
+    assert result.language == "en" and result.model == "tiny.en"
+    assert result.duration_s == pytest.approx(read_pcm(clip)[1].duration_s(read_pcm(clip)[0]))
+
+
+def test_silence_gives_no_text(tiny: SttModel, settings: SttSettings) -> None:
+    assert transcribe(tiny, settings, request("silence_3s")).text == ""
+
+
+def test_word_timestamps_on_request(tiny: SttModel, settings: SttSettings) -> None:
+    plain = transcribe(tiny, settings, request("en_short"))
+    assert all(not s.words for s in plain.segments)
+    timed = transcribe(tiny, settings, request("en_short", word_timestamps=True))
+    words = [w for s in timed.segments for w in s.words]
+    assert [w.word.strip(" .,").lower() for w in words][:3] == ["please", "open", "your"]
+    starts = [w.start_s for w in words]
+    assert starts == sorted(starts) and 0 <= starts[0] and words[-1].end_s <= timed.duration_s + 0.1
+
+
+@pytest.mark.parametrize(
+    "kw, code",
+    [
+        (
+            {"audio": b"\x00\x00" * 16_000, "audio_format": AudioFormat(sample_rate_hz=8_000)},
+            "unsupported_audio",
+        ),
+        ({"audio": b""}, "empty_audio"),
+        ({"audio": b"\x00\x00" * 16_000, "language": "es"}, "unsupported_language"),
+    ],
+)
+def test_bad_requests_fail_permanently(
+    tiny: SttModel, settings: SttSettings, kw: dict[str, object], code: str
+) -> None:
+    with pytest.raises(JobFailed) as info:
+        list(handle(tiny, settings, Envelope(payload=TranscribeRequest(**kw))))  # type: ignore[arg-type]
+    assert info.value.code == code
+
+
+def test_unknown_model_path_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="not a bundled model"):
+        resolve_model_path(SttSettings(model=str(tmp_path)))
+
+
+def test_multilingual_base_detects_language(tmp_path: Path) -> None:
+    settings = SttSettings(model="base", model_cache_dir=str(tmp_path))
+    base = load_model(settings)
+    assert base.multilingual and {"es", "pt", "en"} <= set(base.languages)
+    assert (tmp_path / "whisper-base" / "model.bin").stat().st_size == 145_217_532
+    for clip, lang in (("es_short", "es"), ("en_short", "en")):
+        result = transcribe(base, settings, request(clip))
+        assert result.language == lang, (clip, result.language, result.text)
+    # Known limit, measured: base calls the robotic espeak-ng Portuguese clip Italian
+    # (p=0.46, any compute type). A given language still transcribes it as Portuguese.
+    forced = transcribe(base, settings, request("pt_short", language="pt"))
+    assert forced.language == "pt"
+    assert wer(reference("pt_short"), forced.text) < 0.6, forced.text
