@@ -1,0 +1,1 @@
+"""The FastAPI gateway: bridges HTTP clients to the job streams and back."""

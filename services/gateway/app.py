@@ -1,0 +1,103 @@
+"""The gateway's app factory: state, lifespan, error shape, request metrics, routes."""
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CollectorRegistry
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from services.gateway import monitor
+from services.gateway.bridge import Bridge
+from services.gateway.core import Core, GatewayError
+from services.gateway.registry import Registry
+from services.gateway.routes import health, openai
+from services.gateway.settings import GatewaySettings
+from shared import bus
+from shared.metrics import gateway_metrics
+
+log = logging.getLogger(__name__)
+
+
+def error_body(status: int, message: str, code: str) -> dict[str, object]:
+    """One error shape: FastAPI's ``detail`` plus OpenAI's ``error`` object."""
+    kind = "invalid_request_error" if status < 500 else "server_error"
+    return {"detail": message, "error": {"message": message, "type": kind, "code": code}}
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(GatewayError)
+    async def _gateway_error(_request: Request, exc: GatewayError) -> JSONResponse:
+        headers = {"Retry-After": "5"} if exc.status in (429, 503) else None
+        return JSONResponse(error_body(exc.status, exc.message, exc.code), exc.status, headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        parts = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
+        return JSONResponse(error_body(422, "; ".join(parts), "invalid_request"), 422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return JSONResponse(
+            error_body(exc.status_code, str(exc.detail), "http_error"),
+            exc.status_code,
+            getattr(exc, "headers", None),
+        )
+
+
+def _install_request_metrics(app: FastAPI) -> None:
+    @app.middleware("http")
+    async def _observe(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        path = getattr(route, "path", "unmatched")
+        core: Core = request.app.state.core
+        core.metrics.requests.labels(path, str(response.status_code)).inc()
+        core.metrics.request_seconds.labels(path).observe(time.perf_counter() - started)
+        return response
+
+
+def create_app(settings: GatewaySettings, registry: CollectorRegistry | None = None) -> FastAPI:
+    """Build the gateway; Redis is connected and the reply reader started on startup."""
+    prometheus = registry or CollectorRegistry()
+    metrics = gateway_metrics(prometheus)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        redis = await bus.connect(settings)
+        bridge = Bridge(redis, settings.gateway_id, metrics)
+        core = Core(
+            settings, redis, bridge, Registry(redis, settings.registry_cache_s), metrics, prometheus
+        )
+        app.state.core = core
+        await bridge.start()  # read replies before any client can send a job
+        closing = asyncio.Event()
+        gauges = asyncio.create_task(monitor.run(core, closing))
+        log.info("gateway %s ready", settings.gateway_id)
+        try:
+            yield
+        finally:
+            closing.set()
+            await gauges
+            await bridge.stop()
+            await redis.aclose()
+
+    app = FastAPI(
+        title="PyParrot gateway",
+        version="0.1.0",
+        description="Speech-to-text, translation and speech over Redis Streams workers",
+        lifespan=lifespan,
+    )
+    _install_error_handlers(app)
+    _install_request_metrics(app)
+    app.include_router(health.router)
+    app.include_router(openai.router)
+    return app

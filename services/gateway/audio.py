@@ -1,0 +1,38 @@
+"""Decoding uploads (wav, flac, mp3, ogg/opus, webm, ...) to 16 kHz mono PCM with PyAV."""
+
+import io
+
+import av
+
+from shared.audio import PCM16, WHISPER_RATE_HZ
+
+
+class AudioDecodeError(ValueError):
+    """An upload that is empty, not audio, or too long."""
+
+
+def decode_to_pcm16(data: bytes, max_audio_s: float) -> bytes:
+    """Decode any container/codec FFmpeg knows into 16 kHz mono s16le bytes."""
+    if not data:
+        raise AudioDecodeError("the uploaded file is empty")
+    max_bytes = int(max_audio_s * WHISPER_RATE_HZ) * PCM16.frame_bytes
+    out = bytearray()
+    try:
+        with av.open(io.BytesIO(data), mode="r", metadata_errors="ignore") as container:
+            if not container.streams.audio:
+                raise AudioDecodeError("the file has no audio stream")
+            resampler = av.AudioResampler(format="s16", layout="mono", rate=WHISPER_RATE_HZ)
+            for frame in container.decode(audio=0):
+                for chunk in resampler.resample(frame):
+                    out += bytes(chunk.planes[0])[: chunk.samples * PCM16.frame_bytes]
+                if len(out) > max_bytes:
+                    raise AudioDecodeError(f"audio is longer than {max_audio_s:.0f} s")
+            for chunk in resampler.resample(None):
+                out += bytes(chunk.planes[0])[: chunk.samples * PCM16.frame_bytes]
+    except AudioDecodeError:
+        raise
+    except (av.error.FFmpegError, ValueError, IndexError, EOFError) as exc:
+        raise AudioDecodeError(f"could not decode audio: {exc}") from exc
+    if not out:
+        raise AudioDecodeError("the file contains no audio samples")
+    return bytes(out)

@@ -1,0 +1,118 @@
+"""The bridge between HTTP requests and the streams.
+
+A request puts one job on a stage's stream with ``reply_to`` set to this gateway's reply
+stream; one reader task reads that stream and routes each result to the request waiting
+for it by the job id (``parent``). Results for jobs nobody waits for any more (timed out,
+or a duplicate from a redelivered job) are counted and dropped.
+"""
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import OrderedDict
+
+import redis.asyncio as aioredis
+
+from shared import bus, streams
+from shared.messages import DecodeError, Envelope, unpack
+from shared.metrics import GatewayMetrics
+
+log = logging.getLogger(__name__)
+ANSWERED_MEMORY = 50_000
+
+
+class JobTimeout(Exception):
+    """No result arrived in time."""
+
+
+class Bridge:
+    """Submits jobs and routes their results back to the waiting request."""
+
+    def __init__(self, redis: aioredis.Redis, gateway_id: str, metrics: GatewayMetrics) -> None:
+        self.redis = redis
+        self.stream = streams.replies(gateway_id)
+        self.metrics = metrics
+        self.waiters: dict[str, asyncio.Queue[Envelope]] = {}
+        self.answered: OrderedDict[str, None] = OrderedDict()
+        self.last_id = "0-0"
+        self._reader: asyncio.Task[None] | None = None
+        self._closed = False
+
+    async def start(self) -> None:
+        """Start reading replies; call before accepting clients."""
+        self._reader = asyncio.create_task(self._read_loop())
+
+    async def stop(self) -> None:
+        """Stop the reader (a flag too: redis-py may turn a cancel into a retried error)."""
+        self._closed = True
+        if self._reader:
+            self._reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reader
+        with contextlib.suppress(*bus.TRANSIENT):
+            await self.redis.delete(self.stream)
+
+    async def request(
+        self, stream: str, job: Envelope, component: str, timeout_s: float
+    ) -> Envelope:
+        """Submit ``job`` and wait for its single result; raise ``JobTimeout``."""
+        queue: asyncio.Queue[Envelope] = asyncio.Queue()
+        self.waiters[job.id] = queue
+        started = time.perf_counter()
+        try:
+            await bus.submit(self.redis, stream, job)
+            async with asyncio.timeout(timeout_s):
+                result = await queue.get()
+        except TimeoutError as exc:
+            raise JobTimeout(f"no {component} result within {timeout_s:.0f} s") from exc
+        finally:
+            del self.waiters[job.id]
+        self._remember(job.id)
+        self.metrics.bus_roundtrip_seconds.labels(component).observe(time.perf_counter() - started)
+        return result
+
+    def job(self, payload: object, timeout_s: float, session: str | None = None) -> Envelope:
+        """A job envelope addressed back to this gateway, with a deadline."""
+        return Envelope(
+            payload=payload,  # type: ignore[arg-type]
+            session=session,
+            reply_to=self.stream,
+            deadline_s=time.time() + timeout_s,
+        )
+
+    def _remember(self, job_id: str) -> None:
+        self.answered[job_id] = None
+        if len(self.answered) > ANSWERED_MEMORY:
+            self.answered.popitem(last=False)
+
+    def _route(self, raw: bytes | None) -> None:
+        try:
+            result = unpack(raw or b"")
+        except DecodeError as exc:
+            log.error("undecodable reply on %s: %s", self.stream, exc)
+            return
+        queue = self.waiters.get(result.parent or "")
+        if queue is not None:
+            queue.put_nowait(result)
+        elif result.parent in self.answered:
+            self.metrics.duplicates_dropped.inc()
+
+    async def _read_loop(self) -> None:
+        backoff_s = 0.1
+        while not self._closed:
+            try:
+                reply = await self.redis.xread({self.stream: self.last_id}, count=200, block=500)
+                backoff_s = 0.1
+            except bus.TRANSIENT as exc:
+                log.warning("reply reader: redis error %s; retry in %.1fs", exc, backoff_s)
+                await asyncio.sleep(backoff_s)
+                backoff_s = min(backoff_s * 2, 5.0)
+                continue
+            for _stream, entries in reply or []:
+                for entry_id, fields in entries:
+                    self._route(fields.get(b"e"))
+                    self.last_id = entry_id.decode()
+            if reply:
+                with contextlib.suppress(*bus.TRANSIENT):
+                    await self.redis.xtrim(self.stream, minid=self.last_id)

@@ -1,0 +1,102 @@
+"""What every client-facing route shares: state, and the calls that become stream jobs.
+
+Routes (OpenAI-style, our own, WebSocket, ...) are thin adapters over these functions,
+so each capability is implemented once.
+"""
+
+from dataclasses import dataclass
+
+import redis.asyncio as aioredis
+from fastapi import Request
+from prometheus_client import CollectorRegistry
+
+from services.gateway.bridge import Bridge, JobTimeout
+from services.gateway.registry import NoWorker, Registry
+from services.gateway.settings import GatewaySettings
+from shared import bus, streams
+from shared.messages import ErrorResult, TranscribeRequest, Transcript
+from shared.metrics import GatewayMetrics
+
+# Worker error codes that mean the request itself was bad.
+CLIENT_ERROR_CODES = {
+    "empty_audio",
+    "unsupported_audio",
+    "unsupported_language",
+    "invalid_message",
+    "wrong_kind",
+}
+
+
+class GatewayError(Exception):
+    """A request that cannot be served; becomes an HTTP error (or a socket error event)."""
+
+    def __init__(self, status: int, message: str, code: str = "error") -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.code = code
+
+
+@dataclass
+class Core:
+    settings: GatewaySettings
+    redis: aioredis.Redis
+    bridge: Bridge
+    registry: Registry
+    metrics: GatewayMetrics
+    prometheus: CollectorRegistry
+
+
+def get_core(request: Request) -> Core:
+    """FastAPI dependency: the app's shared state."""
+    return request.app.state.core  # type: ignore[no-any-return]
+
+
+@dataclass(frozen=True)
+class SttOptions:
+    model: str = "whisper-1"
+    language: str | None = None
+    prompt: str | None = None
+    task: str = "transcribe"
+    word_timestamps: bool = False
+    final: bool = True
+
+
+async def transcribe(core: Core, pcm16: bytes, options: SttOptions) -> Transcript:
+    """Send 16 kHz mono PCM through an STT worker and return its transcript."""
+    try:
+        worker = await core.registry.stt_worker(
+            options.model, options.language, core.settings.default_stt_model
+        )
+    except NoWorker as exc:
+        raise GatewayError(exc.status, exc.message, "no_worker") from exc
+    except bus.TRANSIENT as exc:
+        raise GatewayError(503, f"the message bus is unavailable: {exc}", "bus_down") from exc
+    payload = TranscribeRequest(
+        audio=pcm16,
+        language=options.language,
+        prompt=options.prompt,
+        task=options.task,  # type: ignore[arg-type]
+        word_timestamps=options.word_timestamps,
+        final=options.final,
+    )
+    result = await _call(core, streams.jobs("stt", worker.model), payload, "stt")
+    if not isinstance(result, Transcript):
+        raise GatewayError(502, f"stt answered with {result.kind!r}", "bad_reply")
+    return result
+
+
+async def _call(core: Core, stream: str, payload: object, component: str) -> object:
+    timeout_s = core.settings.request_timeout_s
+    job = core.bridge.job(payload, timeout_s)
+    try:
+        reply = await core.bridge.request(stream, job, component, timeout_s)
+    except JobTimeout as exc:
+        raise GatewayError(504, str(exc), "timeout") from exc
+    except bus.TRANSIENT as exc:
+        raise GatewayError(503, f"the message bus is unavailable: {exc}", "bus_down") from exc
+    if isinstance(reply.payload, ErrorResult):
+        error = reply.payload
+        status = 400 if error.code in CLIENT_ERROR_CODES else 502
+        raise GatewayError(status, f"{component} failed: {error.message}", error.code)
+    return reply.payload

@@ -1,0 +1,58 @@
+"""Periodic gauges: live workers per component, backlog, pending and dead letters per stream."""
+
+import asyncio
+import contextlib
+import logging
+from collections import Counter
+
+import redis.asyncio as aioredis
+
+from services.gateway.core import Core
+from shared import bus, streams
+
+log = logging.getLogger(__name__)
+
+
+async def stream_stats(redis: aioredis.Redis) -> list[dict[str, int | str]]:
+    """Backlog (XLEN), pending and dead-letter counts of every job stream."""
+    names = sorted(
+        {
+            key.decode()
+            async for key in redis.scan_iter(match=streams.JOBS_PATTERN, count=500, _type="stream")
+        }
+    )
+    stats = []
+    for name in names:
+        if name.endswith(":dead"):
+            continue
+        component = name.split(":")[2]
+        backlog = await redis.xlen(name)
+        pending = 0
+        with contextlib.suppress(Exception):  # no group yet
+            pending = (await redis.xpending(name, streams.group(component)))["pending"]
+        dead = await redis.xlen(streams.dead(name))
+        stats.append({"stream": name, "backlog": backlog, "pending": pending, "dead": dead})
+    return stats
+
+
+async def refresh(core: Core) -> None:
+    """Update the stream and worker gauges once."""
+    m = core.metrics
+    for row in await stream_stats(core.redis):
+        m.stream_backlog.labels(row["stream"]).set(row["backlog"])
+        m.stream_pending.labels(row["stream"]).set(row["pending"])
+        m.dead_letters.labels(streams.dead(str(row["stream"]))).set(row["dead"])
+    counts = Counter(w.component for w in await core.registry.workers(fresh=True))
+    for component in {"stt", "mt", "tts", "summarizer", *counts}:
+        m.workers.labels(component).set(counts.get(component, 0))
+
+
+async def run(core: Core, stop: asyncio.Event) -> None:
+    """Refresh the gauges until ``stop`` is set, surviving Redis outages."""
+    while not stop.is_set():
+        try:
+            await refresh(core)
+        except bus.TRANSIENT as exc:
+            log.warning("monitor: redis error %s", exc)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), core.settings.monitor_interval_s)

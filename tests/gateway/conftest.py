@@ -1,0 +1,103 @@
+"""A real gateway app (lifespan included) on the test Redis, with a stand-in STT worker."""
+
+import asyncio
+import io
+from collections.abc import AsyncIterator, Iterator
+
+import av
+import httpx
+import numpy as np
+import pytest
+import redis.asyncio as aioredis
+from fastapi import FastAPI
+from prometheus_client import CollectorRegistry
+
+from services.gateway.app import create_app
+from services.gateway.settings import GatewaySettings
+from shared import streams
+from shared.messages import Envelope, Segment, Transcript, Word
+from shared.metrics import worker_metrics
+from shared.settings import WorkerSettings
+from shared.worker import JobFailed, WorkerSpec, run_worker
+
+
+def standin_stt(envelope: Envelope) -> Iterator[Transcript]:
+    """Stand-in model for gateway plumbing: reports the duration of the audio it received."""
+    req = envelope.payload
+    duration = req.audio_format.duration_s(req.audio)  # type: ignore[union-attr]
+    if req.prompt == "fail":  # type: ignore[union-attr]
+        raise JobFailed("empty_audio", "stand-in refuses this audio")
+    text = f"{duration:.2f} seconds"
+    words = [Word(start_s=0.0, end_s=duration, word=text, probability=1.0)]
+    yield Transcript(
+        text=text,
+        language=req.language or "en",  # type: ignore[union-attr]
+        duration_s=duration,
+        segments=[
+            Segment(
+                id=0,
+                start_s=0.0,
+                end_s=duration,
+                text=text,
+                words=words if req.word_timestamps else [],
+            )
+        ],  # type: ignore[union-attr]
+        model="tiny.en",
+    )
+
+
+@pytest.fixture
+async def app(clean_redis: str) -> AsyncIterator[FastAPI]:
+    settings = GatewaySettings(redis_url=clean_redis, request_timeout_s=5, registry_cache_s=0)
+    application = create_app(settings, CollectorRegistry())
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as http:
+        yield http
+
+
+@pytest.fixture
+async def stt_worker(clean_redis: str) -> AsyncIterator[None]:
+    """A real consumer-group worker with the stand-in model, serving 'tiny.en'."""
+    redis = aioredis.Redis.from_url(clean_redis)
+    settings = WorkerSettings(redis_url=clean_redis, worker_name="standin", block_ms=50)
+    spec = WorkerSpec(
+        component="stt",
+        stream=streams.jobs("stt", "tiny.en"),
+        handle=standin_stt,
+        model="tiny.en",
+        languages=["en", "de"],
+    )
+    stop = asyncio.Event()
+    task = asyncio.create_task(
+        run_worker(redis, spec, settings, worker_metrics(CollectorRegistry()), stop)
+    )
+    yield
+    stop.set()
+    await task
+    await redis.aclose()
+
+
+def encode(pcm16: bytes, rate_hz: int, container: str, codec: str) -> bytes:
+    """Encode mono s16 PCM into another format with PyAV (to test decoding)."""
+    out = io.BytesIO()
+    samples = np.frombuffer(pcm16, dtype="<i2").reshape(1, -1)
+    with av.open(out, mode="w", format=container) as box:
+        stream = box.add_stream(codec, rate=48_000 if codec == "libopus" else rate_hz)
+        stream.layout = "mono"  # type: ignore[attr-defined]
+        frame = av.AudioFrame.from_ndarray(samples, format="s16", layout="mono")
+        frame.sample_rate = rate_hz
+        resampler = av.AudioResampler(
+            format=stream.format.name,
+            layout="mono",  # type: ignore[attr-defined]
+            rate=stream.rate,
+        )  # type: ignore[attr-defined]
+        for chunk in resampler.resample(frame):
+            box.mux(stream.encode(chunk))  # type: ignore[attr-defined]
+        box.mux(stream.encode(None))  # type: ignore[attr-defined]
+    return out.getvalue()

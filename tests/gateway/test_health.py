@@ -1,0 +1,55 @@
+"""Health, readiness, the worker listing and metrics."""
+
+import httpx
+import pytest
+import redis.asyncio as aioredis
+from fastapi import FastAPI
+
+from services.gateway import monitor
+from tests.audio import DATA
+from tests.polling import eventually
+
+
+async def test_health_reports_redis(client: httpx.AsyncClient) -> None:
+    response = await client.get("/health")
+    assert response.status_code == 200 and response.json()["redis"] == "ok"
+
+
+async def test_not_ready_without_a_worker(client: httpx.AsyncClient) -> None:
+    response = await client.get("/ready")
+    assert response.status_code == 503 and response.json()["missing"] == ["stt"]
+
+
+@pytest.mark.usefixtures("stt_worker")
+async def test_ready_with_a_live_worker(client: httpx.AsyncClient) -> None:
+    response = await client.get("/ready")
+    assert response.status_code == 200 and response.json()["ready"] is True
+
+
+@pytest.mark.usefixtures("stt_worker")
+async def test_workers_lists_heartbeats(client: httpx.AsyncClient) -> None:
+    [worker] = (await client.get("/v1/workers")).json()
+    assert worker["component"] == "stt" and worker["name"] == "standin"
+    assert worker["model"] == "tiny.en" and worker["languages"] == ["en", "de"]
+    assert worker["pid"] > 0 and worker["host"] and worker["last_seen"] > 0
+
+
+@pytest.mark.usefixtures("stt_worker")
+async def test_metrics_count_requests_and_round_trips(client: httpx.AsyncClient) -> None:
+    audio = (DATA / "en_short.wav").read_bytes()
+    response = await client.post("/v1/audio/transcriptions", files={"file": ("a.wav", audio)})
+    assert response.status_code == 200
+    text = (await client.get("/metrics")).text
+    assert 'pyparrot_http_requests_total{route="/v1/audio/transcriptions",status="200"} 1.0' in text
+    assert 'pyparrot_bus_roundtrip_seconds_count{component="stt"} 1.0' in text
+
+
+@pytest.mark.usefixtures("stt_worker")
+async def test_gauges_follow_heartbeats_and_streams(
+    app: FastAPI, client: httpx.AsyncClient, aredis: aioredis.Redis
+) -> None:
+    await eventually(lambda: aredis.exists("pp:jobs:stt:tiny.en"))
+    await monitor.refresh(app.state.core)
+    text = (await client.get("/metrics")).text
+    assert 'pyparrot_workers{component="stt"} 1.0' in text
+    assert 'pyparrot_stream_backlog{stream="pp:jobs:stt:tiny.en"} 0.0' in text
