@@ -73,7 +73,7 @@ def create_app(settings: GatewaySettings, registry: CollectorRegistry | None = N
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         redis = await bus.connect(settings)
-        bridge = Bridge(redis, settings.gateway_id, metrics)
+        bridge = Bridge(redis, settings.instance_id, metrics)
         core = Core(
             settings, redis, bridge, Registry(redis, settings.registry_cache_s), metrics, prometheus
         )
@@ -81,7 +81,7 @@ def create_app(settings: GatewaySettings, registry: CollectorRegistry | None = N
         await bridge.start()  # read replies before any client can send a job
         closing = asyncio.Event()
         gauges = asyncio.create_task(monitor.run(core, closing))
-        log.info("gateway %s ready", settings.gateway_id)
+        log.info("gateway %s ready", settings.instance_id)
         try:
             yield
         finally:

@@ -13,7 +13,7 @@ class GatewaySettings(ServiceSettings):
 
     host: str = Field("127.0.0.1", description="interface to bind")
     port: int = Field(8000, ge=1, le=65_535, description="HTTP port")
-    gateway_id: str = Field(
+    instance_id: str = Field(
         default_factory=lambda: uuid.uuid4().hex[:12],
         description="names this instance's reply stream; unique per process",
     )

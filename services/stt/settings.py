@@ -25,4 +25,4 @@ class SttSettings(WorkerSettings):
     temperature_fallback: bool = Field(
         True, description="re-decode at higher temperature when a final decode looks bad"
     )
-    device: Literal["cpu", "cuda", "auto"] = "cpu"
+    device: Literal["cpu", "cuda", "auto"] = Field("cpu", description="where the model runs")

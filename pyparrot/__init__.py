@@ -1,0 +1,1 @@
+"""The ``pyparrot`` command line: start, stop and inspect a PyParrot stack."""

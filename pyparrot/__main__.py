@@ -1,0 +1,5 @@
+"""``python -m pyparrot``: the same as the ``pyparrot`` command."""
+
+from pyparrot.cli import app
+
+app()

@@ -1,0 +1,222 @@
+"""The ``pyparrot`` command: ``up``, ``down``, ``status``, ``transcribe``."""
+
+import asyncio
+import json
+import signal
+import threading
+from pathlib import Path
+from typing import Annotated
+
+import httpx
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from pyparrot import procs, stack
+from pyparrot.settings import CliSettings
+from shared import bus, heartbeat
+from shared.heartbeat import WorkerInfo
+
+app = typer.Typer(
+    help="PyParrot: a distributed speech pipeline over Redis Streams.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+console = Console()
+err = Console(stderr=True)
+
+
+def _fail(message: str) -> typer.Exit:
+    err.print(f"[red]error:[/red] {message}")
+    return typer.Exit(1)
+
+
+@app.command()
+def up(
+    port: Annotated[int, typer.Option(min=1, max=65535, help="gateway HTTP port")] = 8000,
+    host: Annotated[str, typer.Option(help="gateway bind address")] = "127.0.0.1",
+    detach: Annotated[bool, typer.Option(help="return once /ready is true")] = False,
+    workers: Annotated[str, typer.Option(help="worker processes, e.g. stt=2")] = "stt=1",
+) -> None:
+    """Start Redis (if REDIS_URL is unreachable), the gateway and the workers."""
+    settings = CliSettings()
+    try:
+        options = stack.UpOptions(host, port, stack.parse_workers(workers))
+        with console.status("starting PyParrot (loading models) ..."):
+            url, started = stack.up(settings, options)
+    except (stack.StackError, RuntimeError, FileNotFoundError) as exc:
+        raise _fail(str(exc)) from exc
+    names = ", ".join(f"{p.name} ({p.pid})" for p in started)
+    console.print(f"[green]ready[/green] at {url}  processes: {names}")
+    console.print(f"logs: {settings.logs_dir}")
+    if detach:
+        return
+    console.print("press Ctrl-C to stop")
+    _supervise(settings, started)
+
+
+def _supervise(settings: CliSettings, started: list[procs.Proc]) -> None:
+    """Foreground mode: run until Ctrl-C / SIGTERM or until a process dies, then stop all."""
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        while not stop.wait(0.5):
+            dead = [p for p in started if not procs.alive(p)]
+            if dead:
+                err.print(f"[red]{dead[0].name} exited[/red]:\n{procs.tail(dead[0].log)}")
+                break
+    except KeyboardInterrupt:
+        pass
+    _down(settings)
+
+
+def _down(settings: CliSettings) -> None:
+    recorded, killed = stack.down(settings)
+    if not recorded:
+        console.print("nothing to stop")
+        return
+    console.print(f"stopped {len(recorded)} process(es)")
+    if killed:
+        console.print(f"[yellow]killed after timeout:[/yellow] {', '.join(killed)}")
+
+
+@app.command()
+def down() -> None:
+    """Stop exactly what `pyparrot up` started."""
+    _down(CliSettings())
+
+
+async def _live_state(settings: CliSettings) -> tuple[list[WorkerInfo], list[dict[str, object]]]:
+    from services.gateway.monitor import stream_stats
+
+    settings.redis_connect_attempts = 1
+    redis = await bus.connect(settings)
+    try:
+        return await heartbeat.live_workers(redis), await stream_stats(redis)
+    finally:
+        await redis.aclose()
+
+
+@app.command()
+def status(
+    as_json: Annotated[bool, typer.Option("--json", help="machine-readable")] = False,
+) -> None:
+    """Processes started by `up`, live workers from their heartbeats, and stream backlogs."""
+    settings = CliSettings()
+    recorded, extra = procs.load(settings.state_file)
+    processes = [
+        {"name": p.name, "pid": p.pid, "alive": procs.alive(p), "log": p.log} for p in recorded
+    ]
+    try:
+        workers, stream_rows = asyncio.run(_live_state(settings))
+        redis_error = None
+    except bus.TRANSIENT as exc:
+        workers, stream_rows, redis_error = [], [], str(exc)
+    if as_json:
+        print(
+            json.dumps(
+                {
+                    "url": extra.get("url"),
+                    "processes": processes,
+                    "workers": [w.model_dump() for w in workers],
+                    "streams": stream_rows,
+                    "redis_error": redis_error,
+                },
+                indent=2,
+            )
+        )
+        return
+    _print_status(processes, workers, stream_rows, redis_error)
+
+
+def _print_status(
+    processes: list[dict[str, object]],
+    workers: list[WorkerInfo],
+    stream_rows: list[dict[str, object]],
+    redis_error: str | None,
+) -> None:
+    table = Table(title="processes (pyparrot up)")
+    for col in ("name", "pid", "state", "log"):
+        table.add_column(col)
+    for p in processes:
+        state = "[green]running[/green]" if p["alive"] else "[red]gone[/red]"
+        table.add_row(str(p["name"]), str(p["pid"]), state, str(p["log"]))
+    console.print(table)
+    if redis_error:
+        console.print(f"[red]redis unreachable:[/red] {redis_error}")
+        return
+    wt = Table(title="live workers")
+    for col in ("component", "name", "host", "pid", "model", "languages", "in flight", "seen"):
+        wt.add_column(col)
+    for w in workers:
+        langs = ",".join(w.languages[:5]) + ("…" if len(w.languages) > 5 else "")
+        wt.add_row(
+            w.component,
+            w.name,
+            w.host,
+            str(w.pid),
+            w.model,
+            langs,
+            str(w.in_flight),
+            f"{bus.now_s() - w.last_seen_s:.1f}s ago",
+        )
+    console.print(wt)
+    st = Table(title="streams")
+    for col in ("stream", "backlog", "pending", "dead"):
+        st.add_column(col)
+    for row in stream_rows:
+        st.add_row(*(str(row[c]) for c in ("stream", "backlog", "pending", "dead")))
+    console.print(st)
+
+
+@app.command()
+def transcribe(
+    files: Annotated[list[Path], typer.Argument(exists=True, dir_okay=False, readable=True)],
+    url: Annotated[str, typer.Option(help="gateway URL")] = "http://127.0.0.1:8000",
+    language: Annotated[str | None, typer.Option(help="ISO code; default detects")] = None,
+    response_format: Annotated[
+        str, typer.Option("--format", help="json|text|srt|vtt|verbose_json")
+    ] = "text",
+    timeout_s: Annotated[float, typer.Option("--timeout", help="seconds per file")] = 300.0,
+) -> None:
+    """Send audio files through the gateway and print their transcripts."""
+    failures = 0
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=err) as progress, httpx.Client(timeout=timeout_s) as http:
+        task = progress.add_task("transcribing", total=len(files))
+        for path in files:
+            progress.update(task, description=path.name)
+            data = {"model": "whisper-1", "response_format": response_format}
+            if language:
+                data["language"] = language
+            try:
+                with path.open("rb") as fh:
+                    response = http.post(
+                        f"{url}/v1/audio/transcriptions", data=data, files={"file": (path.name, fh)}
+                    )
+            except httpx.HTTPError as exc:
+                raise _fail(f"gateway at {url} unreachable: {exc}") from exc
+            progress.advance(task)
+            if response.status_code != 200:
+                failures += 1
+                err.print(f"[red]{path}[/red]: HTTP {response.status_code}: {_detail(response)}")
+                continue
+            console.print(
+                f"[bold]{path}[/bold]" if len(files) > 1 else "", end="\n" if len(files) > 1 else ""
+            )
+            console.print(response.text.strip(), markup=False, highlight=False)
+    if failures:
+        raise typer.Exit(1)
+
+
+def _detail(response: httpx.Response) -> str:
+    try:
+        return str(response.json().get("detail", response.text))
+    except ValueError:
+        return response.text

@@ -1,0 +1,108 @@
+"""Starting, recording and stopping the local processes ``pyparrot up`` owns."""
+
+import json
+import os
+import signal
+import subprocess
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Proc:
+    name: str
+    pid: int
+    started_ticks: int  # /proc start time, so a recycled pid is never signalled
+    log: str
+    cmd: list[str]
+
+
+def _start_ticks(pid: int) -> int:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return -1
+    return int(stat.rsplit(")", 1)[1].split()[19])
+
+
+def alive(proc: Proc) -> bool:
+    """True if the recorded process still runs (and is the same process)."""
+    ticks = _start_ticks(proc.pid)
+    if ticks < 0 or ticks != proc.started_ticks:
+        return False
+    state = Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    return state != "Z"
+
+
+def spawn(name: str, cmd: list[str], env: dict[str, str], logs_dir: Path) -> Proc:
+    """Start ``cmd`` in its own session with output appended to ``logs_dir/name.log``."""
+    logs_dir.mkdir(parents=True, exist_ok=True)
+    log_path = logs_dir / f"{name}.log"
+    with log_path.open("ab") as log:
+        child = subprocess.Popen(
+            cmd,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **env},
+            start_new_session=True,
+        )
+    return Proc(name, child.pid, _start_ticks(child.pid), str(log_path), cmd)
+
+
+def stop(procs: list[Proc], timeout_s: float) -> list[str]:
+    """SIGTERM each live process, wait, SIGKILL what remains; return the killed names."""
+    live = [p for p in procs if alive(p)]
+    for proc in live:
+        _signal(proc, signal.SIGTERM)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and any(alive(p) for p in live):
+        _reap()
+        time.sleep(0.1)
+    killed = []
+    for proc in live:
+        if alive(proc):
+            _signal(proc, signal.SIGKILL)
+            killed.append(proc.name)
+    _reap()
+    return killed
+
+
+def _signal(proc: Proc, sig: signal.Signals) -> None:
+    try:
+        os.kill(proc.pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def _reap() -> None:
+    """Collect exited children of this process so they do not linger as zombies."""
+    try:
+        while os.waitpid(-1, os.WNOHANG)[0]:
+            pass
+    except ChildProcessError:
+        pass
+
+
+def save(path: Path, procs: list[Proc], extra: dict[str, object]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"procs": [asdict(p) for p in procs], **extra}, indent=2))
+    tmp.replace(path)
+
+
+def load(path: Path) -> tuple[list[Proc], dict[str, object]]:
+    if not path.is_file():
+        return [], {}
+    data = json.loads(path.read_text())
+    procs = [Proc(**p) for p in data.pop("procs", [])]
+    return procs, data
+
+
+def tail(path: str, lines: int = 20) -> str:
+    """The last lines of a log file (for error messages)."""
+    try:
+        return "\n".join(Path(path).read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""

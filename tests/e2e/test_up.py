@@ -1,0 +1,117 @@
+"""End to end: `pyparrot up` starts Redis, the gateway and a real STT worker as processes;
+a WAV goes through HTTP and comes back as text; `status` and `down` see exactly those."""
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from pyparrot import redis_server
+from shared.textnorm import wer
+
+from tests.audio import DATA, reference
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
+
+
+def pyparrot(
+    *args: str, env: dict[str, str], timeout_s: float = 240
+) -> subprocess.CompletedProcess[str]:
+    script = Path(sys.executable).parent / "pyparrot"
+    cmd = [str(script)] if script.exists() else [sys.executable, "-m", "pyparrot"]
+    return subprocess.run(
+        [*cmd, *args], env=env, capture_output=True, text=True, timeout=timeout_s, check=False
+    )
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    stat = Path(f"/proc/{pid}/stat").read_text() if Path(f"/proc/{pid}/stat").exists() else ""
+    return " Z " not in stat
+
+
+@pytest.fixture
+def stack(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
+    """A stack started by `pyparrot up --detach` on a Redis port nobody serves yet."""
+    env = {
+        **os.environ,
+        "PYPARROT_HOME": str(tmp_path / "home"),
+        "REDIS_URL": f"redis://127.0.0.1:{redis_server.free_port()}/0",
+        "STT_MODEL_CACHE_DIR": str(tmp_path / "models"),
+    }
+    port = redis_server.free_port()
+    started = pyparrot("up", "--detach", "--port", str(port), "--workers", "stt=1", env=env)
+    assert started.returncode == 0, started.stdout + started.stderr
+    assert f"http://127.0.0.1:{port}" in started.stdout
+    try:
+        yield f"http://127.0.0.1:{port}", env
+    finally:
+        pyparrot("down", env=env)
+
+
+def test_up_transcribe_status_down(stack: tuple[str, dict[str, str]]) -> None:
+    url, env = stack
+    # The README's curl, in Python.
+    with (DATA / "en_lecture.wav").open("rb") as fh:
+        response = httpx.post(
+            f"{url}/v1/audio/transcriptions",
+            files={"file": ("talk.wav", fh)},
+            data={
+                "model": "whisper-1",
+                "response_format": "verbose_json",
+                "timestamp_granularities[]": "word",
+            },
+            timeout=120,
+        )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert wer(reference("en_lecture"), body["text"]) <= 0.10, body["text"]
+    assert body["language"] == "en" and body["duration"] == pytest.approx(12.84, abs=0.05)
+    assert body["words"][0]["word"].lower().startswith("welcome")
+
+    bad = httpx.post(f"{url}/v1/audio/transcriptions", files={"file": ("x.wav", b"RIFF junk")})
+    assert bad.status_code == 400 and bad.json()["detail"]
+
+    cli = pyparrot("transcribe", str(DATA / "en_short.wav"), "--url", url, env=env)
+    assert cli.returncode == 0, cli.stderr
+    assert wer(reference("en_short"), cli.stdout) <= 0.2, cli.stdout
+
+    status = json.loads(pyparrot("status", "--json", env=env).stdout)
+    procs = {p["name"]: p for p in status["processes"]}
+    assert set(procs) == {"redis", "gateway", "stt-1"}
+    assert all(p["alive"] for p in procs.values())
+    [worker] = status["workers"]
+    assert (worker["component"], worker["pid"], worker["model"]) == (
+        "stt",
+        procs["stt-1"]["pid"],
+        "tiny.en",
+    )
+    workers = httpx.get(f"{url}/v1/workers").json()
+    assert [w["pid"] for w in workers] == [procs["stt-1"]["pid"]]
+
+    again = pyparrot("up", "--detach", "--port", "1", env=env)
+    assert again.returncode == 1 and "already running" in again.stderr
+
+    stopped = pyparrot("down", env=env)
+    assert stopped.returncode == 0, stopped.stderr
+    assert not any(alive(p["pid"]) for p in procs.values())
+    assert pyparrot("down", env=env).stdout.strip() == "nothing to stop"
+
+
+def test_up_rejects_bad_worker_spec(tmp_path: Path) -> None:
+    env = {**os.environ, "PYPARROT_HOME": str(tmp_path)}
+    for spec, message in (
+        ("stt=-1", "bad worker"),
+        ("ocr=1", "bad worker spec"),
+        ("mt=1", "no worker is available yet"),
+    ):
+        result = pyparrot("up", "--detach", "--workers", spec, env=env, timeout_s=60)
+        assert result.returncode == 1 and message in result.stderr, (spec, result.stderr)
