@@ -13,7 +13,6 @@ import pytest
 
 from pyparrot import redis_server
 from shared.textnorm import wer
-
 from tests.audio import DATA, reference
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
