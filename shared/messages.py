@@ -90,6 +90,46 @@ class Transcript(_Frozen):
     processing_s: float = 0.0
 
 
+class TranslateRequest(_Frozen):
+    """Text to translate from ``source`` to ``target`` (ISO 639-1 codes)."""
+
+    kind: Literal["mt.request"] = "mt.request"
+    text: str = Field(min_length=1, max_length=20_000)
+    source: str = Field(min_length=2, max_length=8)
+    target: str = Field(min_length=2, max_length=8)
+
+
+class Translation(_Frozen):
+    kind: Literal["mt.result"] = "mt.result"
+    text: str
+    source: str
+    target: str
+    model: str = ""
+    processing_s: float = 0.0
+
+
+class SynthesizeRequest(_Frozen):
+    """Text to speak; the worker answers with one ``SpeechChunk`` per sentence."""
+
+    kind: Literal["tts.request"] = "tts.request"
+    text: str = Field(min_length=1, max_length=20_000)
+    voice: str = ""
+    language: str | None = None
+    speed: float = Field(1.0, ge=0.25, le=4.0)
+
+
+class SpeechChunk(_Frozen):
+    """One sentence of synthesised speech; ``last`` marks the end of the request."""
+
+    kind: Literal["tts.audio"] = "tts.audio"
+    audio: bytes
+    audio_format: AudioFormat
+    index: int = Field(0, ge=0)
+    text: str = ""
+    last: bool = False
+    voice: str = ""
+
+
 class ErrorResult(_Frozen):
     """A job that ended without a result; the requester hears why."""
 
@@ -99,8 +139,25 @@ class ErrorResult(_Frozen):
     stage: str = ""
 
 
-Payload = Annotated[TranscribeRequest | Transcript | ErrorResult, Field(discriminator="kind")]
-PAYLOAD_TYPES: tuple[type[BaseModel], ...] = (TranscribeRequest, Transcript, ErrorResult)
+Payload = Annotated[
+    TranscribeRequest
+    | Transcript
+    | TranslateRequest
+    | Translation
+    | SynthesizeRequest
+    | SpeechChunk
+    | ErrorResult,
+    Field(discriminator="kind"),
+]
+PAYLOAD_TYPES: tuple[type[BaseModel], ...] = (
+    TranscribeRequest,
+    Transcript,
+    TranslateRequest,
+    Translation,
+    SynthesizeRequest,
+    SpeechChunk,
+    ErrorResult,
+)
 
 
 def new_id() -> str:

@@ -11,6 +11,7 @@ import contextlib
 import logging
 import time
 from collections import OrderedDict
+from collections.abc import AsyncIterator
 
 import redis.asyncio as aioredis
 
@@ -57,20 +58,38 @@ class Bridge:
         self, stream: str, job: Envelope, component: str, timeout_s: float
     ) -> Envelope:
         """Submit ``job`` and wait for its single result; raise ``JobTimeout``."""
+        async for result in self.stream_results(stream, job, component, timeout_s, single=True):
+            return result
+        raise AssertionError("unreachable: stream_results yields or raises")
+
+    async def stream_results(
+        self, stream: str, job: Envelope, component: str, timeout_s: float, single: bool = False
+    ) -> AsyncIterator[Envelope]:
+        """Submit ``job`` and yield its results in order until the last one (a result whose
+        payload has ``last`` set, an error, or the only one when ``single``).
+        ``timeout_s`` bounds the wait for each result."""
         queue: asyncio.Queue[Envelope] = asyncio.Queue()
         self.waiters[job.id] = queue
         started = time.perf_counter()
         try:
             await bus.submit(self.redis, stream, job)
-            async with asyncio.timeout(timeout_s):
-                result = await queue.get()
-        except TimeoutError as exc:
-            raise JobTimeout(f"no {component} result within {timeout_s:.0f} s") from exc
+            while True:
+                try:
+                    async with asyncio.timeout(timeout_s):
+                        result = await queue.get()
+                except TimeoutError as exc:
+                    raise JobTimeout(f"no {component} result within {timeout_s:.0f} s") from exc
+                if result.seq == 0:
+                    self.metrics.bus_roundtrip_seconds.labels(component).observe(
+                        time.perf_counter() - started
+                    )
+                done = single or result.kind == "error" or getattr(result.payload, "last", False)
+                yield result
+                if done:
+                    return
         finally:
             del self.waiters[job.id]
-        self._remember(job.id)
-        self.metrics.bus_roundtrip_seconds.labels(component).observe(time.perf_counter() - started)
-        return result
+            self._remember(job.id)
 
     def job(self, payload: object, timeout_s: float, session: str | None = None) -> Envelope:
         """A job envelope addressed back to this gateway, with a deadline."""

@@ -12,8 +12,12 @@ from shared.messages import (
     Envelope,
     ErrorResult,
     Segment,
+    SpeechChunk,
+    SynthesizeRequest,
     TranscribeRequest,
     Transcript,
+    TranslateRequest,
+    Translation,
     Word,
     pack,
     unpack,
@@ -49,6 +53,17 @@ EXAMPLES: list[BaseModel] = [
         model="tiny.en",
         processing_s=0.3,
     ),
+    TranslateRequest(text="Good morning.", source="en", target="pt"),
+    Translation(text="Bom dia.", source="en", target="pt", model="bergamot", processing_s=0.2),
+    SynthesizeRequest(text="Hello there.", voice="joe", language="en", speed=1.25),
+    SpeechChunk(
+        audio=b"\x00\x01" * 4,
+        audio_format=AudioFormat(sample_rate_hz=22_050),
+        index=2,
+        text="Hello there.",
+        last=True,
+        voice="joe",
+    ),
     ErrorResult(code="failed", message="boom", stage="stt"),
 ]
 
@@ -70,7 +85,7 @@ def test_round_trip_keeps_every_field(payload: BaseModel) -> None:
 
 def test_reply_is_addressed_to_the_job() -> None:
     job = Envelope(payload=EXAMPLES[0], session="s", reply_to="pp:replies:g")
-    answer = job.reply(EXAMPLES[2], seq=3)
+    answer = job.reply(EXAMPLES[-1], seq=3)
     assert (answer.parent, answer.session, answer.seq) == (job.id, "s", 3)
     assert answer.id != job.id
 
@@ -114,6 +129,6 @@ def test_audio_format_duration() -> None:
 
 
 def test_envelope_is_frozen() -> None:
-    env = Envelope(payload=EXAMPLES[2])
+    env = Envelope(payload=EXAMPLES[-1])
     with pytest.raises(ValueError):
         env.seq = 3  # type: ignore[misc]
