@@ -9,6 +9,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 
+# Popen objects of children this process started: kept so they are reaped (not left as
+# zombies) and not garbage-collected while running.
+_children: dict[int, subprocess.Popen[bytes]] = {}
+
+
 @dataclass(frozen=True)
 class Proc:
     name: str
@@ -48,6 +53,7 @@ def spawn(name: str, cmd: list[str], env: dict[str, str], logs_dir: Path) -> Pro
             env={**os.environ, **env},
             start_new_session=True,
         )
+    _children[child.pid] = child
     return Proc(name, child.pid, _start_ticks(child.pid), str(log_path), cmd)
 
 
@@ -77,12 +83,10 @@ def _signal(proc: Proc, sig: signal.Signals) -> None:
 
 
 def _reap() -> None:
-    """Collect exited children of this process so they do not linger as zombies."""
-    try:
-        while os.waitpid(-1, os.WNOHANG)[0]:
-            pass
-    except ChildProcessError:
-        pass
+    """Collect exited children this process started so they do not linger as zombies."""
+    for pid, child in list(_children.items()):
+        if child.poll() is not None:
+            del _children[pid]
 
 
 def save(path: Path, procs: list[Proc], extra: dict[str, object]) -> None:

@@ -1,7 +1,5 @@
 """Fixtures: a private real redis-server per test session, flushed between tests."""
 
-import subprocess
-import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -9,7 +7,7 @@ import pytest
 import redis
 import redis.asyncio as aioredis
 
-from pyparrot import redis_server
+from pyparrot import procs, redis_server
 
 DATA = Path(__file__).parent / "data"
 
@@ -17,34 +15,11 @@ DATA = Path(__file__).parent / "data"
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real redis-server on a free loopback port, owned by this test session."""
-    port = redis_server.free_port()
+    url = f"redis://127.0.0.1:{redis_server.free_port()}/0"
     workdir = tmp_path_factory.mktemp("redis")
-    server = subprocess.Popen(
-        [
-            redis_server.binary(),
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(workdir),
-        ],
-        stdout=subprocess.DEVNULL,
-    )
-    url = f"redis://127.0.0.1:{port}/0"
-    deadline = time.monotonic() + 10
-    while not redis_server.reachable(url, 0.2):
-        if time.monotonic() > deadline or server.poll() is not None:
-            server.kill()
-            pytest.fail("redis-server did not start")
-        time.sleep(0.05)
+    server = redis_server.start(url, workdir, workdir)
     yield url
-    server.terminate()
-    server.wait(10)
+    procs.stop([server], timeout_s=10)
 
 
 @pytest.fixture
