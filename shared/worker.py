@@ -226,17 +226,22 @@ class Worker:
         self._observe_rtf(envelope, elapsed)
 
     async def _handle(self, entry: _Entry, envelope: Envelope) -> None:
-        """Run the handler in a thread; stream all but the last result, then finish."""
+        """Run the handler in a thread. A result marked ``last=False`` is published at once
+        (streamed speech); the final one goes out with the ack in one transaction."""
         results = await asyncio.to_thread(lambda: iter(self.spec.handle(envelope)))
         sentinel = object()
-        previous: BaseModel | None = None
+        held: BaseModel | None = None  # a result that may be the final one
         seq = 0
         while (item := await asyncio.to_thread(next, results, sentinel)) is not sentinel:
-            if previous is not None:
-                await self._publish([envelope.reply(previous, seq)], envelope)
+            if held is not None:
+                await self._publish([envelope.reply(held, seq)], envelope)
+                seq, held = seq + 1, None
+            if getattr(item, "last", None) is False:
+                await self._publish([envelope.reply(item, seq)], envelope)  # type: ignore[arg-type]
                 seq += 1
-            previous = item  # type: ignore[assignment]
-        final = [envelope.reply(previous, seq)] if previous is not None else []
+            else:
+                held = item  # type: ignore[assignment]
+        final = [envelope.reply(held, seq)] if held is not None else []
         await self._finish(entry, final, "done", envelope)
 
     async def _publish(self, replies: list[Envelope], job: Envelope) -> None:

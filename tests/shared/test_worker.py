@@ -11,7 +11,15 @@ from prometheus_client import CollectorRegistry
 
 from shared import bus, streams
 from shared.heartbeat import live_workers
-from shared.messages import Envelope, ErrorResult, TranscribeRequest, Transcript, unpack
+from shared.messages import (
+    AudioFormat,
+    Envelope,
+    ErrorResult,
+    SpeechChunk,
+    TranscribeRequest,
+    Transcript,
+    unpack,
+)
 from shared.metrics import worker_metrics
 from shared.settings import WorkerSettings
 from shared.worker import JobFailed, WorkerSpec, run_worker
@@ -312,3 +320,38 @@ async def test_concurrency_handles_jobs_in_parallel(
     )
     assert len(await replies(aredis)) == 4
     assert time.perf_counter() - started < 1.0  # four 0.3 s jobs overlapped (serial: 1.2 s)
+
+
+async def test_streamed_chunk_is_published_before_the_handler_goes_on(
+    aredis: aioredis.Redis, clean_redis: str
+) -> None:
+    seen_first = threading.Event()
+    fmt = AudioFormat(sample_rate_hz=22_050)
+
+    def speak(envelope: Envelope) -> Iterator[SpeechChunk]:
+        yield SpeechChunk(audio=b"\x00\x00", audio_format=fmt, index=0, last=False)
+        # The next sentence is "synthesised" only once the first reached the reply stream.
+        assert seen_first.wait(10), "first chunk was held back"
+        yield SpeechChunk(audio=b"\x00\x00", audio_format=fmt, index=1, last=True)
+
+    await submit_all(aredis, [job()])
+    stop = asyncio.Event()
+    task = asyncio.create_task(
+        run_worker(
+            aredis, spec(speak), settings(clean_redis), worker_metrics(CollectorRegistry()), stop
+        )
+    )
+    await eventually(lambda: replies(aredis))
+    seen_first.set()
+    await eventually(lambda: _count_at_least(aredis, 2))
+    stop.set()
+    await task
+    got = await replies(aredis)
+    assert [(r.seq, r.payload.index, r.payload.last) for r in got] == [  # type: ignore[union-attr]
+        (0, 0, False),
+        (1, 1, True),
+    ]
+
+
+async def _count_at_least(redis: aioredis.Redis, n: int) -> bool:
+    return len(await replies(redis)) >= n
