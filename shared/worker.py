@@ -13,21 +13,19 @@ and XACK + XDEL in one transaction. Each job ends one way only, decided here:
 import asyncio
 import contextlib
 import logging
-import signal
 import time
 from asyncio import FIRST_COMPLETED
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import redis.asyncio as aioredis
-from prometheus_client import REGISTRY, start_http_server
 from pydantic import BaseModel
 from redis.exceptions import ResponseError
 
 from shared import bus, heartbeat, streams
 from shared.heartbeat import WorkerInfo
 from shared.messages import DecodeError, Envelope, ErrorResult, unpack
-from shared.metrics import WorkerMetrics, worker_metrics
+from shared.metrics import WorkerMetrics
 from shared.settings import WorkerSettings
 
 log = logging.getLogger(__name__)
@@ -363,23 +361,3 @@ async def run_worker(
     """Run the consumer-group loop for one stage until stopped (or drained, in burst mode)."""
     worker = Worker(redis, spec, settings, metrics)
     await worker.run(stop or asyncio.Event(), burst=burst)
-
-
-def serve(spec: WorkerSpec, settings: WorkerSettings) -> None:
-    """Process entry point: metrics port, Redis connection, SIGTERM/SIGINT handling."""
-    if settings.metrics_port:
-        start_http_server(settings.metrics_port)
-    metrics = worker_metrics(REGISTRY)
-
-    async def main() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-        redis = await bus.connect(settings)
-        try:
-            await run_worker(redis, spec, settings, metrics, stop)
-        finally:
-            await redis.aclose()
-
-    asyncio.run(main())

@@ -80,13 +80,14 @@ async def transcribe(core: Core, pcm16: bytes, options: SttOptions) -> Transcrip
         word_timestamps=options.word_timestamps,
         final=options.final,
     )
-    result = await _call(core, streams.jobs("stt", worker.model), payload, "stt")
+    result = await call(core, streams.jobs("stt", worker.model), payload, "stt")
     if not isinstance(result, Transcript):
         raise GatewayError(502, f"stt answered with {result.kind!r}", "bad_reply")
     return result
 
 
-async def _call(core: Core, stream: str, payload: object, component: str) -> object:
+async def call(core: Core, stream: str, payload: object, component: str) -> object:
+    """Send one job to ``stream`` and return its result payload, or raise ``GatewayError``."""
     timeout_s = core.settings.request_timeout_s
     job = core.bridge.job(payload, timeout_s)
     try:

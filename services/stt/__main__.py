@@ -6,8 +6,9 @@ from services.stt.handler import handle
 from services.stt.model import load_model
 from services.stt.settings import SttSettings
 from shared import streams
+from shared.multi import serve_many
 from shared.settings import configure_logging
-from shared.worker import WorkerSpec, serve
+from shared.worker import WorkerSpec
 
 
 def main() -> None:
@@ -22,7 +23,7 @@ def main() -> None:
         languages=model.languages,
         audio_field="audio",
     )
-    serve(spec, settings)
+    serve_many([(spec, settings)], settings)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,45 @@
+"""Translation through the bus: pick the stream serving a language pair, send the job."""
+
+from services.gateway.core import Core, GatewayError, call
+from shared import bus, streams
+from shared.heartbeat import WorkerInfo
+from shared.messages import TranslateRequest, Translation
+
+# Worker error codes (besides core.CLIENT_ERROR_CODES) that mean the request was bad.
+MT_CLIENT_ERROR_CODES = {"unsupported_pair", "empty_text"}
+_PAIR_STREAM_PREFIX = streams.jobs("mt", "")
+
+
+def pair_of(worker: WorkerInfo) -> str:
+    """The pair an MT worker serves, read from the stream it consumes (``en-pt``)."""
+    return worker.stream.removeprefix(_PAIR_STREAM_PREFIX)
+
+
+async def served_pairs(core: Core) -> list[str]:
+    """Pairs some live MT worker serves; 503 if no MT worker is running at all."""
+    try:
+        live = [w for w in await core.registry.workers() if w.component == "mt"]
+    except bus.TRANSIENT as exc:
+        raise GatewayError(503, f"the message bus is unavailable: {exc}", "bus_down") from exc
+    if not live:
+        raise GatewayError(503, "no translation worker is running", "no_worker")
+    return sorted({pair_of(w) for w in live})
+
+
+async def translate(core: Core, text: str, source: str, target: str) -> Translation:
+    """Translate ``text`` from ``source`` to ``target`` on a worker serving that pair."""
+    pair = f"{source}-{target}"
+    served = await served_pairs(core)
+    if pair not in served:
+        message = f"language pair {pair!r} is not served; served pairs: {served}"
+        raise GatewayError(400, message, "unsupported_pair")
+    payload = TranslateRequest(text=text, source=source, target=target)
+    try:
+        result = await call(core, streams.jobs("mt", pair), payload, "mt")
+    except GatewayError as exc:
+        if exc.code in MT_CLIENT_ERROR_CODES:
+            raise GatewayError(400, exc.message, exc.code) from exc
+        raise
+    if not isinstance(result, Translation):
+        raise GatewayError(502, f"mt answered with {getattr(result, 'kind', '?')!r}", "bad_reply")
+    return result
