@@ -16,7 +16,7 @@ from services.gateway import monitor
 from services.gateway.bridge import Bridge
 from services.gateway.core import Core, GatewayError
 from services.gateway.registry import Registry
-from services.gateway.routes import health, openai
+from services.gateway.routes import health, openai, speech, translate
 from services.gateway.settings import GatewaySettings
 from shared import bus
 from shared.metrics import gateway_metrics
@@ -100,4 +100,6 @@ def create_app(settings: GatewaySettings, registry: CollectorRegistry | None = N
     _install_request_metrics(app)
     app.include_router(health.router)
     app.include_router(openai.router)
+    app.include_router(translate.router)
+    app.include_router(speech.router)
     return app

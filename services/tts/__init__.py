@@ -1,1 +1,1 @@
-"""The tts stage (see the stages issue); not built yet."""
+"""Text-to-speech worker: a Piper voice behind the consumer-group loop."""
