@@ -8,7 +8,6 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-
 # Popen objects of children this process started: kept so they are reaped (not left as
 # zombies) and not garbage-collected while running.
 _children: dict[int, subprocess.Popen[bytes]] = {}
