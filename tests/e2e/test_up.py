@@ -47,7 +47,7 @@ def stack(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
         "STT_MODEL_CACHE_DIR": str(tmp_path / "models"),
     }
     port = redis_server.free_port()
-    started = pyparrot("up", "--detach", "--port", str(port), "--workers", "stt=1", env=env)
+    started = pyparrot("up", "--detach", "--port", str(port), env=env)  # default: every stage
     assert started.returncode == 0, started.stdout + started.stderr
     assert f"http://127.0.0.1:{port}" in started.stdout
     try:
@@ -85,16 +85,41 @@ def test_up_transcribe_status_down(stack: tuple[str, dict[str, str]]) -> None:
 
     status = json.loads(pyparrot("status", "--json", env=env).stdout)
     procs = {p["name"]: p for p in status["processes"]}
-    assert set(procs) == {"redis", "gateway", "stt-1"}
+    assert set(procs) == {"redis", "gateway", "stt-1", "mt-1", "tts-1"}
     assert all(p["alive"] for p in procs.values())
-    [worker] = status["workers"]
-    assert (worker["component"], worker["pid"], worker["model"]) == (
-        "stt",
-        procs["stt-1"]["pid"],
-        "tiny.en",
-    )
+    [stt] = [w for w in status["workers"] if w["component"] == "stt"]
+    assert (stt["pid"], stt["model"]) == (procs["stt-1"]["pid"], "tiny.en")
     workers = httpx.get(f"{url}/v1/workers").json()
-    assert [w["pid"] for w in workers] == [procs["stt-1"]["pid"]]
+    assert {w["component"]: w["pid"] for w in workers} == {
+        "stt": procs["stt-1"]["pid"],
+        "mt": procs["mt-1"]["pid"],
+        "tts": procs["tts-1"]["pid"],
+    }
+
+    # Every stage through the one gateway: speak a held-out sentence, transcribe it back.
+    sentence = "The weather station reported strong winds along the northern coast this morning."
+    speech = httpx.post(
+        f"{url}/v1/audio/speech",
+        json={"model": "tts-1", "input": sentence, "voice": "alloy", "response_format": "wav"},
+        timeout=60,
+    )
+    assert speech.status_code == 200, speech.text
+    back = httpx.post(
+        f"{url}/v1/audio/transcriptions",
+        files={"file": ("s.wav", speech.content)},
+        data={"response_format": "json"},
+        timeout=60,
+    )
+    assert wer(sentence, back.json()["text"]) <= 0.05, back.json()["text"]
+    translated = httpx.post(
+        f"{url}/v1/translate",
+        json={
+            "text": "I would like to book a table for two people.",
+            "source": "en",
+            "target": "pt",
+        },
+    )
+    assert translated.status_code == 200 and "mesa" in translated.json()["translation"].lower()
 
     again = pyparrot("up", "--detach", "--port", "1", env=env)
     assert again.returncode == 1 and "already running" in again.stderr
