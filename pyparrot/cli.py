@@ -37,7 +37,9 @@ def up(
     port: Annotated[int, typer.Option(min=1, max=65535, help="gateway HTTP port")] = 8000,
     host: Annotated[str, typer.Option(help="gateway bind address")] = "127.0.0.1",
     detach: Annotated[bool, typer.Option(help="return once /ready is true")] = False,
-    workers: Annotated[str, typer.Option(help="worker processes, e.g. stt=2,mt=1")] = "stt=1,mt=1,tts=1",
+    workers: Annotated[
+        str, typer.Option(help="worker processes, e.g. stt=2,mt=1")
+    ] = "stt=1,mt=1,tts=1",
 ) -> None:
     """Start Redis (if REDIS_URL is unreachable), the gateway and the workers."""
     settings = CliSettings()

@@ -14,6 +14,7 @@ from services.gateway.bridge import Bridge, JobTimeout
 from services.gateway.registry import NoWorker, Registry
 from services.gateway.settings import GatewaySettings
 from shared import bus, streams
+from shared.heartbeat import WorkerInfo
 from shared.messages import ErrorResult, TranscribeRequest, Transcript
 from shared.metrics import GatewayMetrics
 
@@ -50,6 +51,17 @@ class Core:
 def get_core(request: Request) -> Core:
     """FastAPI dependency: the app's shared state."""
     return request.app.state.core  # type: ignore[no-any-return]
+
+
+async def live_workers(core: Core, component: str, title: str) -> list[WorkerInfo]:
+    """Live workers of ``component``; 503 if Redis is down or none runs (``title`` names it)."""
+    try:
+        live = [w for w in await core.registry.workers() if w.component == component]
+    except bus.TRANSIENT as exc:
+        raise GatewayError(503, f"the message bus is unavailable: {exc}", "bus_down") from exc
+    if not live:
+        raise GatewayError(503, f"no {title} worker is running", "no_worker")
+    return live
 
 
 @dataclass(frozen=True)

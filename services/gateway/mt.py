@@ -1,7 +1,7 @@
 """Translation through the bus: pick the stream serving a language pair, send the job."""
 
-from services.gateway.core import Core, GatewayError, call
-from shared import bus, streams
+from services.gateway.core import Core, GatewayError, call, live_workers
+from shared import streams
 from shared.heartbeat import WorkerInfo
 from shared.messages import TranslateRequest, Translation
 
@@ -17,12 +17,7 @@ def pair_of(worker: WorkerInfo) -> str:
 
 async def served_pairs(core: Core) -> list[str]:
     """Pairs some live MT worker serves; 503 if no MT worker is running at all."""
-    try:
-        live = [w for w in await core.registry.workers() if w.component == "mt"]
-    except bus.TRANSIENT as exc:
-        raise GatewayError(503, f"the message bus is unavailable: {exc}", "bus_down") from exc
-    if not live:
-        raise GatewayError(503, "no translation worker is running", "no_worker")
+    live = await live_workers(core, "mt", "translation")
     return sorted({pair_of(w) for w in live})
 
 

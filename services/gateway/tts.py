@@ -19,7 +19,7 @@ import numpy as np
 import soxr
 
 from services.gateway.bridge import JobTimeout
-from services.gateway.core import Core, GatewayError
+from services.gateway.core import Core, GatewayError, live_workers
 from shared import bus, streams
 from shared.heartbeat import WorkerInfo
 from shared.messages import AudioFormat, Envelope, ErrorResult, SpeechChunk, SynthesizeRequest
@@ -62,12 +62,7 @@ class SpeechOptions:
 
 async def tts_worker(core: Core, voice: str) -> WorkerInfo:
     """A live TTS worker serving ``voice``; OpenAI voice names pick the default voice."""
-    try:
-        live = [w for w in await core.registry.workers() if w.component == "tts"]
-    except bus.TRANSIENT as exc:
-        raise GatewayError(503, f"the message bus is unavailable: {exc}", "bus_down") from exc
-    if not live:
-        raise GatewayError(503, "no text-to-speech worker is running", "no_worker")
+    live = await live_workers(core, "tts", "text-to-speech")
     if voice.lower() in OPENAI_VOICES:
         # Prefer English voices (OpenAI's are), then a stable order by name.
         return sorted(live, key=lambda w: ("en" not in w.languages, w.model))[0]
