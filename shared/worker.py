@@ -15,7 +15,7 @@ import contextlib
 import logging
 import time
 from asyncio import FIRST_COMPLETED
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 
 import redis.asyncio as aioredis
@@ -210,9 +210,8 @@ class Worker:
         self.metrics.in_flight.labels(component).inc()
         started = time.perf_counter()
         try:
-            await asyncio.wait_for(
-                self._handle(entry, envelope), timeout=self.settings.job_timeout_s
-            )
+            async with asyncio.timeout(self.settings.job_timeout_s):
+                await self._handle(entry, envelope)
         except JobFailed as exc:
             await self._dead(entry, envelope, exc.code, exc.message)
         except Exception as exc:  # transient or unexpected: try again, up to max_deliveries
@@ -226,11 +225,9 @@ class Worker:
     async def _handle(self, entry: _Entry, envelope: Envelope) -> None:
         """Run the handler in a thread. A result marked ``last=False`` is published at once
         (streamed speech); the final one goes out with the ack in one transaction."""
-        results = await asyncio.to_thread(lambda: iter(self.spec.handle(envelope)))
-        sentinel = object()
         held: BaseModel | None = None  # a result that may be the final one
         seq = 0
-        while (item := await asyncio.to_thread(next, results, sentinel)) is not sentinel:
+        async for item in _iterate_in_thread(self.spec.handle, envelope):
             if held is not None:
                 await self._publish([envelope.reply(held, seq)], envelope)
                 seq, held = seq + 1, None
@@ -348,6 +345,40 @@ class Worker:
         if late:
             await asyncio.wait(late)
             log.warning("%d job(s) left pending for another worker", len(late))
+
+
+async def _iterate_in_thread(handle: Handler, job: Envelope) -> AsyncIterator[BaseModel]:
+    """Run a blocking handler in one worker thread and yield its results as they come.
+
+    One thread hop per job (not one per item): the thread hands each result to the event
+    loop with ``call_soon_threadsafe``. If the job is abandoned (timeout, shutdown) the
+    thread finishes on its own and its late results are dropped.
+    """
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[tuple[str, object]] = asyncio.Queue()
+
+    def put(kind: str, value: object) -> None:
+        with contextlib.suppress(RuntimeError):  # the loop closed under an abandoned job
+            loop.call_soon_threadsafe(queue.put_nowait, (kind, value))
+
+    def produce() -> None:
+        try:
+            for item in handle(job):
+                put("item", item)
+        except BaseException as exc:  # handed to the loop, which decides the job's fate
+            put("error", exc)
+        else:
+            put("done", None)
+
+    loop.run_in_executor(None, produce)
+    while True:
+        kind, value = await queue.get()
+        if kind == "item":
+            yield value  # type: ignore[misc]
+        elif kind == "error":
+            raise value  # type: ignore[misc]
+        else:
+            return
 
 
 async def run_worker(

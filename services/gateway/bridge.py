@@ -39,6 +39,7 @@ class Bridge:
         self.last_id = "0-0"
         self._reader: asyncio.Task[None] | None = None
         self._closed = False
+        self._trimmed_at = 0.0
 
     async def start(self) -> None:
         """Start reading replies; call before accepting clients."""
@@ -132,6 +133,9 @@ class Bridge:
                 for entry_id, fields in entries:
                     self._route(fields.get(b"e"))
                     self.last_id = entry_id.decode()
-            if reply:
+            if reply and time.monotonic() - self._trimmed_at > 1.0:
+                # Routed entries are dead weight; trimming once a second keeps the stream
+                # short without a second round trip per reply.
+                self._trimmed_at = time.monotonic()
                 with contextlib.suppress(*bus.TRANSIENT):
                     await self.redis.xtrim(self.stream, minid=self.last_id)
