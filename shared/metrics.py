@@ -50,6 +50,9 @@ class GatewayMetrics:
     stream_pending: Gauge
     dead_letters: Gauge
     duplicates_dropped: Counter
+    stream_lag: Gauge
+    live_sessions: Gauge
+    sse_listeners: Gauge
 
 
 def worker_metrics(registry: CollectorRegistry) -> WorkerMetrics:
@@ -132,5 +135,17 @@ def gateway_metrics(registry: CollectorRegistry) -> GatewayMetrics:
             f"{PREFIX}_duplicate_results_total",
             "Results dropped because their job was already answered",
             registry=registry,
+        ),
+        stream_lag=Gauge(
+            f"{PREFIX}_stream_lag",
+            "Jobs in a stream not yet delivered to its consumer group (what autoscaling uses)",
+            ["stream", "group"],
+            registry=registry,
+        ),
+        live_sessions=Gauge(
+            f"{PREFIX}_live_sessions", "Live streaming sessions open now", registry=registry
+        ),
+        sse_listeners=Gauge(
+            f"{PREFIX}_sse_listeners", "SSE listeners connected now", registry=registry
         ),
     )

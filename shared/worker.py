@@ -85,6 +85,9 @@ class Worker:
         self.active_ids: set[bytes] = set()
         self.claim_cursor = "0-0"
         self.last_claim_s = 0.0
+        for outcome in ("done", "retry", "dead", "invalid", "expired"):
+            metrics.jobs.labels(spec.component, outcome)  # export zeros, not "no data"
+        metrics.reclaimed.labels(spec.component)
         self.info = WorkerInfo(
             component=spec.component,
             name=settings.worker_name,

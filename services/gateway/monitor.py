@@ -1,4 +1,9 @@
-"""Periodic gauges: live workers per component, backlog, pending and dead letters per stream."""
+"""Periodic gauges: live workers per component; backlog, lag, pending and dead letters per stream.
+
+Workers XDEL every entry they finish, so a job stream holds exactly the undelivered jobs
+plus the pending ones: lag (what KEDA's ``lagCount`` reads from XINFO GROUPS on Redis 7)
+is XLEN minus pending, on any Redis version.
+"""
 
 import asyncio
 import contextlib
@@ -14,7 +19,7 @@ log = logging.getLogger(__name__)
 
 
 async def stream_stats(redis: aioredis.Redis) -> list[dict[str, int | str]]:
-    """Backlog (XLEN), pending and dead-letter counts of every job stream."""
+    """Backlog (XLEN), lag, pending and dead-letter counts of every job stream."""
     names = sorted(
         {
             key.decode()
@@ -31,7 +36,9 @@ async def stream_stats(redis: aioredis.Redis) -> list[dict[str, int | str]]:
         with contextlib.suppress(Exception):  # no group yet
             pending = (await redis.xpending(name, streams.group(component)))["pending"]
         dead = await redis.xlen(streams.dead(name))
-        stats.append({"stream": name, "backlog": backlog, "pending": pending, "dead": dead})
+        lag = max(backlog - pending, 0)
+        row = {"stream": name, "group": streams.group(component), "backlog": backlog}
+        stats.append({**row, "lag": lag, "pending": pending, "dead": dead})
     return stats
 
 
@@ -41,6 +48,7 @@ async def refresh(core: Core) -> None:
     for row in await stream_stats(core.redis):
         m.stream_backlog.labels(row["stream"]).set(row["backlog"])
         m.stream_pending.labels(row["stream"]).set(row["pending"])
+        m.stream_lag.labels(row["stream"], row["group"]).set(row["lag"])
         m.dead_letters.labels(streams.dead(str(row["stream"]))).set(row["dead"])
     counts = Counter(w.component for w in await core.registry.workers(fresh=True))
     for component in {"stt", "mt", "tts", "summarizer", *counts}:

