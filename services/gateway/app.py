@@ -15,8 +15,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from services.gateway import monitor
 from services.gateway.bridge import Bridge
 from services.gateway.core import Core, GatewayError
+from services.gateway.live.router import router as live_router
 from services.gateway.registry import Registry
+from services.gateway.routes import assistant as assistant_routes
 from services.gateway.routes import health, openai, speech, translate
+from services.gateway.routes import pipeline as pipeline_routes
+from services.gateway.routes import text as text_routes
 from services.gateway.settings import GatewaySettings
 from shared import bus
 from shared.metrics import gateway_metrics
@@ -102,4 +106,8 @@ def create_app(settings: GatewaySettings, registry: CollectorRegistry | None = N
     app.include_router(openai.router)
     app.include_router(translate.router)
     app.include_router(speech.router)
+    app.include_router(text_routes.router)
+    app.include_router(pipeline_routes.router)
+    app.include_router(live_router)
+    app.include_router(assistant_routes.router)
     return app

@@ -32,3 +32,46 @@ class GatewaySettings(ServiceSettings):
     )
     monitor_interval_s: float = Field(5.0, gt=0, description="stream/worker gauge refresh")
     registry_cache_s: float = Field(1.0, ge=0, description="how long a worker listing is reused")
+    # Live sessions (/ws/converse, SSE listeners, session history).
+    live_vad_threshold: float = Field(
+        0.5, gt=0, lt=1, description="Silero speech probability that starts/continues speech"
+    )
+    live_min_silence_ms: int = Field(
+        500, ge=100, le=10_000, description="silence that ends an utterance (sends the final)"
+    )
+    live_speech_pad_ms: int = Field(
+        200, ge=0, le=2_000, description="audio kept before speech starts and after it ends"
+    )
+    live_min_speech_ms: int = Field(
+        200, ge=0, le=5_000, description="utterances with less voiced audio are dropped"
+    )
+    live_max_utterance_s: float = Field(
+        18.0, ge=2, le=29, description="longer speech is cut at its quietest point"
+    )
+    live_partial_interval_s: float = Field(
+        0.5, ge=0.1, le=10, description="new speech audio between two partial STT jobs"
+    )
+    live_partial_window_s: float = Field(
+        15.0, ge=1, le=29, description="a partial job carries at most this much recent audio"
+    )
+    live_send_queue: int = Field(
+        256,
+        ge=4,
+        le=100_000,
+        description="messages queued for a socket client before it is dropped",
+    )
+    live_send_timeout_s: float = Field(
+        10.0,
+        gt=0,
+        le=600,
+        description="a socket or SSE client blocking a send this long is dropped",
+    )
+    live_max_chunk_bytes: int = Field(
+        1024 * 1024, ge=1_024, description="largest accepted binary audio message"
+    )
+    session_ttl_s: int = Field(
+        86_400, ge=10, description="an idle session and its history expire after this"
+    )
+    session_events_maxlen: int = Field(
+        5_000, ge=100, description="events kept per session for listeners to resume from"
+    )

@@ -1,1 +1,2 @@
-"""The summarizer stage (see the stages issue); not built yet."""
+"""Summarizer worker: extractive (offline, numpy) or abstractive through an OpenAI-compatible
+LLM server, behind the consumer-group loop."""

@@ -6,9 +6,11 @@ import pytest
 from pydantic_settings import BaseSettings
 
 from pyparrot.settings import CliSettings
+from services.dialog.settings import LlmSettings
 from services.gateway.settings import GatewaySettings
 from services.mt.settings import MtSettings
 from services.stt.settings import SttSettings
+from services.summarizer.settings import SummarizerSettings
 from services.tts.settings import TtsSettings
 
 ENV_EXAMPLE = Path(__file__).parents[2] / ".env.example"
@@ -23,9 +25,18 @@ def env_names(cls: type[BaseSettings]) -> list[str]:
     return names
 
 
-@pytest.mark.parametrize(
-    "cls", [SttSettings, MtSettings, TtsSettings, GatewaySettings, CliSettings]
-)
+SETTINGS = [
+    SttSettings,
+    MtSettings,
+    TtsSettings,
+    SummarizerSettings,
+    LlmSettings,
+    GatewaySettings,
+    CliSettings,
+]
+
+
+@pytest.mark.parametrize("cls", SETTINGS)
 def test_every_setting_is_documented(cls: type[BaseSettings]) -> None:
     documented = {
         line.lstrip("# ").split("=", 1)[0]
@@ -35,8 +46,6 @@ def test_every_setting_is_documented(cls: type[BaseSettings]) -> None:
     assert set(env_names(cls)) <= documented, set(env_names(cls)) - documented
 
 
-@pytest.mark.parametrize(
-    "cls", [SttSettings, MtSettings, TtsSettings, GatewaySettings, CliSettings]
-)
+@pytest.mark.parametrize("cls", SETTINGS)
 def test_every_setting_has_a_description(cls: type[BaseSettings]) -> None:
     assert [n for n, f in cls.model_fields.items() if not f.description] == []

@@ -1,4 +1,5 @@
-"""OpenAI-compatible audio API: ``/v1/audio/transcriptions`` and ``/v1/models``."""
+"""OpenAI-compatible audio API: ``/v1/audio/transcriptions``, ``/v1/audio/translations`` and
+``/v1/models``."""
 
 import asyncio
 from typing import Annotated, Any, Literal
@@ -9,6 +10,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from services.gateway import formats
 from services.gateway.audio import AudioDecodeError, decode_to_pcm16
 from services.gateway.core import Core, GatewayError, SttOptions, get_core, transcribe
+from services.gateway.pipeline import english_stt_model
 
 router = APIRouter(prefix="/v1", tags=["openai"])
 
@@ -83,6 +85,20 @@ async def transcriptions(
     return await _speech_to_text(
         core, file, "transcribe", model, language, prompt, response_format, timestamp_granularities
     )
+
+
+@router.post("/audio/translations", summary="Speech in any language to English text (OpenAI)")
+async def translations(
+    core: Annotated[Core, Depends(get_core)],
+    file: Annotated[UploadFile, File(description="audio in any common format")],
+    model: Annotated[str, Form()] = "whisper-1",
+    prompt: Annotated[str | None, Form(max_length=2_000)] = None,
+    response_format: Annotated[ResponseFormat, Form()] = "json",
+    temperature: Annotated[float, Form(ge=0, le=1)] = 0.0,
+) -> Response:
+    # 'whisper-1' needs a multilingual model to translate; English-only models transcribe.
+    model = await english_stt_model(core, model)
+    return await _speech_to_text(core, file, "translate", model, None, prompt, response_format, [])
 
 
 @router.get("/models", summary="Models served by live workers (OpenAI-compatible)")

@@ -1,0 +1,30 @@
+"""``python -m services.dialog``: load the LLM (or connect its backend), then serve."""
+
+from functools import partial
+
+from services.dialog.handler import handle
+from services.dialog.model import load_model
+from services.dialog.settings import LlmSettings
+from shared import streams
+from shared.multi import serve_many
+from shared.settings import configure_logging
+from shared.worker import WorkerSpec
+
+COMPONENT = "llm"
+
+
+def main() -> None:
+    settings = LlmSettings()
+    configure_logging(settings.log_level)
+    model = load_model(settings)
+    spec = WorkerSpec(
+        component=COMPONENT,
+        stream=streams.jobs(COMPONENT, model.name),
+        handle=partial(handle, model, settings),
+        model=model.name,
+    )
+    serve_many([(spec, settings)], settings)
+
+
+if __name__ == "__main__":
+    main()

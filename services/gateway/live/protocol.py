@@ -1,0 +1,109 @@
+"""The /ws/converse protocol (seed 002 plus our additions): the client's messages, error
+codes, and turning the client's audio into 16 kHz float32 mono.
+
+Client -> server: ``auth`` (first), binary audio, ``audio_complete``, ``text_input``,
+``interrupt``. Server -> client: ``session_started``, ``stt_partial``, ``stt_final``,
+``translation``, ``llm_response``, binary TTS audio + ``tts_complete``, ``interrupt_ack``,
+``audio_processed`` and ``error`` ``{code, message}``.
+"""
+
+from typing import Any, Literal
+
+import numpy as np
+import soxr
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from services.gateway.live.vad import RATE_HZ
+
+MIN_RATE_HZ = 4_000
+MAX_RATE_HZ = 192_000
+SESSION_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+
+
+class ProtocolError(Exception):
+    """A client message that cannot be honoured; becomes an ``error`` event."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class Auth(BaseModel):
+    """The first message of a connection."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    type: Literal["auth"]
+    api_key: str = Field("", max_length=512, description="accepted, not yet checked")
+    user_id: str = Field("", max_length=128)
+    session_id: str | None = Field(None, pattern=SESSION_ID_PATTERN, description="resume it")
+    audio_format: Literal["float32", "pcm_s16le"] = "float32"
+    sample_rate: int = 16_000
+    pipeline: Literal["end2end", "cascaded", "dialog"] = "cascaded"
+    target_languages: list[str] = Field(default_factory=list, max_length=8)
+    voice: str | None = Field(None, max_length=128)
+    language: str | None = Field(None, min_length=2, max_length=8, description="source hint")
+
+
+def parse_auth(message: dict[str, Any]) -> Auth:
+    """Validate an ``auth`` message; raise ``ProtocolError`` with what is wrong."""
+    try:
+        auth = Auth.model_validate(message)
+    except ValidationError as exc:
+        parts = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
+        raise ProtocolError("invalid_auth", "; ".join(parts)) from exc
+    if not MIN_RATE_HZ <= auth.sample_rate <= MAX_RATE_HZ:
+        raise ProtocolError(
+            "bad_sample_rate",
+            f"sample_rate {auth.sample_rate} Hz is outside {MIN_RATE_HZ}-{MAX_RATE_HZ} Hz",
+        )
+    for language in auth.target_languages:
+        if not 2 <= len(language) <= 8 or not language.isalpha():
+            raise ProtocolError("invalid_auth", f"target language {language[:16]!r} is no code")
+    if auth.pipeline == "end2end" and auth.target_languages:
+        raise ProtocolError(
+            "invalid_auth", "pipeline 'end2end' transcribes only; use 'cascaded' to translate"
+        )
+    return auth
+
+
+class AudioInput:
+    """Decodes the client's binary frames and resamples them to 16 kHz float32 mono."""
+
+    def __init__(self, audio_format: str, sample_rate: int) -> None:
+        self.dtype = np.dtype("<f4") if audio_format == "float32" else np.dtype("<i2")
+        self.scale = 1.0 if audio_format == "float32" else 1 / 32768
+        self.resampler = (
+            None
+            if sample_rate == RATE_HZ
+            else soxr.ResampleStream(sample_rate, RATE_HZ, 1, dtype="float32")
+        )
+
+    def decode(self, data: bytes) -> np.ndarray:
+        """One binary message as 16 kHz samples; raise ``ProtocolError`` on a torn frame."""
+        if len(data) % self.dtype.itemsize:
+            raise ProtocolError(
+                "bad_audio",
+                f"{len(data)} bytes is not a whole number of {self.dtype.itemsize}-byte samples",
+            )
+        samples = np.frombuffer(data, dtype=self.dtype).astype(np.float32) * self.scale
+        if not np.all(np.isfinite(samples)):
+            raise ProtocolError("bad_audio", "audio contains NaN or infinite samples")
+        samples = np.clip(samples, -1.0, 1.0)
+        if self.resampler is None:
+            return samples
+        return self.resampler.resample_chunk(samples)
+
+    def finish(self) -> np.ndarray:
+        """What the resampler still holds at the end of a stream."""
+        if self.resampler is None:
+            return np.zeros(0, dtype=np.float32)
+        tail = self.resampler.resample_chunk(np.zeros(0, dtype=np.float32), last=True)
+        self.resampler.clear()
+        return tail
+
+
+def error(code: str, message: str) -> dict[str, Any]:
+    """An ``error`` event."""
+    return {"type": "error", "code": code, "message": message}

@@ -1,0 +1,10 @@
+"""Every live-session route, for one ``include_router`` in the app factory."""
+
+from fastapi import APIRouter
+
+from services.gateway.live import sessions, sse, ws
+
+router = APIRouter()
+router.include_router(ws.router)
+router.include_router(sessions.router)
+router.include_router(sse.router)

@@ -1,0 +1,151 @@
+"""Cutting a live 16 kHz stream into utterances with VAD. Pure logic: no I/O, no asyncio.
+
+An utterance starts when the speech probability reaches the threshold (with a little audio
+from before, so the first phoneme is not clipped) and ends after ``min_silence_ms`` below
+the lower threshold (hysteresis, as in Silero's own segmenter). Speech longer than
+``max_utterance_s`` is cut at its quietest window in the second half, and the rest goes on
+as the next utterance, so no words are lost at the cut.
+"""
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from services.gateway.live.vad import RATE_HZ, WINDOW
+from services.gateway.settings import GatewaySettings
+
+
+@dataclass(frozen=True)
+class SegmenterOptions:
+    threshold: float = 0.5
+    min_silence_ms: int = 500
+    speech_pad_ms: int = 200
+    min_speech_ms: int = 200
+    max_utterance_s: float = 18.0
+
+    @classmethod
+    def from_settings(cls, s: GatewaySettings) -> "SegmenterOptions":
+        """The gateway's live-session settings."""
+        return cls(
+            s.live_vad_threshold,
+            s.live_min_silence_ms,
+            s.live_speech_pad_ms,
+            s.live_min_speech_ms,
+            s.live_max_utterance_s,
+        )
+
+
+@dataclass(frozen=True)
+class Utterance:
+    """A finished utterance: its audio and where it lies on the session's clock."""
+
+    index: int
+    audio: np.ndarray
+    start_s: float
+
+
+@dataclass
+class _Open:
+    index: int
+    start_sample: int
+    windows: list[np.ndarray] = field(default_factory=list)
+    probs: list[float] = field(default_factory=list)
+    voiced: int = 0
+    silence: int = 0  # trailing windows below the lower threshold
+
+
+class Segmenter:
+    """Feed (window, probability) pairs; collect utterances as they end."""
+
+    def __init__(self, options: SegmenterOptions, first_index: int = 0) -> None:
+        self.o = options
+        self.neg_threshold = max(options.threshold - 0.15, 0.01)
+        self.pad_windows = round(options.speech_pad_ms * RATE_HZ / 1000 / WINDOW)
+        self.silence_windows = max(1, round(options.min_silence_ms * RATE_HZ / 1000 / WINDOW))
+        self.max_windows = int(options.max_utterance_s * RATE_HZ / WINDOW)
+        self.min_voiced = round(options.min_speech_ms * RATE_HZ / 1000 / WINDOW)
+        self.next_index = first_index
+        self.samples = 0  # stream position, in samples
+        self.current: _Open | None = None
+        self._preroll: list[np.ndarray] = []
+
+    @property
+    def in_speech(self) -> bool:
+        """Whether an utterance is open."""
+        return self.current is not None
+
+    def push(self, windows: np.ndarray, probs: np.ndarray) -> tuple[list[Utterance], bool]:
+        """Consume scored windows; return finished utterances and whether speech started."""
+        done: list[Utterance] = []
+        started = False
+        for window, prob in zip(windows, probs, strict=True):
+            if self.current is None:
+                started |= self._idle(window, float(prob))
+            else:
+                done += self._speaking(window, float(prob))
+            self.samples += WINDOW
+        return done, started
+
+    def flush(self) -> list[Utterance]:
+        """End the open utterance now (the client said its audio is complete)."""
+        current, self.current = self.current, None
+        self._preroll = []
+        return self._finish(current, trim=current.silence) if current else []
+
+    def window_audio(self, max_s: float) -> tuple[int, np.ndarray] | None:
+        """The open utterance's index and its most recent ``max_s`` of audio."""
+        if self.current is None or not self.current.windows:
+            return None
+        keep = max(1, int(max_s * RATE_HZ / WINDOW))
+        return self.current.index, np.concatenate(self.current.windows[-keep:])
+
+    def _idle(self, window: np.ndarray, prob: float) -> bool:
+        self._preroll = [*self._preroll, window][-self.pad_windows :] if self.pad_windows else []
+        if prob < self.o.threshold:
+            return False
+        windows = self._preroll
+        start = self.samples + WINDOW - WINDOW * len(windows)
+        self.current = _Open(self.next_index, start, list(windows), [0.0] * len(windows))
+        self.current.probs[-1] = prob
+        self.current.voiced = 1
+        self.next_index += 1
+        self._preroll = []
+        return True
+
+    def _speaking(self, window: np.ndarray, prob: float) -> list[Utterance]:
+        cur = self.current
+        assert cur is not None
+        cur.windows.append(window)
+        cur.probs.append(prob)
+        if prob >= self.o.threshold:
+            cur.voiced += 1
+            cur.silence = 0
+        elif prob < self.neg_threshold:
+            cur.silence += 1
+        if cur.silence >= self.silence_windows:
+            self.current = None
+            self._preroll = cur.windows[-self.pad_windows :] if self.pad_windows else []
+            return self._finish(cur, trim=max(cur.silence - self.pad_windows, 0))
+        if len(cur.windows) >= self.max_windows:
+            return self._cut(cur)
+        return []
+
+    def _cut(self, cur: _Open) -> list[Utterance]:
+        """Split an over-long utterance at its quietest window in the second half."""
+        half = len(cur.probs) // 2
+        quietest = half + int(np.argmin(cur.probs[half:]))
+        head = _Open(cur.index, cur.start_sample, cur.windows[: quietest + 1])
+        head.voiced = sum(p >= self.o.threshold for p in cur.probs[: quietest + 1])
+        tail = _Open(self.next_index, cur.start_sample + WINDOW * (quietest + 1))
+        tail.windows, tail.probs = cur.windows[quietest + 1 :], cur.probs[quietest + 1 :]
+        tail.voiced = sum(p >= self.o.threshold for p in tail.probs)
+        self.next_index += 1
+        self.current = tail
+        return self._finish(head, trim=0)
+
+    def _finish(self, cur: _Open, trim: int) -> list[Utterance]:
+        if cur.voiced < max(self.min_voiced, 1):
+            return []  # a click or a breath, not speech
+        windows = cur.windows[: len(cur.windows) - trim] if trim else cur.windows
+        audio = np.concatenate(windows) if windows else np.zeros(0, dtype=np.float32)
+        return [Utterance(cur.index, audio, cur.start_sample / RATE_HZ)]

@@ -1,0 +1,153 @@
+"""One presenter connection's live session: audio in, ordered events out (to the socket
+and to the session's Redis stream for listeners), history kept in Redis."""
+
+import asyncio
+import json
+import logging
+from typing import Any, Protocol
+
+from services.gateway.core import Core
+from services.gateway.live import vad
+from services.gateway.live.protocol import AudioInput, Auth, ProtocolError
+from services.gateway.live.store import Cue, SessionInfo, SessionStore
+from services.gateway.live.transcriber import Final, Hooks, Transcriber
+from services.gateway.live.turns import Turn, Turns, dialog_responder
+from shared import bus
+
+log = logging.getLogger(__name__)
+# Events listeners see (binary audio and connection bookkeeping stay on the socket).
+PUBLISHED = frozenset({"stt_partial", "stt_final", "translation", "llm_response"})
+TTS_RATE_HZ = 24_000  # TTS audio is sent as 24 kHz s16le mono, whatever the voice's rate
+
+
+class Socket(Protocol):
+    """The client connection: bounded, never blocking the session."""
+
+    def send_json(self, event: dict[str, Any]) -> None: ...
+
+    def send_bytes(self, data: bytes) -> None: ...
+
+
+def store_of(core: Core) -> SessionStore:
+    """The session store over the gateway's Redis connection."""
+    s = core.settings
+    return SessionStore(core.redis, s.session_ttl_s, s.session_events_maxlen)
+
+
+class LiveSession:
+    """Wires audio -> Transcriber -> Turns, and every event to the socket and the stream."""
+
+    def __init__(self, core: Core, auth: Auth, info: SessionInfo, socket: Socket) -> None:
+        self.core, self.auth, self.info, self.socket = core, auth, info, socket
+        self.store = store_of(core)
+        self.input = AudioInput(auth.audio_format, auth.sample_rate)
+        self._order = asyncio.Lock()  # the socket and listeners see events in the same order
+        hooks = Hooks(self.emit, self._on_final, self._on_speech)
+        stream = vad.StreamingVad(vad.shared_session())
+        self.stt = Transcriber(core, stream, hooks, info.audio_s, info.utterances)
+        self.stt.language = auth.language
+        self.turns = Turns(core, auth, info.id, self.store, self)
+        self.completions: set[asyncio.Task[None]] = set()
+
+    @classmethod
+    async def open(cls, core: Core, auth: Auth, socket: Socket) -> "LiveSession":
+        """Create the session (or resume ``auth.session_id``); raise ``ProtocolError``."""
+        if auth.pipeline == "dialog" and dialog_responder() is None:
+            raise ProtocolError("unsupported_pipeline", "the dialog pipeline is not available")
+        store = store_of(core)
+        try:
+            if auth.session_id is None:
+                info = await store.create(auth.user_id)
+            elif (found := await store.get(auth.session_id)) is None:
+                raise ProtocolError("unknown_session", f"no session {auth.session_id!r}")
+            else:
+                info = found
+                await store.save(info)
+        except bus.TRANSIENT as exc:
+            raise ProtocolError("bus_down", f"the message bus is unavailable: {exc}") from exc
+        return cls(core, auth, info, socket)
+
+    def started_event(self, resumed: bool) -> dict[str, Any]:
+        """The ``session_started`` event."""
+        return {
+            "type": "session_started",
+            "session_id": self.info.id,
+            "user_id": self.info.user_id or None,
+            "resumed": resumed,
+            "pipeline": self.auth.pipeline,
+            "target_languages": self.auth.target_languages,
+            "tts_audio_format": "pcm_s16le",
+            "tts_sample_rate": TTS_RATE_HZ,
+        }
+
+    async def emit(self, event: dict[str, Any]) -> None:
+        """Send an event to the client and, if listeners care, publish it."""
+        async with self._order:
+            if event["type"] in PUBLISHED:
+                try:
+                    event = {**event, "id": await self.store.publish(self.info.id, event)}
+                except bus.TRANSIENT as exc:
+                    log.warning("session %s: event not published: %s", self.info.id, exc)
+            self.socket.send_json(event)
+
+    async def send_audio(self, data: bytes) -> None:
+        """Send TTS audio to the client (binary frames)."""
+        if data:
+            self.socket.send_bytes(data)
+
+    async def audio(self, data: bytes) -> None:
+        """A binary audio message."""
+        await self.stt.feed(self.input.decode(data))
+
+    def complete(self) -> None:
+        """``audio_complete``: finish the open utterance; say when all its results are out."""
+        task = asyncio.create_task(self._complete())
+        self.completions.add(task)
+        task.add_done_callback(self.completions.discard)
+
+    async def _complete(self) -> None:
+        await self.stt.feed(self.input.finish())
+        self.stt.flush()
+        await self.stt.drain()
+        await self.turns.drain()
+        await self.emit({"type": "audio_processed", "utterances": self.stt.segmenter.next_index})
+
+    def text(self, message: dict[str, Any]) -> None:
+        """``text_input``: a typed turn, answered like a spoken one."""
+        text = message.get("text")
+        if not isinstance(text, str) or not text.strip() or len(text) > 20_000:
+            raise ProtocolError("invalid_message", "text_input needs 'text': 1-20000 characters")
+        if self.auth.pipeline == "end2end":
+            raise ProtocolError("unsupported", "pipeline 'end2end' only transcribes audio")
+        self.turns.submit(Turn(-1, text.strip(), message.get("language") or "en"))
+
+    async def interrupt(self, reason: str) -> None:
+        """Barge-in: cancel the assistant's queued and running work, then acknowledge."""
+        generation = await self.turns.interrupt()
+        await self.emit({"type": "interrupt_ack", "generation": generation, "reason": reason})
+
+    async def close(self) -> None:
+        """Stop every task of this session (its history stays in Redis)."""
+        for task in list(self.completions):
+            task.cancel()
+        await self.stt.close()
+        await self.turns.close()
+
+    async def _on_speech(self) -> None:
+        if self.auth.pipeline == "dialog" and self.turns.busy:
+            await self.interrupt("speech")
+
+    async def _on_final(self, final: Final) -> None:
+        if final.text:
+            cue = Cue(final.index, final.start_s, final.end_s, final.text, final.language)
+            try:
+                await self.store.append(self.info, cue)
+            except bus.TRANSIENT as exc:
+                log.warning("session %s: history not saved: %s", self.info.id, exc)
+            if self.auth.pipeline != "end2end":
+                self.turns.submit(Turn(final.index, final.text, final.language))
+
+
+def dumps(event: dict[str, Any]) -> str:
+    """One event as compact JSON."""
+    return json.dumps(event, separators=(",", ":"), ensure_ascii=False)

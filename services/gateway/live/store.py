@@ -1,0 +1,151 @@
+"""Live sessions in Redis: the session hash, its transcript history and its event stream.
+
+Every key of a session expires ``session_ttl_s`` after its last write, so an abandoned
+session disappears on its own; every gateway replica sees the same sessions, so a
+listener or a resuming presenter can be served by any of them.
+"""
+
+import json
+import secrets
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from shared import streams
+
+
+@dataclass
+class SessionInfo:
+    id: str
+    user_id: str = ""
+    created_s: float = field(default_factory=time.time)
+    updated_s: float = field(default_factory=time.time)
+    audio_s: float = 0.0  # the session's audio clock: where the next stream starts
+    utterances: int = 0  # index of the next utterance
+
+    def public(self, ttl_s: int) -> dict[str, Any]:
+        """What the REST API shows."""
+        return {
+            "id": self.id,
+            "user_id": self.user_id or None,
+            "created_s": self.created_s,
+            "updated_s": self.updated_s,
+            "audio_s": round(self.audio_s, 3),
+            "utterances": self.utterances,
+            "expires_in_s": ttl_s,
+        }
+
+
+@dataclass(frozen=True)
+class Cue:
+    """One final utterance, timed on the session's clock."""
+
+    index: int
+    start_s: float
+    end_s: float
+    text: str
+    language: str
+
+
+def new_session_id() -> str:
+    """An unguessable session id (listeners need it to read the session)."""
+    return secrets.token_urlsafe(12)
+
+
+def _keys(session_id: str) -> list[str]:
+    return [
+        streams.session(session_id),
+        streams.session_transcript(session_id),
+        streams.session_cues(session_id),
+        streams.session_events(session_id),
+        streams.session_cancel(session_id),
+    ]
+
+
+class SessionStore:
+    """Create, read, extend and delete sessions; append history; publish events."""
+
+    def __init__(self, redis: aioredis.Redis, ttl_s: int, events_maxlen: int) -> None:
+        self.redis = redis
+        self.ttl_s = ttl_s
+        self.events_maxlen = events_maxlen
+
+    async def create(self, user_id: str = "", session_id: str | None = None) -> SessionInfo:
+        """A new session (with ``session_id`` if given and free)."""
+        info = SessionInfo(id=session_id or new_session_id(), user_id=user_id)
+        await self.save(info)
+        return info
+
+    async def save(self, info: SessionInfo) -> None:
+        """Write the session hash and push every key's expiry out by the TTL."""
+        info.updated_s = time.time()
+        fields = {k: str(v) for k, v in vars(info).items()}
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(streams.session(info.id), mapping=fields)  # type: ignore[arg-type]
+            for key in _keys(info.id):
+                pipe.expire(key, self.ttl_s)
+            await pipe.execute()
+
+    async def get(self, session_id: str) -> SessionInfo | None:
+        """The session, or None if it does not exist (or has expired)."""
+        raw = await self.redis.hgetall(streams.session(session_id))
+        if not raw:
+            return None
+        f = {k.decode(): v.decode() for k, v in raw.items()}
+        return SessionInfo(
+            id=f["id"],
+            user_id=f.get("user_id", ""),
+            created_s=float(f["created_s"]),
+            updated_s=float(f["updated_s"]),
+            audio_s=float(f.get("audio_s", 0)),
+            utterances=int(f.get("utterances", 0)),
+        )
+
+    async def ttl(self, session_id: str) -> int:
+        """Seconds until the session expires."""
+        return max(int(await self.redis.ttl(streams.session(session_id))), 0)
+
+    async def delete(self, session_id: str) -> bool:
+        """Delete the session and everything kept for it; False if it did not exist."""
+        return bool(await self.redis.delete(*_keys(session_id)))
+
+    async def append(self, info: SessionInfo, cue: Cue) -> None:
+        """Add a final utterance to the history (text list + timed cue) and save the clock."""
+        info.utterances = max(info.utterances, cue.index + 1)
+        info.audio_s = max(info.audio_s, cue.end_s)
+        info.updated_s = time.time()
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.rpush(streams.session_transcript(info.id), cue.text)
+            pipe.rpush(streams.session_cues(info.id), json.dumps(vars(cue)))
+            pipe.hset(
+                streams.session(info.id),
+                mapping={"utterances": info.utterances, "audio_s": info.audio_s},
+            )
+            for key in _keys(info.id):
+                pipe.expire(key, self.ttl_s)
+            await pipe.execute()
+
+    async def cues(self, session_id: str) -> list[Cue]:
+        """The session's timed history, oldest first."""
+        raw = await self.redis.lrange(streams.session_cues(session_id), 0, -1)
+        return [Cue(**json.loads(item)) for item in raw]
+
+    async def publish(self, session_id: str, event: dict[str, Any]) -> str:
+        """Append an event to the session's stream for listeners; returns its entry id."""
+        key = streams.session_events(session_id)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.xadd(
+                key,
+                {b"t": str(event["type"]), b"d": json.dumps(event)},
+                maxlen=self.events_maxlen,
+                approximate=True,
+            )
+            pipe.expire(key, self.ttl_s)
+            entry_id, _ = await pipe.execute()
+        return entry_id.decode()  # type: ignore[no-any-return]
+
+    async def cancel_turn(self, session_id: str, turn: int) -> None:
+        """Mark every turn up to ``turn`` as cancelled, for workers that check before work."""
+        await self.redis.set(streams.session_cancel(session_id), turn, ex=self.ttl_s)

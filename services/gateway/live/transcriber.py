@@ -1,0 +1,208 @@
+"""Streaming STT for one session over stateless workers.
+
+The gateway owns the session state (VAD, the open utterance, the previous text); every job
+it sends is self-contained, so any STT replica can answer any of them:
+
+- while an utterance is open, a *partial* job over its recent audio each time
+  ``partial_interval_s`` of new audio has arrived, at most one in flight per session (so
+  partials never pile up behind a slow worker: the next one simply covers more audio);
+- when it ends, a *final* job with word timings, prompted with the previous final's text.
+
+Ordering: finals run as a chain (each waits for the one before, which also gives it the
+right prompt), so they reach the client in utterance order whichever worker answers. A
+partial is dropped once its utterance is closed, and held back while an earlier final is
+still due, so the client never sees a partial of utterance n+1 before the final of n.
+"""
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from services.gateway.core import Core, GatewayError, SttOptions, transcribe
+from services.gateway.live.segmenter import Segmenter, SegmenterOptions, Utterance
+from services.gateway.live.vad import RATE_HZ, StreamingVad
+from shared.audio import float32_to_pcm16
+from shared.messages import Transcript
+
+log = logging.getLogger(__name__)
+PROMPT_CHARS = 400  # Whisper reads at most ~224 prompt tokens; the end matters most
+
+
+@dataclass(frozen=True)
+class Final:
+    """A final transcript on the session's clock."""
+
+    index: int
+    start_s: float
+    end_s: float
+    text: str
+    language: str
+
+
+@dataclass(frozen=True)
+class Hooks:
+    emit: Callable[[dict[str, Any]], Awaitable[None]]
+    on_final: Callable[[Final], Awaitable[None]]
+    on_speech: Callable[[], Awaitable[None]]
+
+
+def _words(t: Transcript, offset_s: float) -> list[dict[str, Any]]:
+    return [
+        {
+            "word": w.word.strip(),
+            "start": round(offset_s + w.start_s, 3),
+            "end": round(offset_s + w.end_s, 3),
+            "probability": round(w.probability, 3),
+        }
+        for s in t.segments
+        for w in s.words
+    ]
+
+
+def _stable_prefix(previous: list[str], current: list[str]) -> list[str]:
+    """Words two successive partials agree on: unlikely to change any more."""
+    out = []
+    for a, b in zip(previous, current, strict=False):
+        if a != b:
+            break
+        out.append(a)
+    return out
+
+
+class Transcriber:
+    """Turns one session's audio into ordered ``stt_partial`` / ``stt_final`` events."""
+
+    def __init__(
+        self, core: Core, vad: StreamingVad, hooks: Hooks, clock_s: float, first_index: int
+    ) -> None:
+        s = core.settings
+        self.core = core
+        self.vad = vad
+        self.hooks = hooks
+        self.clock_s = clock_s  # session time at which this connection's audio starts
+        self.segmenter = Segmenter(SegmenterOptions.from_settings(s), first_index)
+        self.interval = int(s.live_partial_interval_s * RATE_HZ)
+        self.window_s = s.live_partial_window_s
+        self.language: str | None = None
+        self.prompt = ""
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.last_final: asyncio.Task[None] | None = None
+        self.partial: asyncio.Task[None] | None = None
+        self.partial_seq = 0
+        self.partial_at = (-1, 0)  # (utterance, stream sample) of the last partial job
+        self.partial_words: tuple[int, list[str]] = (-1, [])
+        self.held: dict[str, Any] | None = None
+
+    async def feed(self, samples: np.ndarray) -> None:
+        """Consume 16 kHz float32 audio: may start partial and final jobs."""
+        windows, probs = self.vad.push(samples)
+        done, started = self.segmenter.push(windows, probs)
+        if started:
+            await self.hooks.on_speech()
+        for utterance in done:
+            self._start_final(utterance)
+        self._maybe_partial()
+
+    def flush(self) -> None:
+        """End the open utterance now (``audio_complete``)."""
+        for utterance in self.segmenter.flush():
+            self._start_final(utterance)
+
+    async def drain(self) -> None:
+        """Wait until every final started so far has been delivered."""
+        if self.last_final is not None:
+            await asyncio.wait([self.last_final])
+
+    async def close(self) -> None:
+        """Cancel outstanding jobs (their late results are dropped by the bridge)."""
+        for task in list(self.tasks):
+            task.cancel()
+        if self.tasks:
+            await asyncio.wait(list(self.tasks))
+
+    def _spawn(self, coro: Awaitable[None]) -> asyncio.Task[None]:
+        task = asyncio.ensure_future(coro)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+        return task
+
+    def _start_final(self, utterance: Utterance) -> None:
+        self.last_final = self._spawn(self._final(utterance, self.last_final))
+
+    async def _final(self, u: Utterance, previous: asyncio.Task[None] | None) -> None:
+        if previous is not None:
+            await asyncio.wait([previous])  # order, and the previous text as the prompt
+        options = SttOptions(
+            language=self.language, prompt=self.prompt[-PROMPT_CHARS:] or None,
+            word_timestamps=True, final=True,
+        )  # fmt: skip
+        try:
+            t = await transcribe(self.core, float32_to_pcm16(u.audio), options)
+        except GatewayError as exc:
+            await self.hooks.emit(
+                {"type": "error", "code": exc.code, "message": f"final transcript: {exc.message}"}
+            )
+            return
+        self.prompt = f"{self.prompt} {t.text}".strip() if t.text else self.prompt
+        start_s = self.clock_s + u.start_s
+        final = Final(u.index, start_s, start_s + len(u.audio) / RATE_HZ, t.text, t.language)
+        event = {"type": "stt_final", "utterance": u.index, "text": t.text}
+        event |= {"language": t.language, "start_s": round(start_s, 3)}
+        event |= {"end_s": round(final.end_s, 3), "words": _words(t, start_s)}
+        await self.hooks.emit(event)
+        await self.hooks.on_final(final)
+        await self._release_held()
+
+    def _maybe_partial(self) -> None:
+        if self.partial is not None:
+            return
+        current = self.segmenter.current
+        if current is None:
+            return
+        utterance, at = self.partial_at
+        # New audio since the last partial of this utterance (all of it, for a new one).
+        fresh = self.segmenter.samples - max(at, current.start_sample)
+        if utterance != current.index:
+            fresh = self.segmenter.samples - current.start_sample
+        if fresh < self.interval:
+            return
+        window = self.segmenter.window_audio(self.window_s)
+        if window is None:
+            return
+        self.partial_seq += 1
+        self.partial_at = (current.index, self.segmenter.samples)
+        self.partial = self._spawn(self._partial(self.partial_seq, *window))
+
+    async def _partial(self, seq: int, utterance: int, audio: np.ndarray) -> None:
+        prompt = self.prompt[-PROMPT_CHARS:] or None
+        options = SttOptions(language=self.language, prompt=prompt, final=False)
+        try:
+            t = await transcribe(self.core, float32_to_pcm16(audio), options)
+        except GatewayError as exc:
+            log.info("partial transcript failed: %s", exc.message)  # the final will report it
+            t = None
+        finally:
+            self.partial = None
+            self._maybe_partial()
+        current = self.segmenter.current
+        if t is None or not t.text or current is None or current.index != utterance:
+            return  # nothing said yet, or the utterance is closed: its final supersedes this
+        words = t.text.split()
+        previous = self.partial_words[1] if self.partial_words[0] == utterance else []
+        self.partial_words = (utterance, words)
+        event = {"type": "stt_partial", "utterance": utterance, "seq": seq, "text": t.text}
+        event |= {"stable": " ".join(_stable_prefix(previous, words)), "language": t.language}
+        if self.last_final is not None and not self.last_final.done():
+            self.held = event  # an earlier final is still due: it goes first
+            return
+        await self.hooks.emit(event)
+
+    async def _release_held(self) -> None:
+        held, self.held = self.held, None
+        current = self.segmenter.current
+        if held is not None and current is not None and current.index == held["utterance"]:
+            await self.hooks.emit(held)

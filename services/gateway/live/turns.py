@@ -1,0 +1,207 @@
+"""What follows a final transcript: translation and speech (cascaded) or an assistant reply
+(dialog), one turn at a time per session, with barge-in.
+
+Each turn runs under the session's *generation*. ``interrupt`` bumps the generation,
+empties the queue, cancels the running turn and records the cancelled turn in Redis for
+workers that check before working; anything a cancelled turn still produces is dropped
+here, so no stale sentence reaches the client after ``interrupt_ack``.
+"""
+
+import asyncio
+import contextlib
+import importlib
+import importlib.util
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from services.gateway import mt, tts
+from services.gateway.core import Core, GatewayError
+from services.gateway.live.protocol import Auth
+from services.gateway.live.store import SessionStore
+
+log = logging.getLogger(__name__)
+DialogFn = Callable[[Core, str, str], AsyncIterator[str]]
+
+
+class Outlet(Protocol):
+    """Where a session's events and audio go."""
+
+    async def emit(self, event: dict[str, Any]) -> None: ...
+
+    async def send_audio(self, data: bytes) -> None: ...
+
+
+@dataclass(frozen=True)
+class Turn:
+    index: int  # the utterance index (or -1 for typed text)
+    text: str
+    language: str
+
+
+def dialog_responder() -> DialogFn | None:
+    """The dialog stage as ``respond(core, session_id, text)`` (an async iterator of reply
+    pieces), or None while ``services.gateway.dialog`` does not exist."""
+    if importlib.util.find_spec("services.gateway.dialog") is None:
+        return None
+    module = importlib.import_module("services.gateway.dialog")
+    if hasattr(module, "respond"):
+        return module.respond  # type: ignore[no-any-return]
+    if not (hasattr(module, "open_session") and hasattr(module, "converse_stream")):
+        return None
+
+    async def respond(core: Core, session_id: str, text: str) -> AsyncIterator[str]:
+        session = await module.open_session(core, session_id, None)
+        async for chunk in module.converse_stream(core, session, text):
+            yield chunk.text
+
+    return respond
+
+
+class Turns:
+    """The per-session queue of turns after STT."""
+
+    def __init__(
+        self, core: Core, auth: Auth, session_id: str, store: SessionStore, outlet: Outlet
+    ) -> None:
+        self.core, self.auth, self.session_id, self.store = core, auth, session_id, store
+        self._emit, self._send_audio = outlet.emit, outlet.send_audio
+        self.dialog = dialog_responder() if auth.pipeline == "dialog" else None
+        self.queue: asyncio.Queue[Turn | asyncio.Future[None]] = asyncio.Queue()
+        self.generation = 0
+        self.turns = 0
+        self.active: asyncio.Task[None] | None = None
+        self.reported: set[tuple[str, str]] = set()
+        self.runner = asyncio.create_task(self._run())
+
+    def submit(self, turn: Turn) -> None:
+        """Queue a turn."""
+        self.queue.put_nowait(turn)
+
+    @property
+    def busy(self) -> bool:
+        """Whether a turn is being answered."""
+        return self.active is not None and not self.active.done()
+
+    async def drain(self) -> None:
+        """Wait until every turn queued so far is finished (or cancelled)."""
+        marker: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.queue.put_nowait(marker)
+        await marker
+
+    async def interrupt(self) -> int:
+        """Cancel queued and running turns; return the new generation."""
+        self.generation += 1
+        while not self.queue.empty():
+            item = self.queue.get_nowait()
+            if isinstance(item, asyncio.Future) and not item.done():
+                item.set_result(None)
+        if self.active is not None:
+            self.active.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.wait([self.active])
+        await self.store.cancel_turn(self.session_id, self.turns)
+        return self.generation
+
+    async def close(self) -> None:
+        """Stop the runner and any running turn."""
+        self.runner.cancel()
+        if self.active is not None:
+            self.active.cancel()
+        await asyncio.wait([t for t in (self.runner, self.active) if t is not None])
+
+    async def _run(self) -> None:
+        while True:
+            item = await self.queue.get()
+            if isinstance(item, asyncio.Future):
+                if not item.done():
+                    item.set_result(None)
+                continue
+            self.turns += 1
+            self.active = asyncio.create_task(self._turn(item, self.generation))
+            await asyncio.wait([self.active])
+            if not self.active.cancelled() and (exc := self.active.exception()) is not None:
+                log.error("turn failed: %r", exc)
+
+    async def _turn(self, turn: Turn, generation: int) -> None:
+        async def emit(event: dict[str, Any]) -> None:
+            if generation == self.generation:  # a cancelled turn's results are dropped
+                await self._emit(event)
+
+        if self.auth.pipeline == "cascaded":
+            await self._cascaded(turn, emit, generation)
+        elif self.auth.pipeline == "dialog" and self.dialog is not None:
+            await self._dialog(turn, emit, generation)
+
+    async def _report(self, emit: Callable[..., Awaitable[None]], exc: GatewayError) -> None:
+        """Tell the client about a failing stage once, not after every utterance."""
+        if (exc.code, exc.message) not in self.reported:
+            self.reported.add((exc.code, exc.message))
+            await emit({"type": "error", "code": exc.code, "message": exc.message})
+
+    async def _translate(self, turn: Turn, target: str) -> str | GatewayError:
+        if target == turn.language:
+            return turn.text
+        try:
+            return (await mt.translate(self.core, turn.text, turn.language, target)).text
+        except GatewayError as exc:
+            return exc
+
+    async def _cascaded(self, turn: Turn, emit: Callable[..., Awaitable[None]], gen: int) -> None:
+        targets = self.auth.target_languages
+        results = await asyncio.gather(*(self._translate(turn, t) for t in targets))
+        spoken: tuple[str, str] | None = None
+        for target, result in zip(targets, results, strict=True):
+            if isinstance(result, GatewayError):
+                await self._report(emit, result)
+                continue
+            await emit(
+                {"type": "translation", "utterance": turn.index, "language": target}
+                | {"source_language": turn.language, "text": result}
+            )
+            spoken = spoken or (result, target)
+        if self.auth.voice is not None and turn.text:
+            text, language = spoken or (turn.text, turn.language)
+            await self._speak(text, language, turn.index, emit, gen)
+
+    async def _dialog(self, turn: Turn, emit: Callable[..., Awaitable[None]], gen: int) -> None:
+        assert self.dialog is not None
+        pieces: list[str] = []
+        try:
+            async for piece in self.dialog(self.core, self.session_id, turn.text):
+                pieces.append(piece)
+                await emit({"type": "llm_response", "turn": self.turns, "text": piece})
+                if self.auth.voice is not None and piece.strip():
+                    await self._speak(piece, None, self.turns, emit, gen, complete=False)
+        except GatewayError as exc:
+            await self._report(emit, exc)
+            return
+        done = {"type": "llm_response", "turn": self.turns, "text": " ".join(pieces)}
+        await emit(done | {"final": True})
+        if self.auth.voice is not None:
+            await emit({"type": "tts_complete", "turn": self.turns})
+
+    async def _speak(
+        self,
+        text: str,
+        language: str | None,
+        index: int,
+        emit: Callable[..., Awaitable[None]],
+        gen: int,
+        complete: bool = True,
+    ) -> None:
+        """Synthesise ``text``; send it as binary 24 kHz s16le frames (then ``tts_complete``)."""
+        options = tts.SpeechOptions(text=text, voice=self.auth.voice or "", language=language)
+        encoder: tts.Encoder | None = None
+        try:
+            async for chunk in tts.speak(self.core, options):
+                encoder = encoder or tts.Encoder("pcm", chunk.audio_format)
+                if gen == self.generation:
+                    await self._send_audio(encoder.encode(chunk.audio))
+            if encoder is not None and gen == self.generation:
+                await self._send_audio(encoder.finish())
+        except GatewayError as exc:
+            await self._report(emit, exc)
+        if complete:
+            await emit({"type": "tts_complete", "utterance": index})

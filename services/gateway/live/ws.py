@@ -1,0 +1,159 @@
+"""``/ws/converse``: the presenter's socket (protocol in ``live/protocol.py``).
+
+Outgoing messages go through a bounded queue drained by one sender task, so a client that
+stops reading never blocks its session (or anyone else's): when the queue is full or a
+send blocks longer than ``live_send_timeout_s`` the client is dropped with a close reason.
+Bad messages get an ``error`` event and the socket stays usable.
+"""
+
+import asyncio
+import contextlib
+import json
+import logging
+from typing import Any
+
+from fastapi import APIRouter, WebSocket
+from starlette.websockets import WebSocketDisconnect
+
+from services.gateway.core import Core, GatewayError
+from services.gateway.live.protocol import ProtocolError, error, parse_auth
+from services.gateway.live.session import LiveSession, dumps
+
+log = logging.getLogger(__name__)
+router = APIRouter()
+POLICY_VIOLATION = 1008
+TRY_AGAIN_LATER = 1013
+CLOSE_TIMEOUT_S = 2.0
+
+
+class Connection:
+    """One WebSocket client: a bounded outgoing queue, and the receive loop."""
+
+    def __init__(self, websocket: WebSocket, core: Core) -> None:
+        self.ws = websocket
+        self.core = core
+        self.queue: asyncio.Queue[str | bytes] = asyncio.Queue(core.settings.live_send_queue)
+        self.dropped = asyncio.Event()
+        self.reason = ""
+        self.session: LiveSession | None = None
+
+    def send_json(self, event: dict[str, Any]) -> None:
+        """Queue an event for the client (never blocks)."""
+        self._put(dumps(event))
+
+    def send_bytes(self, data: bytes) -> None:
+        """Queue binary audio for the client (never blocks)."""
+        self._put(data)
+
+    def _put(self, item: str | bytes) -> None:
+        if self.dropped.is_set():
+            return
+        try:
+            self.queue.put_nowait(item)
+        except asyncio.QueueFull:
+            self.drop("send queue full: the client is not reading")
+
+    def drop(self, reason: str) -> None:
+        """Give up on this client."""
+        if not self.dropped.is_set():
+            log.warning("dropping /ws/converse client: %s", reason)
+            self.reason = reason
+            self.dropped.set()
+
+    async def _sender(self) -> None:
+        timeout_s = self.core.settings.live_send_timeout_s
+        while True:
+            item = await self.queue.get()
+            try:
+                async with asyncio.timeout(timeout_s):
+                    if isinstance(item, bytes):
+                        await self.ws.send_bytes(item)
+                    else:
+                        await self.ws.send_text(item)
+            except TimeoutError:
+                self.drop(f"a send blocked for {timeout_s:g} s: the client is not reading")
+                return
+            except (WebSocketDisconnect, RuntimeError, OSError):
+                self.dropped.set()  # gone; the receive loop sees it too
+                return
+
+    async def serve(self) -> None:
+        """Run until the client leaves or is dropped."""
+        sender = asyncio.create_task(self._sender())
+        receiver = asyncio.create_task(self._receive())
+        gone = asyncio.create_task(self.dropped.wait())
+        try:
+            await asyncio.wait([receiver, gone], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (sender, receiver, gone):
+                task.cancel()
+            await asyncio.wait([sender, receiver, gone])
+            if self.session is not None:
+                await self.session.close()
+        if self.reason:
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(CLOSE_TIMEOUT_S):
+                    await self.ws.close(TRY_AGAIN_LATER, self.reason[:120])
+
+    async def _receive(self) -> None:
+        while True:
+            message = await self.ws.receive()
+            if message["type"] == "websocket.disconnect":
+                return
+            try:
+                if message.get("bytes") is not None:
+                    await self._binary(message["bytes"])
+                elif message.get("text") is not None:
+                    await self._text(message["text"])
+            except ProtocolError as exc:
+                self.send_json(error(exc.code, exc.message))
+            except GatewayError as exc:
+                self.send_json(error(exc.code, exc.message))
+            except Exception:  # a bug must not take the socket down: report and go on
+                log.exception("/ws/converse message failed")
+                self.send_json(error("internal_error", "the gateway failed on this message"))
+
+    async def _binary(self, data: bytes) -> None:
+        if self.session is None:
+            raise ProtocolError("not_authenticated", "send 'auth' before audio")
+        if len(data) > self.core.settings.live_max_chunk_bytes:
+            limit = self.core.settings.live_max_chunk_bytes
+            raise ProtocolError("chunk_too_large", f"audio messages are limited to {limit} bytes")
+        await self.session.audio(data)
+
+    async def _text(self, text: str) -> None:
+        try:
+            message = json.loads(text)
+        except ValueError as exc:
+            raise ProtocolError("bad_json", f"malformed JSON: {exc}") from exc
+        if not isinstance(message, dict):
+            raise ProtocolError("bad_json", "expected a JSON object with a 'type'")
+        kind = message.get("type")
+        if kind == "auth":
+            await self._auth(message)
+            return
+        if kind not in ("audio_complete", "text_input", "interrupt"):
+            raise ProtocolError("unknown_type", f"unknown message type {str(kind)[:64]!r}")
+        if self.session is None:
+            raise ProtocolError("not_authenticated", f"send 'auth' before {kind!r}")
+        if kind == "audio_complete":
+            self.session.complete()
+        elif kind == "text_input":
+            self.session.text(message)
+        else:
+            await self.session.interrupt("client")
+
+    async def _auth(self, message: dict[str, Any]) -> None:
+        if self.session is not None:
+            raise ProtocolError("already_authenticated", "this connection has a session")
+        auth = parse_auth(message)
+        self.session = await LiveSession.open(self.core, auth, self)
+        self.send_json(self.session.started_event(resumed=auth.session_id is not None))
+
+
+@router.websocket("/ws/converse")
+async def converse(websocket: WebSocket) -> None:
+    """Live speech in; captions, translations, replies and speech out."""
+    core: Core = websocket.app.state.core
+    await websocket.accept()
+    await Connection(websocket, core).serve()

@@ -1,0 +1,133 @@
+"""Cascaded speech jobs: audio -> transcript -> translations into N languages -> speech.
+
+The gateway sends each stage's job over the bus in turn (no stage calls another); the target
+languages run in parallel, and a language that cannot be served (no MT pair, no voice, a
+failed job) gets an error entry instead of failing the others.
+"""
+
+import asyncio
+import io
+import wave
+from dataclasses import dataclass, field
+
+from pydantic import ValidationError
+
+from services.gateway import mt, tts
+from services.gateway.core import Core, GatewayError, SttOptions, live_workers, transcribe
+from services.gateway.registry import OPENAI_STT_ALIASES
+from shared import bus
+from shared.heartbeat import WorkerInfo
+from shared.messages import AudioFormat, Transcript
+
+
+@dataclass(frozen=True)
+class PipelineOptions:
+    targets: list[str]
+    speak: bool = False
+    source_language: str | None = None
+    stt_model: str = "whisper-1"
+
+
+@dataclass
+class LanguageResult:
+    translation: str | None = None
+    speech_wav: bytes | None = None
+    error: dict[str, str] | None = None
+
+
+@dataclass
+class PipelineResult:
+    transcript: Transcript
+    languages: dict[str, LanguageResult] = field(default_factory=dict)
+
+
+def base_language(code: str) -> str:
+    """'pt-BR' and 'pt_br' both mean 'pt': workers serve base languages."""
+    return code.replace("_", "-").split("-", 1)[0].lower()
+
+
+async def english_stt_model(core: Core, model: str) -> str:
+    """The STT model for speech -> English text. An OpenAI alias picks a live multilingual
+    model (Whisper translates); with only English models live it stays the default one,
+    which transcribes: right for English speech, wrong for any other (documented)."""
+    if model not in OPENAI_STT_ALIASES:
+        return model
+    try:
+        live = [w for w in await core.registry.workers() if w.component == "stt"]
+    except bus.TRANSIENT as exc:
+        raise GatewayError(503, f"the message bus is unavailable: {exc}", "bus_down") from exc
+    multilingual = [w for w in live if len(w.languages) > 1]
+    return min(multilingual, key=lambda w: (w.in_flight, w.name)).model if multilingual else model
+
+
+async def voice_for(core: Core, language: str) -> WorkerInfo:
+    """A live TTS worker whose voice speaks ``language``."""
+    live = await live_workers(core, "tts", "text-to-speech")
+    fit = [w for w in live if language in w.languages]
+    if not fit:
+        voices = sorted({f"{w.model} ({'/'.join(w.languages)})" for w in live})
+        raise GatewayError(400, f"no voice speaks {language!r}; voices: {voices}", "no_voice")
+    return min(fit, key=lambda w: (w.in_flight, w.model))
+
+
+def wav_bytes(pcm: bytes, fmt: AudioFormat) -> bytes:
+    """A complete WAV file of ``pcm``."""
+    out = io.BytesIO()
+    with wave.open(out, "wb") as wav:
+        wav.setnchannels(fmt.channels)
+        wav.setsampwidth(fmt.sample_width_bytes)
+        wav.setframerate(fmt.sample_rate_hz)
+        wav.writeframes(pcm)
+    return out.getvalue()
+
+
+async def synthesize_wav(core: Core, text: str, language: str) -> bytes:
+    """``text`` spoken by a voice for ``language``, as one WAV file."""
+    worker = await voice_for(core, language)
+    options = tts.SpeechOptions(text=text, voice=worker.model, language=language)
+    chunks = [chunk async for chunk in tts.speak(core, options)]
+    return wav_bytes(b"".join(c.audio for c in chunks), chunks[0].audio_format)
+
+
+def _error(stage: str, exc: Exception) -> dict[str, str]:
+    if isinstance(exc, GatewayError):
+        return {"stage": stage, "code": exc.code, "message": exc.message}
+    return {"stage": stage, "code": "invalid_request", "message": str(exc).splitlines()[0]}
+
+
+async def one_language(
+    core: Core, text: str, source: str, target: str, speak: bool
+) -> LanguageResult:
+    """Translate (and speak) the transcript in one target language; errors become an entry."""
+    if not text.strip():
+        return LanguageResult(
+            error={"stage": "stt", "code": "empty_transcript", "message": "no speech recognised"}
+        )
+    result = LanguageResult()
+    try:
+        result.translation = (
+            text if target == source else (await mt.translate(core, text, source, target)).text
+        )
+    except (GatewayError, ValidationError) as exc:  # ValidationError: text over the MT limit
+        result.error = _error("mt", exc)
+        return result
+    if speak:
+        try:
+            result.speech_wav = await synthesize_wav(core, result.translation, target)
+        except (GatewayError, ValidationError) as exc:
+            result.error = _error("tts", exc)
+    return result
+
+
+async def run(core: Core, pcm16: bytes, options: PipelineOptions) -> PipelineResult:
+    """Transcribe 16 kHz mono PCM, then translate (and speak) it in every target language."""
+    stt = SttOptions(model=options.stt_model, language=options.source_language)
+    transcript = await transcribe(core, pcm16, stt)
+    source = base_language(transcript.language)
+    results = await asyncio.gather(
+        *(
+            one_language(core, transcript.text, source, target, options.speak)
+            for target in options.targets
+        )
+    )
+    return PipelineResult(transcript, dict(zip(options.targets, results, strict=True)))

@@ -1,0 +1,77 @@
+"""Summaries through the bus: a one-shot text, or the transcript of a session so far."""
+
+from dataclasses import dataclass
+
+from services.gateway.core import Core, GatewayError, call, live_workers
+from shared import bus, streams
+from shared.heartbeat import WorkerInfo
+from shared.messages import SummarizeRequest, Summary
+
+MAX_TEXT_CHARS = 200_000  # the wire contract's limit (messages.SummarizeRequest.text)
+# Worker error codes with their own HTTP status (core.call answers 502 for the rest).
+STATUS_BY_CODE = {
+    "empty_text": 400,
+    "text_too_long": 413,
+    "backend_unavailable": 503,
+    "backend_timeout": 504,
+}
+
+
+@dataclass(frozen=True)
+class SummaryOptions:
+    max_sentences: int | None = None
+    ratio: float | None = None
+    model: str = ""  # a served summarizer model; empty picks one
+
+
+async def session_text(core: Core, session_id: str) -> tuple[str, bool]:
+    """A session's transcript so far, one utterance a line; True if it had to be cut to the
+    most recent ``MAX_TEXT_CHARS`` (a rolling summary cares most about the recent part)."""
+    try:
+        items = await core.redis.lrange(streams.session_transcript(session_id), 0, -1)
+    except bus.TRANSIENT as exc:
+        raise GatewayError(503, f"the message bus is unavailable: {exc}", "bus_down") from exc
+    lines = [i.decode(errors="replace").strip() for i in items]
+    text = "\n".join(line for line in lines if line)
+    if not text:
+        raise GatewayError(404, f"session {session_id!r} has no transcript yet", "no_transcript")
+    if len(text) <= MAX_TEXT_CHARS:
+        return text, False
+    tail = text[-MAX_TEXT_CHARS:]
+    return tail[tail.find("\n") + 1 :] if "\n" in tail else tail, True  # whole utterances
+
+
+async def summarizer_worker(core: Core, model: str) -> WorkerInfo:
+    """The worker for ``model``; if none is named, an LLM-backed one when live (an operator
+    who configured an LLM wants abstractive summaries), else extractive."""
+    live = await live_workers(core, "summarizer", "summarization")
+    if model:
+        chosen = [w for w in live if w.model == model]
+        if not chosen:
+            served = sorted({w.model for w in live})
+            raise GatewayError(
+                400, f"model {model!r} is not served; served models: {served}", "unknown_model"
+            )
+    else:
+        chosen = live
+    return min(chosen, key=lambda w: (not w.model.startswith("llm:"), w.in_flight, w.name))
+
+
+async def summarize(
+    core: Core, text: str, options: SummaryOptions, session_id: str | None = None
+) -> Summary:
+    """Summarise ``text`` on a summarizer worker."""
+    worker = await summarizer_worker(core, options.model)
+    payload = SummarizeRequest(
+        text=text, max_sentences=options.max_sentences, ratio=options.ratio, session_id=session_id
+    )
+    try:
+        result = await call(core, worker.stream, payload, "summarizer")
+    except GatewayError as exc:
+        if exc.code in STATUS_BY_CODE:
+            raise GatewayError(STATUS_BY_CODE[exc.code], exc.message, exc.code) from exc
+        raise
+    if not isinstance(result, Summary):
+        kind = getattr(result, "kind", "?")
+        raise GatewayError(502, f"summarizer answered with {kind!r}", "bad_reply")
+    return result

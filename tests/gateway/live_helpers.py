@@ -1,0 +1,99 @@
+"""Helpers for the live-session tests: real workers in-process, a real uvicorn socket, and a
+client that streams a clip at a chosen pace."""
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator
+from functools import partial
+from typing import Any
+
+import numpy as np
+import redis.asyncio as aioredis
+import uvicorn
+from fastapi import FastAPI
+from prometheus_client import CollectorRegistry
+from websockets.asyncio.client import ClientConnection
+
+from pyparrot import redis_server
+from shared.metrics import worker_metrics
+from shared.settings import WorkerSettings
+from shared.worker import WorkerSpec, run_worker
+from tests.polling import eventually
+
+CHUNK_S = 0.1
+
+
+@contextlib.asynccontextmanager
+async def serving(url: str, loops: list[tuple[WorkerSpec, WorkerSettings]]) -> AsyncIterator[None]:
+    """Real consumer-group worker loops (real handlers) in this process."""
+    redis = aioredis.Redis.from_url(url)
+    stop = asyncio.Event()
+    tasks = [
+        asyncio.create_task(
+            run_worker(redis, spec, settings, worker_metrics(CollectorRegistry()), stop)
+        )
+        for spec, settings in loops
+    ]
+    try:
+        yield
+    finally:
+        stop.set()
+        await asyncio.gather(*tasks)
+        await redis.aclose()
+
+
+@contextlib.asynccontextmanager
+async def listening(app: FastAPI) -> AsyncIterator[str]:
+    """The app (lifespan running) behind a real uvicorn socket; yields host:port."""
+    config = uvicorn.Config(app, port=redis_server.free_port(), lifespan="off", log_level="error")
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    try:
+        await eventually(partial(asyncio.to_thread, lambda: server.started), 10.0)
+        yield f"127.0.0.1:{config.port}"
+    finally:
+        server.should_exit = True
+        await task
+
+
+async def next_event(ws: ClientConnection, timeout_s: float = 10.0) -> dict[str, Any]:
+    """The next JSON event (binary audio frames are skipped)."""
+    async with asyncio.timeout(timeout_s):
+        while True:
+            message = await ws.recv()
+            if isinstance(message, str):
+                return json.loads(message)  # type: ignore[no-any-return]
+
+
+async def auth(ws: ClientConnection, **fields: Any) -> dict[str, Any]:
+    """Authenticate and return the ``session_started`` event."""
+    await ws.send(json.dumps({"type": "auth", "api_key": "k", **fields}))
+    event = await next_event(ws)
+    assert event["type"] == "session_started", event
+    return event
+
+
+async def stream(ws: ClientConnection, pcm16: bytes, speed: float, complete: bool = True) -> None:
+    """Send 16 kHz s16 audio as float32 chunks at ``speed`` times real time, then say so."""
+    samples = np.frombuffer(pcm16, dtype="<i2").astype(np.float32) / 32768
+    step = int(16_000 * CHUNK_S)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    for i, offset in enumerate(range(0, len(samples), step)):
+        await ws.send(samples[offset : offset + step].astype("<f4").tobytes())
+        # Pace against the clock (not a sleep per chunk), as a microphone would.
+        await asyncio.sleep(max(0.0, started + (i + 1) * CHUNK_S / speed - loop.time()))
+    if complete:
+        await ws.send(json.dumps({"type": "audio_complete"}))
+
+
+async def collect(
+    ws: ClientConnection, until: str, timeout_s: float = 30.0, events: list[Any] | None = None
+) -> list[dict[str, Any]]:
+    """Every JSON event up to and including the first of type ``until`` (into ``events``)."""
+    events = [] if events is None else events
+    async with asyncio.timeout(timeout_s):
+        while not events or events[-1]["type"] != until:
+            events.append(await next_event(ws, timeout_s))
+    return events

@@ -1,0 +1,303 @@
+"""Live sessions end to end: /ws/converse with the real Whisper and Bergamot handlers behind
+real workers, SSE listeners, session history, and the protocol's bad-input cases."""
+
+import asyncio
+import json
+import socket
+from collections.abc import AsyncIterator
+from functools import partial
+from typing import Any
+
+import httpx
+import pytest
+import websockets
+from fastapi import FastAPI
+from prometheus_client import CollectorRegistry
+from websockets.asyncio.client import connect
+
+from services.gateway.app import create_app
+from services.gateway.settings import GatewaySettings
+from services.mt.__main__ import loops as mt_loops
+from services.mt.model import load_model as load_mt
+from services.mt.settings import MtSettings
+from services.stt.handler import handle as stt_handle
+from services.stt.handler import transcribe
+from services.stt.model import SttModel
+from services.stt.model import load_model as load_stt
+from services.stt.settings import SttSettings
+from shared import streams
+from shared.messages import TranscribeRequest
+from shared.textnorm import wer
+from shared.worker import WorkerSpec
+from tests.audio import read_pcm, reference
+from tests.gateway.live_helpers import auth, collect, listening, next_event, serving, stream
+from tests.polling import eventually
+
+SPEED = 3.0  # times real time: the 13 s clip takes ~4.5 s
+
+
+@pytest.fixture(scope="module")
+def whisper() -> tuple[SttModel, SttSettings]:
+    return load_stt(SttSettings()), SttSettings()
+
+
+@pytest.fixture
+async def gateway(clean_redis: str) -> AsyncIterator[tuple[FastAPI, str]]:
+    settings = GatewaySettings(
+        redis_url=clean_redis,
+        request_timeout_s=30,
+        registry_cache_s=0,
+        live_send_queue=16,
+        live_send_timeout_s=1.0,
+    )
+    app = create_app(settings, CollectorRegistry())
+    async with app.router.lifespan_context(app), listening(app) as address:
+        yield app, address
+
+
+@pytest.fixture
+async def workers(clean_redis: str, whisper: tuple[SttModel, SttSettings]) -> AsyncIterator[None]:
+    """The real STT (tiny.en) and MT (Bergamot en-pt) handlers behind consumer groups."""
+    model, stt_settings = whisper
+    stt = WorkerSpec(
+        component="stt",
+        stream=streams.jobs("stt", model.name),
+        handle=partial(stt_handle, model, stt_settings),
+        model=model.name,
+        languages=model.languages,
+    )
+    mt_settings = MtSettings(redis_url=clean_redis, pairs=["en-pt"], block_ms=50)
+    loops = [
+        (stt, SttSettings(redis_url=clean_redis, worker_name="stt-a", block_ms=50)),
+        *mt_loops(load_mt(mt_settings), mt_settings),
+    ]
+    async with serving(clean_redis, loops):
+        yield
+
+
+async def sse_events(
+    address: str,
+    path: str,
+    out: list[dict[str, Any]],
+    headers: dict[str, str] | None = None,
+    count: int = 0,
+) -> list[dict[str, Any]]:
+    """Append ``path``'s SSE events to ``out`` (with their SSE event name), until ``count``."""
+    name = ""
+    async with (
+        httpx.AsyncClient(base_url=f"http://{address}", timeout=30) as client,
+        client.stream("GET", path, headers=headers) as response,
+    ):
+        assert response.status_code == 200, await response.aread()
+        async for line in response.aiter_lines():
+            if line.startswith("event:"):
+                name = line.removeprefix("event:").strip()
+            elif line.startswith("data:"):
+                out.append({"event": name} | json.loads(line.removeprefix("data:").strip()))
+                if len(out) == count:
+                    break
+    return out
+
+
+@pytest.mark.model
+@pytest.mark.usefixtures("workers")
+@pytest.mark.timeout(90)
+async def test_live_captions_translation_listeners_and_history(
+    gateway: tuple[FastAPI, str], whisper: tuple[SttModel, SttSettings]
+) -> None:
+    _app, address = gateway
+    pcm, _fmt = read_pcm("en_lecture")
+    silence = bytes(2 * 16_000)  # a second of room noise before and after
+    async with httpx.AsyncClient(base_url=f"http://{address}") as http:
+        session_id = (await http.post("/v1/sessions", json={"user_id": "ada"})).json()["id"]
+    finals_path = f"/events?session_id={session_id}&language=en"
+    async with connect(f"ws://{address}/ws/converse") as ws:
+        started = await auth(
+            ws, session_id=session_id, pipeline="cascaded", target_languages=["pt"]
+        )
+        assert started["session_id"] == session_id and started["resumed"] is True
+        # From the start of the session's stream ("0-0"), so no event can slip past them.
+        since_start = {"Last-Event-ID": "0-0"}
+        path = f"/v1/sessions/{session_id}/events"
+        seen: list[dict[str, Any]] = []
+        en_seen: list[dict[str, Any]] = []
+        listeners = [
+            asyncio.create_task(sse_events(address, path, seen, since_start)),
+            asyncio.create_task(sse_events(address, finals_path, en_seen, since_start)),
+        ]
+        events: list[dict[str, Any]] = []
+        collector = asyncio.create_task(collect(ws, "audio_processed", 60, events))
+        # Mid-sentence, the speaker waits for a partial: on a busy machine a partial can take
+        # longer than the rest of the clip, and a closed utterance's partial is dropped.
+        await stream(ws, silence + pcm[: 2 * 16_000 * 4], SPEED, complete=False)
+
+        async def partial_arrived() -> bool:
+            return any(e["type"] == "stt_partial" for e in events)
+
+        await eventually(partial_arrived, 30)
+        await stream(ws, pcm[2 * 16_000 * 4 :] + silence, SPEED)
+        await collector
+
+    kinds = [e["type"] for e in events]
+    finals = [e for e in events if e["type"] == "stt_final"]
+    assert finals and "error" not in kinds, events
+    assert kinds.index("stt_partial") < kinds.index("stt_final"), kinds  # partials while speaking
+    live_text = " ".join(f["text"] for f in finals)
+    model, settings = whisper
+    offline = transcribe(model, settings, TranscribeRequest(audio=pcm)).text
+    assert wer(reference("en_lecture"), live_text) <= wer(reference("en_lecture"), offline) + 0.05
+    assert [f["utterance"] for f in finals] == sorted(f["utterance"] for f in finals)
+    assert all(f["words"] and f["end_s"] > f["start_s"] >= 0 for f in finals)
+    translations = [e for e in events if e["type"] == "translation"]
+    assert [t["utterance"] for t in translations] == [f["utterance"] for f in finals]
+    assert all(t["language"] == "pt" for t in translations)
+    assert "sistemas distribuídos" in " ".join(t["text"] for t in translations).lower()
+
+    # Listeners see the same events; a language filter keeps only that language.
+    published = [e for e in events if "id" in e]
+
+    async def caught_up() -> bool:
+        return len(seen) >= len(published)
+
+    await eventually(caught_up, 30)
+    for task in listeners:
+        task.cancel()
+    await asyncio.wait(listeners)
+    assert [e["event"] for e in seen] == [e["type"] for e in published], seen
+    assert [e["id"] for e in seen] == [e["id"] for e in published]
+    assert en_seen and all(e["language"] == "en" for e in en_seen), en_seen
+    assert "translation" not in {e["type"] for e in en_seen}
+
+    # Last-Event-ID resumes right after the given event, without loss.
+    pt_path = finals_path.replace("language=en", "language=pt")
+    resumed = await sse_events(address, pt_path, [], {"Last-Event-ID": published[0]["id"]}, 1)
+    assert resumed[0]["id"] == translations[0]["id"]
+
+    async with httpx.AsyncClient(base_url=f"http://{address}") as http:
+        text = await http.get(f"/v1/sessions/{session_id}/transcript")
+        srt = await http.get(f"/v1/sessions/{session_id}/transcript", params={"format": "srt"})
+        vtt = await http.get(f"/v1/sessions/{session_id}/transcript", params={"format": "vtt"})
+        info = (await http.get(f"/v1/sessions/{session_id}")).json()
+    assert text.text.splitlines() == [f["text"] for f in finals]
+    assert srt.text.startswith("1\n00:00:0") and " --> " in srt.text
+    assert vtt.text.startswith("WEBVTT\n\n00:00:0")
+    assert info["utterances"] == finals[-1]["utterance"] + 1 and info["user_id"] == "ada"
+
+
+@pytest.mark.parametrize(
+    "message, code",
+    [
+        (b"\x00\x00\x80\x3f", "not_authenticated"),
+        ('{"type": "audio_complete"}', "not_authenticated"),
+        ('{"type": "dance"}', "unknown_type"),
+        ('{"type": "auth", ', "bad_json"),
+        ("[1, 2]", "bad_json"),
+        ('{"type": "auth", "sample_rate": 3}', "bad_sample_rate"),
+        ('{"type": "auth", "sample_rate": 10000000}', "bad_sample_rate"),
+        ('{"type": "auth", "audio_format": "mp3"}', "invalid_auth"),
+        ('{"type": "auth", "pipeline": "telepathy"}', "invalid_auth"),
+        ('{"type": "auth", "session_id": "nope"}', "unknown_session"),
+    ],
+)
+async def test_bad_input_gets_an_error_and_the_socket_stays_usable(
+    gateway: tuple[FastAPI, str], message: str | bytes, code: str
+) -> None:
+    _app, address = gateway
+    async with connect(f"ws://{address}/ws/converse") as ws:
+        await ws.send(message)
+        event = await next_event(ws)
+        assert (event["type"], event["code"]) == ("error", code), event
+        assert event["message"]
+        started = await auth(ws, audio_format="pcm_s16le", sample_rate=44_100)
+        await ws.send(b"\x01\x02\x03")  # half a sample
+        event = await next_event(ws)
+        assert (event["type"], event["code"]) == ("error", "bad_audio"), event
+        await ws.send(json.dumps({"type": "auth"}))
+        assert (await next_event(ws))["code"] == "already_authenticated"
+    async with httpx.AsyncClient(base_url=f"http://{address}") as http:
+        assert (await http.get(f"/v1/sessions/{started['session_id']}")).status_code == 200
+
+
+async def test_a_client_that_never_reads_is_dropped_and_others_go_on(
+    gateway: tuple[FastAPI, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    _app, address = gateway
+    host, port = address.split(":")
+    sock = socket.create_connection((host, int(port)))
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # a stuck reader fills it fast
+    async with connect(f"ws://{address}/ws/converse", sock=sock, max_queue=1) as stuck:
+        await auth(stuck)
+        async with connect(f"ws://{address}/ws/converse") as other:
+            await auth(other)
+            for _ in range(400):  # each message earns an error event the client does not read
+                await asyncio.gather(
+                    *(stuck.send('{"type": "%s"}' % ("x" * 60)) for _ in range(500))
+                )
+                if "client is not reading" in caplog.text:
+                    break
+            assert "client is not reading" in caplog.text
+            await other.send("{")  # the other session is unaffected
+            assert (await next_event(other))["code"] == "bad_json"
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            while True:  # reading again, the client finds the close (after what was sent)
+                await stuck.recv()
+    assert closed.value.rcvd is not None, closed.value
+    assert closed.value.rcvd.code == 1013 and "not reading" in closed.value.rcvd.reason
+
+
+async def test_sessions_rest_lifecycle(gateway: tuple[FastAPI, str], aredis: Any) -> None:
+    _app, address = gateway
+    async with httpx.AsyncClient(base_url=f"http://{address}") as http:
+        created = await http.post("/v1/sessions")
+        assert created.status_code == 201
+        session_id = created.json()["id"]
+        got = (await http.get(f"/v1/sessions/{session_id}")).json()
+        assert got["utterances"] == 0 and 0 < got["expires_in_s"] <= 86_400
+        assert 0 < await aredis.ttl(streams.session(session_id)) <= 86_400  # evicted when idle
+        assert (await http.get(f"/v1/sessions/{session_id}/transcript")).text == ""
+        assert (await http.get(f"/v1/sessions/{session_id}/transcript?format=vtt")).text == (
+            "WEBVTT\n\n"
+        )
+        bad = await http.get(f"/v1/sessions/{session_id}/transcript?format=doc")
+        assert bad.status_code == 422
+        assert (await http.delete(f"/v1/sessions/{session_id}")).status_code == 204
+        for path in ("", "/transcript", "/events"):
+            missing = await http.get(f"/v1/sessions/{session_id}{path}")
+            assert missing.status_code == 404, path
+            assert "no session" in missing.json()["detail"]
+        assert (await http.delete(f"/v1/sessions/{session_id}")).status_code == 404
+        bad_id = await http.get("/events", params={"session_id": "x", "last_event_id": "1"})
+        assert bad_id.status_code == 404
+        resume = await http.post("/v1/sessions")
+        bad_resume = await http.get(
+            f"/v1/sessions/{resume.json()['id']}/events", headers={"Last-Event-ID": "yesterday"}
+        )
+        assert bad_resume.status_code == 400 and "no event id" in bad_resume.json()["detail"]
+
+
+async def test_interrupt_is_acknowledged_and_marked_for_workers(
+    gateway: tuple[FastAPI, str], aredis: Any
+) -> None:
+    _app, address = gateway
+    async with connect(f"ws://{address}/ws/converse") as ws:
+        started = await auth(ws, pipeline="cascaded", target_languages=["pt"])
+        await ws.send(json.dumps({"type": "text_input", "text": "Hello there."}))
+        event = await next_event(ws)  # no MT worker runs: the turn reports it
+        assert (event["type"], event["code"]) == ("error", "no_worker"), event
+        await ws.send(json.dumps({"type": "interrupt"}))
+        ack = await next_event(ws)
+        assert ack["type"] == "interrupt_ack" and ack["generation"] == 1, ack
+        assert await aredis.get(streams.session_cancel(started["session_id"])) == b"1"
+    async with connect(f"ws://{address}/ws/converse") as ws:
+        await auth(ws, pipeline="end2end")
+        await ws.send(json.dumps({"type": "text_input", "text": "Hi."}))
+        assert (await next_event(ws))["code"] == "unsupported"
+
+
+async def test_dialog_without_an_llm_worker_reports_it(gateway: tuple[FastAPI, str]) -> None:
+    _app, address = gateway
+    async with connect(f"ws://{address}/ws/converse") as ws:
+        await auth(ws, pipeline="dialog")
+        await ws.send(json.dumps({"type": "text_input", "text": "Hello there."}))
+        event = await next_event(ws)
+        assert (event["type"], event["code"]) == ("error", "no_worker"), event
