@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from pyparrot import procs, stack
+from pyparrot import commands, procs, stack
 from pyparrot.settings import CliSettings
 from shared import bus, heartbeat
 from shared.heartbeat import WorkerInfo
@@ -39,12 +39,16 @@ def up(
     detach: Annotated[bool, typer.Option(help="return once /ready is true")] = False,
     workers: Annotated[
         str, typer.Option(help="worker processes, e.g. stt=2,mt=1")
-    ] = "stt=1,mt=1,tts=1,summarizer=1",
+    ] = "stt=1,mt=1,tts=1,summarizer=1,dialog=1",
+    wyoming_port: Annotated[
+        int, typer.Option(min=0, max=65535, help="Wyoming protocol port; 0 = off")
+    ] = 0,
 ) -> None:
     """Start Redis (if REDIS_URL is unreachable), the gateway and the workers."""
     settings = CliSettings()
     try:
-        options = stack.UpOptions(host, port, stack.parse_workers(workers))
+        wyoming = {"GATEWAY_WYOMING_PORT": str(wyoming_port)} if wyoming_port else {}
+        options = stack.UpOptions(host, port, stack.parse_workers(workers), wyoming)
         with console.status("starting PyParrot (loading models) ..."):
             url, started = stack.up(settings, options)
     except (stack.StackError, RuntimeError, FileNotFoundError) as exc:
@@ -123,6 +127,7 @@ def status(
                     "processes": processes,
                     "workers": [w.model_dump() for w in workers],
                     "streams": stream_rows,
+                    "dead_letters": sum(int(r["dead"]) for r in stream_rows),  # type: ignore[call-overload]
                     "redis_error": redis_error,
                 },
                 indent=2,
@@ -222,3 +227,12 @@ def _detail(response: httpx.Response) -> str:
         return str(response.json().get("detail", response.text))
     except ValueError:
         return response.text
+
+
+app.command()(commands.configure)
+app.command()(commands.start)
+app.command()(commands.stop)
+app.command()(commands.worker)
+app.command()(commands.scale)
+app.command()(commands.logs)
+app.add_typer(commands.dlq_app, name="dlq")

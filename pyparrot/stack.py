@@ -4,7 +4,8 @@ import importlib.util
 import json
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import httpx
 
@@ -12,7 +13,9 @@ from pyparrot import procs, redis_server
 from pyparrot.procs import Proc
 from pyparrot.settings import CliSettings
 
-STAGES = ("stt", "mt", "tts", "summarizer")
+STAGES = ("stt", "mt", "tts", "summarizer", "dialog")
+# The heartbeat component of a stage's workers, where it differs from the stage's name.
+COMPONENTS = {"dialog": "llm"}
 
 
 class StackError(RuntimeError):
@@ -24,6 +27,9 @@ class UpOptions:
     host: str
     port: int
     workers: dict[str, int]
+    gateway_env: dict[str, str] = field(default_factory=dict)
+    extra_modules: tuple[str, ...] = ()  # e.g. "external": one process each, no count
+    state_file: Path | None = None  # default: settings.state_file (the `up` stack)
 
 
 def parse_workers(spec: str) -> dict[str, int]:
@@ -44,16 +50,17 @@ def runnable(stage: str) -> bool:
     return importlib.util.find_spec(f"services.{stage}.__main__") is not None
 
 
-def running(settings: CliSettings) -> list[Proc]:
-    """The processes of a previous ``up`` that still run."""
-    recorded, _ = procs.load(settings.state_file)
+def running(settings: CliSettings, state_file: Path | None = None) -> list[Proc]:
+    """The processes of a previous ``up`` (or pipeline ``start``) that still run."""
+    recorded, _ = procs.load(state_file or settings.state_file)
     return [p for p in recorded if procs.alive(p)]
 
 
 def up(settings: CliSettings, options: UpOptions) -> tuple[str, list[Proc]]:
     """Start Redis (if needed), the gateway and the workers; wait for /ready."""
-    if running(settings):
-        raise StackError("a stack is already running: `pyparrot down` first")
+    state_file = options.state_file or settings.state_file
+    if running(settings, state_file):
+        raise StackError(f"already running (state in {state_file}): stop it first")
     missing = [s for s, n in options.workers.items() if n and not runnable(s)]
     if missing:
         raise StackError(f"no worker is available yet for: {', '.join(missing)}")
@@ -71,19 +78,30 @@ def up(settings: CliSettings, options: UpOptions) -> tuple[str, list[Proc]]:
             **env,
             "GATEWAY_HOST": options.host,
             "GATEWAY_PORT": str(options.port),
-            "GATEWAY_REQUIRED_STAGES": json.dumps([s for s, n in options.workers.items() if n]),
+            "GATEWAY_REQUIRED_STAGES": json.dumps(
+                [COMPONENTS.get(s, s) for s, n in options.workers.items() if n]
+            ),
+            **options.gateway_env,
         }
         started.append(_python("gateway", "services.gateway", gateway_env, settings))
         for stage, count in options.workers.items():
             for i in range(count):
                 started.append(_python(f"{stage}-{i + 1}", f"services.{stage}", env, settings))
-        procs.save(settings.state_file, started, {"url": url, "redis_url": settings.redis_url})
+        for module in options.extra_modules:
+            started.append(_python(module, f"services.{module}", env, settings))
+        procs.save(state_file, started, {"url": url, "redis_url": settings.redis_url})
         wait_ready(url, started, settings.ready_timeout_s)
     except BaseException:
         procs.stop(started, settings.stop_timeout_s)
-        settings.state_file.unlink(missing_ok=True)
+        state_file.unlink(missing_ok=True)
         raise
     return url, started
+
+
+def spawn_worker(settings: CliSettings, name: str, stage: str, redis_url: str) -> Proc:
+    """Start one more worker process of ``stage`` (for ``scale``)."""
+    env = {"REDIS_URL": redis_url, "LOG_LEVEL": settings.log_level}
+    return _python(name, f"services.{stage}", env, settings)
 
 
 def _python(name: str, module: str, env: dict[str, str], settings: CliSettings) -> Proc:
@@ -109,14 +127,15 @@ def wait_ready(url: str, started: list[Proc], timeout_s: float) -> None:
     raise StackError(f"the stack was not ready after {timeout_s:.0f} s (see {started[0].log})")
 
 
-def down(settings: CliSettings) -> tuple[list[Proc], list[str]]:
+def down(settings: CliSettings, state_file: Path | None = None) -> tuple[list[Proc], list[str]]:
     """Stop what ``up`` started, workers first and Redis last; forget the state."""
-    recorded, _ = procs.load(settings.state_file)
+    state_file = state_file or settings.state_file
+    recorded, _ = procs.load(state_file)
     waves = (
         [p for p in recorded if p.name not in ("gateway", "redis")],
         [p for p in recorded if p.name == "gateway"],
         [p for p in recorded if p.name == "redis"],
     )
     killed = [name for wave in waves for name in procs.stop(wave, settings.stop_timeout_s)]
-    settings.state_file.unlink(missing_ok=True)
+    state_file.unlink(missing_ok=True)
     return recorded, killed

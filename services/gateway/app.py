@@ -19,6 +19,7 @@ from services.gateway.live.router import router as live_router
 from services.gateway.registry import Registry
 from services.gateway.routes import assistant as assistant_routes
 from services.gateway.routes import health, openai, speech, translate
+from services.gateway.routes import ltapi as ltapi_routes
 from services.gateway.routes import pipeline as pipeline_routes
 from services.gateway.routes import text as text_routes
 from services.gateway.settings import GatewaySettings
@@ -110,4 +111,5 @@ def create_app(settings: GatewaySettings, registry: CollectorRegistry | None = N
     app.include_router(pipeline_routes.router)
     app.include_router(live_router)
     app.include_router(assistant_routes.router)
+    app.include_router(ltapi_routes.router)
     return app

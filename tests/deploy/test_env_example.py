@@ -7,6 +7,7 @@ from pydantic_settings import BaseSettings
 
 from pyparrot.settings import CliSettings
 from services.dialog.settings import LlmSettings
+from services.external.settings import ExternalSettings
 from services.gateway.settings import GatewaySettings
 from services.mt.settings import MtSettings
 from services.stt.settings import SttSettings
@@ -31,6 +32,7 @@ SETTINGS = [
     TtsSettings,
     SummarizerSettings,
     LlmSettings,
+    ExternalSettings,
     GatewaySettings,
     CliSettings,
 ]

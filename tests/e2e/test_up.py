@@ -85,7 +85,7 @@ def test_up_transcribe_status_down(stack: tuple[str, dict[str, str]]) -> None:
 
     status = json.loads(pyparrot("status", "--json", env=env).stdout)
     procs = {p["name"]: p for p in status["processes"]}
-    assert set(procs) == {"redis", "gateway", "stt-1", "mt-1", "tts-1", "summarizer-1"}
+    assert set(procs) == {"redis", "gateway", "stt-1", "mt-1", "tts-1", "summarizer-1", "dialog-1"}
     assert all(p["alive"] for p in procs.values())
     [stt] = [w for w in status["workers"] if w["component"] == "stt"]
     assert (stt["pid"], stt["model"]) == (procs["stt-1"]["pid"], "tiny.en")
@@ -95,6 +95,7 @@ def test_up_transcribe_status_down(stack: tuple[str, dict[str, str]]) -> None:
         "mt": procs["mt-1"]["pid"],
         "tts": procs["tts-1"]["pid"],
         "summarizer": procs["summarizer-1"]["pid"],
+        "llm": procs["dialog-1"]["pid"],
     }
 
     # Every stage through the one gateway: speak a held-out sentence, transcribe it back.

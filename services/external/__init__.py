@@ -1,0 +1,1 @@
+"""External adapter: serves job streams by calling registered HTTP backends."""

@@ -1,0 +1,165 @@
+"""Turning one job into one call to an external HTTP server. No Redis, no environment.
+
+The HTTP contract each server implements is in docs/EXTERNAL_BACKENDS.md.
+"""
+
+import io
+import time
+import wave
+from collections.abc import Callable, Iterator
+
+import httpx
+from pydantic import BaseModel
+
+from services.external.pool import Pool, Server
+from shared.messages import (
+    AudioFormat,
+    Envelope,
+    Segment,
+    SpeechChunk,
+    SummarizeRequest,
+    Summary,
+    SynthesizeRequest,
+    TranscribeRequest,
+    Transcript,
+    TranslateRequest,
+    Translation,
+)
+from shared.worker import JobFailed, Retryable
+
+Call = Callable[[httpx.Client, str], httpx.Response]
+
+
+def to_wav(pcm: bytes, fmt: AudioFormat) -> bytes:
+    """Wrap raw PCM in a WAV container."""
+    out = io.BytesIO()
+    with wave.open(out, "wb") as wav:
+        wav.setnchannels(fmt.channels)
+        wav.setsampwidth(fmt.sample_width_bytes)
+        wav.setframerate(fmt.sample_rate_hz)
+        wav.writeframes(pcm)
+    return out.getvalue()
+
+
+def from_wav(data: bytes) -> tuple[bytes, AudioFormat]:
+    """Raw PCM and its format from a WAV file; a bad file fails the job."""
+    try:
+        with wave.open(io.BytesIO(data), "rb") as wav:
+            fmt = AudioFormat(
+                sample_rate_hz=wav.getframerate(),
+                channels=wav.getnchannels(),
+                sample_width_bytes=wav.getsampwidth(),  # type: ignore[arg-type]
+            )
+            return wav.readframes(wav.getnframes()), fmt
+    except (wave.Error, EOFError, ValueError) as exc:
+        raise JobFailed("bad_backend_reply", f"external tts sent no valid WAV: {exc}") from exc
+
+
+def call(pool: Pool, timeout_s: float, send: Call) -> httpx.Response:
+    """Send to the healthy servers in round-robin order; fail over on transport or 5xx errors."""
+    errors = []
+    with httpx.Client(timeout=timeout_s) as http:
+        for server in pool.order():
+            try:
+                response = send(http, server.url)
+            except httpx.HTTPError as exc:
+                errors.append(_down(pool, server, f"{type(exc).__name__}: {exc}"))
+                continue
+            if response.status_code >= 500:
+                errors.append(_down(pool, server, f"HTTP {response.status_code}"))
+                continue
+            if not response.is_success:
+                raise JobFailed(
+                    "backend_rejected",
+                    f"{server.name} answered HTTP {response.status_code}: {response.text[:300]}",
+                )
+            return response
+    raise Retryable("no healthy external server" + (f": {'; '.join(errors)}" if errors else ""))
+
+
+def _down(pool: Pool, server: Server, reason: str) -> str:
+    pool.mark(server, healthy=False)  # the periodic re-check brings it back
+    return f"{server.name} ({server.url}): {reason}"
+
+
+def _json(response: httpx.Response, field: str) -> str:
+    try:
+        value = response.json()[field]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise JobFailed("bad_backend_reply", f"reply has no {field!r}: {exc}") from exc
+    if not isinstance(value, str):
+        raise JobFailed("bad_backend_reply", f"reply field {field!r} is not a string")
+    return value
+
+
+def transcribe(pool: Pool, timeout_s: float, model: str, req: TranscribeRequest) -> Transcript:
+    started = time.perf_counter()
+    wav = to_wav(req.audio, req.audio_format)
+    data = {"task": req.task, "language": req.language or "", "prompt": req.prompt or ""}
+    response = call(
+        pool,
+        timeout_s,
+        lambda http, url: http.post(
+            f"{url}/asr", files={"file": ("audio.wav", wav, "audio/wav")}, data=data
+        ),
+    )
+    text = _json(response, "text").strip()
+    language = str(response.json().get("language") or req.language or "en")
+    duration = req.audio_format.duration_s(req.audio)
+    return Transcript(
+        text=text,
+        language=language,
+        duration_s=duration,
+        segments=[Segment(id=0, start_s=0.0, end_s=duration, text=text)] if text else [],
+        final=req.final,
+        model=model,
+        processing_s=time.perf_counter() - started,
+    )
+
+
+def translate(pool: Pool, timeout_s: float, model: str, req: TranslateRequest) -> Translation:
+    started = time.perf_counter()
+    body = {"text": req.text, "source": req.source, "target": req.target}
+    response = call(pool, timeout_s, lambda http, url: http.post(f"{url}/translate", json=body))
+    return Translation(
+        text=_json(response, "translation"),
+        source=req.source,
+        target=req.target,
+        model=model,
+        processing_s=time.perf_counter() - started,
+    )
+
+
+def synthesize(pool: Pool, timeout_s: float, model: str, req: SynthesizeRequest) -> SpeechChunk:
+    body = {"text": req.text, "voice": req.voice, "language": req.language}
+    response = call(pool, timeout_s, lambda http, url: http.post(f"{url}/tts", json=body))
+    audio, fmt = from_wav(response.content)
+    return SpeechChunk(audio=audio, audio_format=fmt, text=req.text, last=True, voice=model)
+
+
+def summarize(pool: Pool, timeout_s: float, model: str, req: SummarizeRequest) -> Summary:
+    started = time.perf_counter()
+    body = {"text": req.text, "max_sentences": req.max_sentences}
+    response = call(pool, timeout_s, lambda http, url: http.post(f"{url}/summarize", json=body))
+    return Summary(
+        text=_json(response, "summary"),
+        method="abstractive",
+        model=model,
+        processing_s=time.perf_counter() - started,
+    )
+
+
+ROUTES: dict[type[BaseModel], Callable[..., BaseModel]] = {
+    TranscribeRequest: transcribe,
+    TranslateRequest: translate,
+    SynthesizeRequest: synthesize,
+    SummarizeRequest: summarize,
+}
+
+
+def handle(pool: Pool, timeout_s: float, model: str, job: Envelope) -> Iterator[BaseModel]:
+    """The worker-loop handler: one call to an external server per job."""
+    route = ROUTES.get(type(job.payload))
+    if route is None:
+        raise JobFailed("wrong_kind", f"the external adapter cannot handle {job.kind!r}")
+    yield route(pool, timeout_s, model, job.payload)
