@@ -14,6 +14,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from pyparrot import commands, procs, stack
+from pyparrot.keys import keys_app
 from pyparrot.settings import CliSettings
 from shared import bus, heartbeat
 from shared.heartbeat import WorkerInfo
@@ -236,3 +237,4 @@ app.command()(commands.worker)
 app.command()(commands.scale)
 app.command()(commands.logs)
 app.add_typer(commands.dlq_app, name="dlq")
+app.add_typer(keys_app, name="keys")

@@ -1,15 +1,47 @@
 """``python -m services.gateway``: serve the gateway with uvicorn."""
 
+import asyncio
+import logging
+import sys
+
 import uvicorn
 
+from services.gateway import auth, keystore
 from services.gateway.app import create_app
 from services.gateway.settings import GatewaySettings
+from shared import bus
 from shared.settings import configure_logging
+
+log = logging.getLogger("services.gateway")
+
+
+async def _stored_keys(settings: GatewaySettings) -> int:
+    redis = await bus.connect(settings)
+    try:
+        return await keystore.count(redis)
+    finally:
+        await redis.aclose()
+
+
+def check_exposure(settings: GatewaySettings) -> str | None:
+    """Why the gateway must not start (exposed without any API key), or None."""
+    if auth.startup_problem(settings, 0) is None:
+        return None  # loopback, or a key in the settings: no need to ask Redis
+    try:
+        stored = asyncio.run(_stored_keys(settings))
+    except bus.TRANSIENT as exc:
+        return f"cannot check for API keys in Redis ({exc}); refusing to serve on {settings.host}"
+    return auth.startup_problem(settings, stored)
 
 
 def main() -> None:
     settings = GatewaySettings()
     configure_logging(settings.log_level)
+    logging.getLogger("uvicorn.access").addFilter(auth.RedactKeys())  # ?api_key= in URLs
+    problem = check_exposure(settings)
+    if problem is not None:
+        log.error("%s", problem)
+        sys.exit(2)
     uvicorn.run(
         create_app(settings),
         host=settings.host,

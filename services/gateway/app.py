@@ -6,13 +6,14 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CollectorRegistry
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from services.gateway import monitor
+from services.gateway.auth import install_cors, require, require_by_method, require_for_paths
 from services.gateway.bridge import Bridge
 from services.gateway.core import Core, GatewayError
 from services.gateway.live.router import router as live_router
@@ -27,6 +28,7 @@ from shared import bus
 from shared.metrics import gateway_metrics
 
 log = logging.getLogger(__name__)
+ADMIN_PATHS = {"/v1/workers": "admin"}  # the rest of the health router is open
 
 
 def error_body(status: int, message: str, code: str) -> dict[str, object]:
@@ -84,12 +86,17 @@ def create_app(settings: GatewaySettings, registry: CollectorRegistry | None = N
         )
         app.state.core = core
         await bridge.start()  # read replies before any client can send a job
+        from services.gateway.wyoming.server import start_wyoming  # only loaded by this feature
+
+        wyoming = await start_wyoming(core)  # None unless GATEWAY_WYOMING_PORT is set
         closing = asyncio.Event()
         gauges = asyncio.create_task(monitor.run(core, closing))
         log.info("gateway %s ready", settings.instance_id)
         try:
             yield
         finally:
+            if wyoming is not None:
+                await wyoming.stop()  # before the bridge: in-flight Wyoming jobs end first
             closing.set()
             await gauges
             await bridge.stop()
@@ -103,13 +110,19 @@ def create_app(settings: GatewaySettings, registry: CollectorRegistry | None = N
     )
     _install_error_handlers(app)
     _install_request_metrics(app)
-    app.include_router(health.router)
-    app.include_router(openai.router)
-    app.include_router(translate.router)
-    app.include_router(speech.router)
-    app.include_router(text_routes.router)
-    app.include_router(pipeline_routes.router)
-    app.include_router(live_router)
-    app.include_router(assistant_routes.router)
-    app.include_router(ltapi_routes.router)
+    install_cors(app, settings)
+    # Every route's role (services/gateway/auth.py; tests/gateway/test_auth.py checks them
+    # all): health/ready/metrics open, registry admin, work presenter, session reads listener.
+    presenter = [Depends(require("presenter"))]
+    app.include_router(health.router, dependencies=[Depends(require_for_paths(ADMIN_PATHS))])
+    app.include_router(openai.router, dependencies=presenter)
+    app.include_router(translate.router, dependencies=presenter)
+    app.include_router(speech.router, dependencies=presenter)
+    app.include_router(text_routes.router, dependencies=presenter)
+    app.include_router(pipeline_routes.router, dependencies=presenter)
+    app.include_router(
+        live_router, dependencies=[Depends(require_by_method("listener", "presenter"))]
+    )
+    app.include_router(assistant_routes.router, dependencies=presenter)
+    app.include_router(ltapi_routes.router, dependencies=[Depends(require("admin"))])
     return app

@@ -2,7 +2,7 @@
 
 import uuid
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from shared.settings import ServiceSettings
@@ -74,4 +74,33 @@ class GatewaySettings(ServiceSettings):
     )
     session_events_maxlen: int = Field(
         5_000, ge=100, description="events kept per session for listeners to resume from"
+    )
+    # Security: API keys, rate limits, CORS.
+    admin_api_key: SecretStr | None = Field(
+        None, description="bootstrap admin API key (identity 'bootstrap-admin'); never logged"
+    )
+    require_api_keys: bool = Field(
+        False, description="demand an API key even on loopback when no key is stored yet"
+    )
+    auth_cache_s: float = Field(
+        5.0, ge=0, le=300, description="how long 'are any API keys stored?' is reused"
+    )
+    rate_limit_per_min: int = Field(
+        600, ge=0, le=1_000_000, description="requests per minute per API key; 0 disables"
+    )
+    rate_limit_burst: int = Field(
+        60, ge=1, le=1_000_000, description="requests an idle API key may send at once"
+    )
+    cors_origins: list[str] = Field(
+        default_factory=list, description="browser origins allowed by CORS (JSON list); none"
+    )
+    wyoming_host: str = Field(
+        "127.0.0.1", description="interface the Wyoming server binds (the protocol has no auth)"
+    )
+    wyoming_port: int = Field(0, ge=0, le=65_535, description="Wyoming TCP port; 0 disables it")
+    max_backlog: int = Field(
+        1_000,
+        ge=1,
+        le=10_000_000,
+        description="unfinished jobs a stage may hold; past it requests get 503 + Retry-After",
     )

@@ -30,7 +30,11 @@ def compose(
     *args: str, file: Path = ROOT / "compose.yaml", env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
     # A clean environment: no DOCKER_* or .env values from the developer's shell leak in.
-    base = {"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/tmp")}
+    base = {
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": os.environ.get("HOME", "/tmp"),
+        "GATEWAY_ADMIN_API_KEY": "test-admin-key",  # compose refuses to run without one
+    }
     return subprocess.run(
         [str(compose_binary()), "-f", str(file), "--project-directory", str(ROOT), *args],
         capture_output=True,
@@ -120,3 +124,8 @@ def test_prometheus_scrapes_what_compose_runs() -> None:
     )
     [provider] = dashboards["providers"]
     assert mounts[provider["options"]["path"]].endswith("deploy/grafana/dashboards")
+
+
+def test_an_exposed_gateway_needs_an_admin_key() -> None:
+    result = compose("config", "-q", env={"GATEWAY_ADMIN_API_KEY": ""})
+    assert result.returncode != 0 and "GATEWAY_ADMIN_API_KEY" in result.stderr

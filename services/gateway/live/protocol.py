@@ -35,7 +35,7 @@ class Auth(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     type: Literal["auth"]
-    api_key: str = Field("", max_length=512, description="accepted, not yet checked")
+    api_key: str = Field("", max_length=512, description="a presenter API key (unless open mode)")
     user_id: str = Field("", max_length=128)
     session_id: str | None = Field(None, pattern=SESSION_ID_PATTERN, description="resume it")
     audio_format: Literal["float32", "pcm_s16le"] = "float32"

@@ -15,6 +15,7 @@ from typing import Any
 from fastapi import APIRouter, WebSocket
 from starlette.websockets import WebSocketDisconnect
 
+from services.gateway.auth import authenticate_socket
 from services.gateway.core import Core, GatewayError
 from services.gateway.live.protocol import ProtocolError, error, parse_auth
 from services.gateway.live.session import LiveSession, dumps
@@ -147,6 +148,13 @@ class Connection:
         if self.session is not None:
             raise ProtocolError("already_authenticated", "this connection has a session")
         auth = parse_auth(message)
+        # A key in the handshake was checked by the router's dependency; otherwise the
+        # auth message must carry a presenter key (open mode lets anyone in on loopback).
+        identity = getattr(self.ws.state, "identity", None)
+        if identity is None:
+            identity = await authenticate_socket(self.core, auth.api_key or None)
+        if identity is None or not identity.allows("presenter"):
+            raise ProtocolError("unauthorized", "a presenter API key is required (auth.api_key)")
         self.session = await LiveSession.open(self.core, auth, self)
         self.send_json(self.session.started_event(resumed=auth.session_id is not None))
 
