@@ -133,7 +133,17 @@ class Worker:
         if free <= 0:  # full: wait for a free slot, or for the stop signal
             await asyncio.wait([*self.in_flight, self._stopping], return_when=FIRST_COMPLETED)
             return True
-        entries = await self._reclaim(free) or await self._read(free)
+        try:
+            entries = await self._reclaim(free) or await self._read(free)
+        except ResponseError as exc:
+            # XAUTOCLAIM and XREADGROUP alike: a Redis restarted without persistence has
+            # lost the group (and the stream); recreate it and carry on.
+            if "NOGROUP" not in str(exc) and "no longer exists" not in str(exc):
+                raise
+            log.warning("group %s vanished from %s; recreating it", self.group, self.spec.stream)
+            await bus.ensure_group(self.redis, self.spec.stream, self.group)
+            self.claim_cursor = "0-0"
+            return False
         for entry in entries:
             if entry.id in self.active_ids:
                 continue  # ours already, just slow
@@ -146,20 +156,9 @@ class Worker:
 
     async def _read(self, count: int) -> list[_Entry]:
         block_ms = 10 if self.in_flight else self.settings.block_ms
-        try:
-            reply = await self.redis.xreadgroup(
-                self.group,
-                self.info.name,
-                {self.spec.stream: ">"},
-                count=count,
-                block=block_ms,
-            )
-        except ResponseError as exc:
-            if "NOGROUP" not in str(exc) and "no longer exists" not in str(exc):
-                raise
-            log.warning("group %s vanished from %s; recreating it", self.group, self.spec.stream)
-            await bus.ensure_group(self.redis, self.spec.stream, self.group)
-            return []
+        reply = await self.redis.xreadgroup(
+            self.group, self.info.name, {self.spec.stream: ">"}, count=count, block=block_ms
+        )
         return [
             _Entry(entry_id, fields.get(b"e"), 1)
             for _stream, entries in reply or []

@@ -1,6 +1,7 @@
 """Decoding uploads (wav, flac, mp3, ogg/opus, webm, ...) to 16 kHz mono PCM with PyAV."""
 
 import io
+import struct
 import wave
 
 import av
@@ -25,7 +26,8 @@ def _wav_as_is(data: bytes) -> bytes | None:
             ) or wav.getcomptype() != "NONE":
                 return None
             frames = wav.readframes(wav.getnframes())
-    except (wave.Error, EOFError):
+    except (wave.Error, EOFError, RuntimeError, ValueError, struct.error):
+        # A corrupt chunk size makes ``wave`` raise RuntimeError (found by fuzzing).
         return None  # let FFmpeg try, and explain if it cannot
     return frames if len(frames) % 2 == 0 and frames else None
 

@@ -4,6 +4,10 @@ A request puts one job on a stage's stream with ``reply_to`` set to this gateway
 stream; one reader task reads that stream and routes each result to the request waiting
 for it by the job id (``parent``). Results for jobs nobody waits for any more (timed out,
 or a duplicate from a redelivered job) are counted and dropped.
+
+Backpressure: a job stream holds only unfinished work (``shared.streams``), so its XLEN is
+the stage's backlog. A job is added only while that backlog is under the bound, checked and
+added in one Lua script: atomic, and no extra round trip per request.
 """
 
 import asyncio
@@ -16,15 +20,31 @@ from collections.abc import AsyncIterator
 import redis.asyncio as aioredis
 
 from shared import bus, streams
-from shared.messages import DecodeError, Envelope, unpack
+from shared.messages import DecodeError, Envelope, pack, unpack
 from shared.metrics import GatewayMetrics
 
 log = logging.getLogger(__name__)
 ANSWERED_MEMORY = 50_000
 
 
+# KEYS[1] job stream, ARGV[1] packed envelope, ARGV[2] bound: nil when the backlog is full.
+SUBMIT_BOUNDED = """
+if redis.call('XLEN', KEYS[1]) >= tonumber(ARGV[2]) then return false end
+return redis.call('XADD', KEYS[1], '*', 'e', ARGV[1])
+"""
+
+
 class JobTimeout(Exception):
     """No result arrived in time."""
+
+
+class Backlogged(Exception):
+    """A stage's job stream already holds its bound of unfinished jobs; the job was not added."""
+
+    def __init__(self, component: str, max_backlog: int) -> None:
+        super().__init__(f"the {component} stage has {max_backlog}+ jobs waiting; retry later")
+        self.component = component
+        self.max_backlog = max_backlog
 
 
 class Bridge:
@@ -40,6 +60,7 @@ class Bridge:
         self._reader: asyncio.Task[None] | None = None
         self._closed = False
         self._trimmed_at = 0.0
+        self._submit_bounded = redis.register_script(SUBMIT_BOUNDED)
 
     async def start(self) -> None:
         """Start reading replies; call before accepting clients."""
@@ -56,24 +77,37 @@ class Bridge:
             await self.redis.delete(self.stream)
 
     async def request(
-        self, stream: str, job: Envelope, component: str, timeout_s: float
+        self,
+        stream: str,
+        job: Envelope,
+        component: str,
+        timeout_s: float,
+        max_backlog: int | None = None,
     ) -> Envelope:
-        """Submit ``job`` and wait for its single result; raise ``JobTimeout``."""
-        async for result in self.stream_results(stream, job, component, timeout_s, single=True):
+        """Submit ``job`` and wait for its single result; raise ``JobTimeout``/``Backlogged``."""
+        results = self.stream_results(stream, job, component, timeout_s, max_backlog, single=True)
+        async for result in results:
             return result
         raise AssertionError("unreachable: stream_results yields or raises")
 
     async def stream_results(
-        self, stream: str, job: Envelope, component: str, timeout_s: float, single: bool = False
+        self,
+        stream: str,
+        job: Envelope,
+        component: str,
+        timeout_s: float,
+        max_backlog: int | None = None,
+        single: bool = False,
     ) -> AsyncIterator[Envelope]:
         """Submit ``job`` and yield its results in order until the last one (a result whose
         payload has ``last`` set, an error, or the only one when ``single``).
-        ``timeout_s`` bounds the wait for each result."""
+        ``timeout_s`` bounds the wait for each result; with ``max_backlog`` set, a stage
+        already holding that many unfinished jobs raises ``Backlogged`` instead."""
         queue: asyncio.Queue[Envelope] = asyncio.Queue()
         self.waiters[job.id] = queue
         started = time.perf_counter()
         try:
-            await bus.submit(self.redis, stream, job)
+            await self._submit(stream, job, component, max_backlog)
             while True:
                 try:
                     async with asyncio.timeout(timeout_s):
@@ -91,6 +125,17 @@ class Bridge:
         finally:
             del self.waiters[job.id]
             self._remember(job.id)
+
+    async def _submit(
+        self, stream: str, job: Envelope, component: str, max_backlog: int | None
+    ) -> None:
+        if max_backlog is None:
+            await bus.submit(self.redis, stream, job)
+            return
+        added = await self._submit_bounded(keys=[stream], args=[pack(job), max_backlog])
+        if added is None:
+            log.warning("%s backlog at its bound (%d): job refused", component, max_backlog)
+            raise Backlogged(component, max_backlog)
 
     def job(self, payload: object, timeout_s: float, session: str | None = None) -> Envelope:
         """A job envelope addressed back to this gateway, with a deadline."""

@@ -10,7 +10,7 @@ import redis.asyncio as aioredis
 from fastapi import Request
 from prometheus_client import CollectorRegistry
 
-from services.gateway.bridge import Bridge, JobTimeout
+from services.gateway.bridge import Backlogged, Bridge, JobTimeout
 from services.gateway.registry import NoWorker, Registry
 from services.gateway.settings import GatewaySettings
 from shared import bus, streams
@@ -98,12 +98,21 @@ async def transcribe(core: Core, pcm16: bytes, options: SttOptions) -> Transcrip
     return result
 
 
+def backlogged(exc: Backlogged) -> GatewayError:
+    """A full stage: 503 with Retry-After (the server is saturated, not this client)."""
+    return GatewayError(503, str(exc), "overloaded")
+
+
 async def call(core: Core, stream: str, payload: object, component: str) -> object:
     """Send one job to ``stream`` and return its result payload, or raise ``GatewayError``."""
     timeout_s = core.settings.request_timeout_s
     job = core.bridge.job(payload, timeout_s)
     try:
-        reply = await core.bridge.request(stream, job, component, timeout_s)
+        reply = await core.bridge.request(
+            stream, job, component, timeout_s, core.settings.max_backlog
+        )
+    except Backlogged as exc:
+        raise backlogged(exc) from exc
     except JobTimeout as exc:
         raise GatewayError(504, str(exc), "timeout") from exc
     except bus.TRANSIENT as exc:

@@ -94,6 +94,7 @@ async def test_sigkill_mid_load_loses_and_duplicates_nothing(
     await asyncio.sleep(2)  # a duplicate, if any, would arrive now
     got = await results(aredis)
     per_job = Counter(r.parent for r in got)
+    report("SIGKILL", len(jobs), victim_pending, per_job, jobs)
     assert per_job == Counter({j.id: 1 for j in jobs})  # zero lost, zero duplicated
     assert all(isinstance(r.payload, Transcript) for r in got)
     assert all(wer(reference("en_short"), r.payload.text) <= 0.2 for r in got)  # type: ignore[union-attr]
@@ -120,7 +121,16 @@ async def test_sigterm_finishes_current_job_and_leaves_the_rest(
         return len(await results(aredis)) >= len(jobs)
 
     await eventually(all_answered, timeout_s=120)
-    assert Counter(r.parent for r in await results(aredis)) == Counter({j.id: 1 for j in jobs})
+    per_job = Counter(r.parent for r in await results(aredis))
+    report("SIGTERM", len(jobs), len(jobs) - done_by_first, per_job, jobs)
+    assert per_job == Counter({j.id: 1 for j in jobs})
+
+
+def report(fault: str, sent: int, in_flight: int, per_job: Counter, jobs: list[Envelope]) -> None:
+    """Print the figures docs/RELIABILITY.md quotes (run with ``-s``)."""
+    lost = sum(1 for j in jobs if per_job[j.id] == 0)
+    duplicated = sum(max(per_job[j.id] - 1, 0) for j in jobs)
+    print(f"\n{fault}: jobs={sent} affected={in_flight} lost={lost} duplicated={duplicated}")
 
 
 async def _both_live(redis: aioredis.Redis) -> bool:
