@@ -10,6 +10,7 @@ python=${PYTHON:-python3}
 missing=()
 command -v redis-server >/dev/null || missing+=(redis-server)
 command -v prometheus >/dev/null || missing+=(prometheus)  # the deploy tests scrape with it
+[ -x /usr/bin/chromium ] || missing+=(chromium)  # the browser-page test drives it
 [ -e /usr/lib/x86_64-linux-gnu/libgomp.so.1 ] || [ -e /usr/lib/aarch64-linux-gnu/libgomp.so.1 ] \
   || missing+=(libgomp1)  # the local LLM runtime (xllamacpp) links it
 "$python" -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)

@@ -19,7 +19,7 @@ from services.gateway.core import Core, GatewayError
 from services.gateway.live.router import router as live_router
 from services.gateway.registry import Registry
 from services.gateway.routes import assistant as assistant_routes
-from services.gateway.routes import health, openai, speech, translate
+from services.gateway.routes import health, openai, page, speech, translate
 from services.gateway.routes import ltapi as ltapi_routes
 from services.gateway.routes import pipeline as pipeline_routes
 from services.gateway.routes import text as text_routes
@@ -125,4 +125,5 @@ def create_app(settings: GatewaySettings, registry: CollectorRegistry | None = N
     )
     app.include_router(assistant_routes.router, dependencies=presenter)
     app.include_router(ltapi_routes.router, dependencies=[Depends(require("admin"))])
+    app.include_router(page.router)  # the page is open; its options need a listener key
     return app

@@ -1,0 +1,411 @@
+// PyParrot live page: presenter (microphone -> /ws/converse) and listener (SSE) views.
+// Plain browser JavaScript, no framework and no build step: the page must work offline.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+const names = (() => {
+  try { return new Intl.DisplayNames([navigator.language || "en"], { type: "language" }); }
+  catch { return null; }
+})();
+const languageName = (code) => {
+  try { return (names && names.of(code)) || code; } catch { return code; }
+};
+const SESSION_ID = /^[A-Za-z0-9_-]{1,64}$/;
+
+// The API key: a header for fetch, the api_key query parameter for WebSocket and
+// EventSource (browsers cannot set their headers). Kept for this tab only.
+const apiKey = () => $("api-key").value.trim();
+const withKey = (url) => {
+  const key = apiKey();
+  if (!key) return url;
+  return `${url}${url.includes("?") ? "&" : "?"}api_key=${encodeURIComponent(key)}`;
+};
+const get = (url) => fetch(url, apiKey() ? { headers: { Authorization: `Bearer ${apiKey()}` } } : {});
+
+// ---- captions: one paragraph per utterance; partials grey, finals black ------------------
+class Captions {
+  constructor(element) {
+    this.element = element;
+    this.lines = new Map();
+    this.clear();
+  }
+
+  clear() {
+    this.lines.clear();
+    this.element.replaceChildren();
+    const empty = document.createElement("p");
+    empty.className = "empty";
+    empty.textContent = "Captions appear here.";
+    this.element.append(empty);
+  }
+
+  line(key) {
+    let p = this.lines.get(key);
+    if (!p) {
+      this.element.querySelector(".empty")?.remove();
+      p = document.createElement("p");
+      p.dataset.utterance = String(key);
+      // Utterances may finish out of order across languages: keep them sorted by index.
+      const later = [...this.lines.entries()].find(([k]) => k > key);
+      this.element.insertBefore(p, later ? later[1] : null);
+      this.lines.set(key, p);
+    }
+    return p;
+  }
+
+  partial(key, text, stable) {
+    const p = this.line(key);
+    if (p.classList.contains("final")) return; // a late partial never overwrites a final
+    p.className = "partial";
+    const rest = stable && text.startsWith(stable) ? text.slice(stable.length) : text;
+    const strong = document.createElement("span");
+    strong.className = "stable";
+    strong.textContent = stable && text.startsWith(stable) ? stable : "";
+    p.replaceChildren(strong, document.createTextNode(rest));
+    this.follow();
+  }
+
+  final(key, text) {
+    const p = this.line(key);
+    p.className = "final";
+    p.textContent = text;
+    if (!text) { p.remove(); this.lines.delete(key); }
+    this.follow();
+  }
+
+  follow() {
+    const el = this.element;
+    // Scroll with the talk unless the reader scrolled up to re-read something.
+    if (el.scrollHeight - el.scrollTop - el.clientHeight < 200) el.scrollTop = el.scrollHeight;
+  }
+}
+
+function setStatus(id, text, isError = false) {
+  const el = $(id);
+  el.textContent = text;
+  el.classList.toggle("error", isError);
+}
+
+// ---- options: languages and voices of the live workers -----------------------------------
+const options = { source_languages: [], pairs: [], voices: [] };
+
+async function loadOptions() {
+  try {
+    const response = await get("/v1/live/options");
+    if (response.ok) Object.assign(options, await response.json());
+    else if (response.status === 401 || response.status === 403) {
+      setStatus("presenter-status", "This gateway needs an API key (top right).", true);
+    }
+  } catch (err) {
+    setStatus("presenter-status", `Could not list languages: ${err}`, true);
+  }
+  fillSelect($("source-language"), options.source_languages, "Detect automatically");
+  const voices = options.voices.map((v) => v.id);
+  fillSelect($("voice"), voices, "No (captions only)", (v) => v);
+  const targets = [...new Set(options.pairs.map((p) => p.split("-")[1]))].sort();
+  fillSelect($("listen-language"), targets, "Original");
+  renderTargets();
+}
+
+function fillSelect(select, values, first, label = languageName) {
+  const keep = select.value;
+  select.replaceChildren(new Option(first, ""));
+  for (const value of values) select.append(new Option(`${label(value)} (${value})`, value));
+  if (values.includes(keep)) select.value = keep;
+}
+
+function renderTargets() {
+  const source = $("source-language").value;
+  const box = $("targets");
+  const checked = new Set(selectedTargets());
+  box.querySelectorAll("label").forEach((l) => l.remove());
+  const targets = [...new Set(
+    options.pairs.map((p) => p.split("-")).filter(([s]) => !source || s === source)
+      .map(([, t]) => t),
+  )].sort();
+  $("targets-empty").hidden = targets.length > 0;
+  for (const code of targets) {
+    const label = document.createElement("label");
+    const input = document.createElement("input");
+    input.type = "checkbox";
+    input.name = "target";
+    input.value = code;
+    input.checked = checked.has(code);
+    label.append(input, `${languageName(code)} (${code})`);
+    box.append(label);
+  }
+}
+
+function selectedTargets() {
+  return [...document.querySelectorAll('input[name="target"]:checked')].map((i) => i.value);
+}
+
+// ---- presenter ---------------------------------------------------------------------------
+const presenter = {
+  ws: null, context: null, stream: null, node: null, player: null,
+  captions: null, translations: new Map(), ready: false,
+};
+
+function translationPane(code) {
+  let pane = presenter.translations.get(code);
+  if (!pane) {
+    const article = document.createElement("article");
+    article.className = "pane";
+    article.setAttribute("lang", code);
+    const h = document.createElement("h3");
+    h.textContent = languageName(code);
+    const div = document.createElement("div");
+    div.className = "captions";
+    div.id = `translation-${code}`;
+    div.setAttribute("aria-live", "polite");
+    div.tabIndex = 0;
+    article.append(h, div);
+    $("presenter-panes").append(article);
+    pane = new Captions(div);
+    presenter.translations.set(code, pane);
+  }
+  return pane;
+}
+
+async function openMicrophone() {
+  const stream = await navigator.mediaDevices.getUserMedia({
+    audio: { channelCount: 1, echoCancellation: true, noiseSuppression: true },
+  });
+  const context = new AudioContext();
+  const source = context.createMediaStreamSource(stream);
+  let node;
+  if (context.audioWorklet) {
+    await context.audioWorklet.addModule("/static/capture.js");
+    node = new AudioWorkletNode(context, "capture", { channelCount: 1, numberOfOutputs: 0 });
+    node.port.onmessage = (e) => sendAudio(e.data);
+  } else {
+    // Older browsers: the deprecated ScriptProcessor still delivers the samples.
+    node = context.createScriptProcessor(4096, 1, 1);
+    node.onaudioprocess = (e) => sendAudio(new Float32Array(e.inputBuffer.getChannelData(0)));
+    node.connect(context.destination);
+  }
+  source.connect(node);
+  Object.assign(presenter, { stream, context, node });
+  return context.sampleRate;
+}
+
+function sendAudio(samples) {
+  const ws = presenter.ws;
+  if (!presenter.ready || !ws || ws.readyState !== WebSocket.OPEN) return;
+  ws.send(samples.buffer);
+  let sum = 0;
+  for (let i = 0; i < samples.length; i += 4) sum += samples[i] * samples[i];
+  $("level").value = Math.min(1, Math.sqrt(sum / (samples.length / 4)) * 4);
+}
+
+function closeMicrophone() {
+  presenter.stream?.getTracks().forEach((t) => t.stop());
+  presenter.node?.disconnect();
+  presenter.stream = presenter.node = null;
+  $("level").value = 0;
+}
+
+async function startPresenting(event) {
+  event.preventDefault();
+  const resume = $("resume-id").value.trim();
+  if (resume && !SESSION_ID.test(resume)) {
+    setStatus("presenter-status", "A session id is 1-64 letters, digits, '-' or '_'.", true);
+    return;
+  }
+  $("start").disabled = true;
+  presenter.captions.clear();
+  presenter.translations.forEach((_pane, code) => $(`translation-${code}`).closest(".pane").remove());
+  presenter.translations.clear();
+  let sampleRate;
+  try {
+    setStatus("presenter-status", "Opening the microphone…");
+    sampleRate = await openMicrophone();
+  } catch (err) {
+    setStatus("presenter-status", `No microphone: ${err.message || err}`, true);
+    $("start").disabled = false;
+    return;
+  }
+  const targets = selectedTargets();
+  targets.forEach(translationPane);
+  const auth = {
+    type: "auth",
+    api_key: apiKey(),
+    audio_format: "float32",
+    sample_rate: Math.round(sampleRate),
+    pipeline: "cascaded",
+    target_languages: targets,
+  };
+  if ($("voice").value) auth.voice = $("voice").value;
+  if ($("source-language").value) auth.language = $("source-language").value;
+  if (resume) auth.session_id = resume;
+  connect(auth);
+}
+
+function connect(auth) {
+  const scheme = location.protocol === "https:" ? "wss" : "ws";
+  const ws = new WebSocket(withKey(`${scheme}://${location.host}/ws/converse`));
+  ws.binaryType = "arraybuffer";
+  presenter.ws = ws;
+  ws.onopen = () => ws.send(JSON.stringify(auth));
+  ws.onmessage = (e) => {
+    if (typeof e.data === "string") onPresenterEvent(JSON.parse(e.data));
+    else playSpeech(e.data);
+  };
+  ws.onclose = (e) => {
+    presenter.ready = false;
+    closeMicrophone();
+    $("start").disabled = false;
+    $("stop").disabled = true;
+    const reason = e.reason ? `: ${e.reason}` : "";
+    const wasError = e.code !== 1000 && e.code !== 1005;
+    if (wasError || reason) setStatus("presenter-status", `Disconnected${reason}`, wasError);
+  };
+  ws.onerror = () => setStatus("presenter-status", "The connection to the gateway failed.", true);
+}
+
+function onPresenterEvent(event) {
+  switch (event.type) {
+    case "session_started":
+      presenter.ready = true;
+      presenter.speechRate = event.tts_sample_rate;
+      $("session-id").textContent = event.session_id;
+      $("session-box").hidden = false;
+      $("stop").disabled = false;
+      setStatus("presenter-status", "Listening. Speak now.");
+      break;
+    case "stt_partial":
+      presenter.captions.partial(event.utterance, event.text, event.stable);
+      break;
+    case "stt_final":
+      presenter.captions.final(event.utterance, event.text);
+      break;
+    case "translation":
+      translationPane(event.language).final(event.utterance, event.text);
+      break;
+    case "audio_processed":
+      setStatus("presenter-status", "Stopped. The transcript is complete.");
+      presenter.ws?.close(1000);
+      break;
+    case "error":
+      setStatus("presenter-status", `Error (${event.code}): ${event.message}`, true);
+      break;
+    default:
+      break;
+  }
+}
+
+function stopPresenting() {
+  $("stop").disabled = true;
+  presenter.ready = false;
+  closeMicrophone();
+  const ws = presenter.ws;
+  if (ws && ws.readyState === WebSocket.OPEN) {
+    setStatus("presenter-status", "Finishing the last sentence…");
+    ws.send(JSON.stringify({ type: "audio_complete" }));
+    // The gateway answers audio_processed; do not wait forever for it.
+    setTimeout(() => ws.readyState === WebSocket.OPEN && ws.close(1000), 20000);
+  }
+}
+
+// Spoken translation: 16-bit mono PCM frames, queued back to back on the audio clock.
+function playSpeech(data) {
+  const context = presenter.context;
+  if (!context || data.byteLength < 2) return;
+  const pcm = new Int16Array(data, 0, Math.floor(data.byteLength / 2));
+  const buffer = context.createBuffer(1, pcm.length, presenter.speechRate || 24000);
+  const channel = buffer.getChannelData(0);
+  for (let i = 0; i < pcm.length; i++) channel[i] = pcm[i] / 32768;
+  const source = context.createBufferSource();
+  source.buffer = buffer;
+  source.connect(context.destination);
+  const at = Math.max(context.currentTime + 0.05, presenter.playAt || 0);
+  source.start(at);
+  presenter.playAt = at + buffer.duration;
+}
+
+async function copyLink() {
+  const url = `${location.origin}/#listen=${encodeURIComponent($("session-id").textContent)}`;
+  try {
+    await navigator.clipboard.writeText(url);
+    setStatus("presenter-status", `Copied ${url}`);
+  } catch {
+    setStatus("presenter-status", `Listener link: ${url}`);
+  }
+}
+
+// ---- listener ----------------------------------------------------------------------------
+const listener = { source: null, captions: null };
+
+async function join(event) {
+  event.preventDefault();
+  leave();
+  const id = $("listen-id").value.trim();
+  if (!SESSION_ID.test(id)) {
+    setStatus("listener-status", "A session id is 1-64 letters, digits, '-' or '_'.", true);
+    return;
+  }
+  // EventSource hides HTTP errors: ask first, so a wrong id gets a clear message.
+  const check = await get(`/v1/sessions/${encodeURIComponent(id)}`);
+  if (!check.ok) {
+    setStatus("listener-status", `No session “${id}” (HTTP ${check.status}).`, true);
+    return;
+  }
+  const language = $("listen-language").value;
+  const query = language ? `?language=${encodeURIComponent(language)}` : "";
+  const source = new EventSource(withKey(`/v1/sessions/${encodeURIComponent(id)}/events${query}`));
+  listener.source = source;
+  listener.captions.clear();
+  const own = (e) => !language || e.language === language;
+  const on = (type, handler) => source.addEventListener(type, (m) => handler(JSON.parse(m.data)));
+  on("stt_partial", (e) => own(e) && listener.captions.partial(e.utterance, e.text, e.stable));
+  on("stt_final", (e) => own(e) && listener.captions.final(e.utterance, e.text));
+  on("translation", (e) => language && listener.captions.final(e.utterance, e.text));
+  on("ended", () => { setStatus("listener-status", "The session has ended."); leave(); });
+  source.onopen = () => setStatus("listener-status", `Listening to session ${id}.`);
+  source.onerror = () => setStatus("listener-status", "Connection lost; reconnecting…", true);
+  $("join").disabled = true;
+  $("leave").disabled = false;
+}
+
+function leave() {
+  listener.source?.close();
+  listener.source = null;
+  $("join").disabled = false;
+  $("leave").disabled = true;
+}
+
+// ---- views -------------------------------------------------------------------------------
+function show(view) {
+  const listening = view === "listener";
+  $("presenter").hidden = listening;
+  $("listener").hidden = !listening;
+  $("tab-presenter").setAttribute("aria-pressed", String(!listening));
+  $("tab-listener").setAttribute("aria-pressed", String(listening));
+}
+
+function route() {
+  const match = location.hash.match(/^#listen(?:=([A-Za-z0-9_-]{1,64}))?$/);
+  show(match ? "listener" : "presenter");
+  if (match && match[1]) $("listen-id").value = match[1];
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  presenter.captions = new Captions($("captions"));
+  listener.captions = new Captions($("listen-captions"));
+  $("tab-presenter").onclick = () => { history.replaceState(null, "", "#present"); show("presenter"); };
+  $("tab-listener").onclick = () => { history.replaceState(null, "", "#listen"); show("listener"); };
+  $("source-language").onchange = renderTargets;
+  $("api-key").value = sessionStorage.getItem("pyparrot-key") || "";
+  $("api-key").onchange = () => {
+    sessionStorage.setItem("pyparrot-key", apiKey());
+    loadOptions();
+  };
+  $("presenter-form").onsubmit = startPresenting;
+  $("stop").onclick = stopPresenting;
+  $("copy-link").onclick = copyLink;
+  $("listener-form").onsubmit = join;
+  $("leave").onclick = () => { leave(); setStatus("listener-status", "Left the session."); };
+  window.addEventListener("hashchange", route);
+  route();
+  loadOptions();
+});
