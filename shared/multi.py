@@ -7,7 +7,7 @@ loop needs its own settings only for a distinct ``worker_name`` (its heartbeat k
 
 import asyncio
 import signal
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 import redis.asyncio as aioredis
 from prometheus_client import REGISTRY, start_http_server
@@ -41,8 +41,11 @@ async def run_many(
             group.create_task(run_worker(redis, spec, settings, metrics, stop, burst))
 
 
-def serve_many(loops: Sequence[Loop], settings: WorkerSettings) -> None:
-    """Process entry point for several loops: metrics port, Redis, SIGTERM/SIGINT."""
+Body = Callable[[aioredis.Redis, WorkerMetrics, asyncio.Event], Awaitable[None]]
+
+
+def serve_process(settings: WorkerSettings, body: Body) -> None:
+    """Process entry point: metrics port, Redis connection, SIGTERM/SIGINT -> ``stop``."""
     if settings.metrics_port:
         start_http_server(settings.metrics_port)
     metrics = worker_metrics(REGISTRY)
@@ -54,8 +57,13 @@ def serve_many(loops: Sequence[Loop], settings: WorkerSettings) -> None:
             loop.add_signal_handler(sig, stop.set)
         redis = await bus.connect(settings)
         try:
-            await run_many(redis, loops, metrics, stop)
+            await body(redis, metrics, stop)
         finally:
             await redis.aclose()
 
     asyncio.run(main())
+
+
+def serve_many(loops: Sequence[Loop], settings: WorkerSettings) -> None:
+    """Process entry point for one or several worker loops."""
+    serve_process(settings, lambda redis, metrics, stop: run_many(redis, loops, metrics, stop))

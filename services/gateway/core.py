@@ -4,6 +4,7 @@ Routes (OpenAI-style, our own, WebSocket, ...) are thin adapters over these func
 so each capability is implemented once.
 """
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import redis.asyncio as aioredis
@@ -15,7 +16,7 @@ from services.gateway.registry import NoWorker, Registry
 from services.gateway.settings import GatewaySettings
 from shared import bus, streams
 from shared.heartbeat import WorkerInfo
-from shared.messages import ErrorResult, TranscribeRequest, Transcript
+from shared.messages import Envelope, ErrorResult, TranscribeRequest, Transcript
 from shared.metrics import GatewayMetrics
 
 # Worker error codes that mean the request itself was bad.
@@ -103,22 +104,34 @@ def backlogged(exc: Backlogged) -> GatewayError:
     return GatewayError(503, str(exc), "overloaded")
 
 
-async def call(core: Core, stream: str, payload: object, component: str) -> object:
-    """Send one job to ``stream`` and return its result payload, or raise ``GatewayError``."""
+async def stream_replies(
+    core: Core, stream: str, job: Envelope, component: str, single: bool = False
+) -> AsyncIterator[Envelope]:
+    """Submit ``job`` and yield its replies; bus faults become ``GatewayError`` (503/504)."""
     timeout_s = core.settings.request_timeout_s
-    job = core.bridge.job(payload, timeout_s)
+    replies = core.bridge.stream_results(
+        stream, job, component, timeout_s, core.settings.max_backlog, single=single
+    )
     try:
-        reply = await core.bridge.request(
-            stream, job, component, timeout_s, core.settings.max_backlog
-        )
+        async for reply in replies:
+            yield reply
     except Backlogged as exc:
         raise backlogged(exc) from exc
     except JobTimeout as exc:
         raise GatewayError(504, str(exc), "timeout") from exc
     except bus.TRANSIENT as exc:
         raise GatewayError(503, f"the message bus is unavailable: {exc}", "bus_down") from exc
-    if isinstance(reply.payload, ErrorResult):
-        error = reply.payload
-        status = 400 if error.code in CLIENT_ERROR_CODES else 502
-        raise GatewayError(status, f"{component} failed: {error.message}", error.code)
-    return reply.payload
+    finally:
+        await replies.aclose()  # type: ignore[attr-defined]
+
+
+async def call(core: Core, stream: str, payload: object, component: str) -> object:
+    """Send one job to ``stream`` and return its result payload, or raise ``GatewayError``."""
+    job = core.bridge.job(payload, core.settings.request_timeout_s)
+    async for reply in stream_replies(core, stream, job, component, single=True):
+        if isinstance(reply.payload, ErrorResult):
+            error = reply.payload
+            status = 400 if error.code in CLIENT_ERROR_CODES else 502
+            raise GatewayError(status, f"{component} failed: {error.message}", error.code)
+        return reply.payload
+    raise GatewayError(502, f"{component} sent no result", "bad_reply")

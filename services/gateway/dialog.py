@@ -11,8 +11,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from services.gateway import memory, tts
-from services.gateway.bridge import Backlogged, JobTimeout
-from services.gateway.core import Core, GatewayError, backlogged, live_workers
+from services.gateway.core import Core, GatewayError, live_workers, stream_replies
 from services.gateway.settings import GatewaySettings
 from shared import bus, streams
 from shared.heartbeat import WorkerInfo
@@ -88,20 +87,8 @@ async def chat(core: Core, request: ChatRequest) -> AsyncIterator[ChatReply]:
     timeout_s = core.settings.request_timeout_s
     job = core.bridge.job(request, timeout_s, session=request.session_id)
     stream = streams.jobs(COMPONENT, worker.model)
-    results = core.bridge.stream_results(
-        stream, job, COMPONENT, timeout_s, core.settings.max_backlog
-    )
-    try:
-        async for result in results:
-            yield _check(result)
-    except Backlogged as exc:
-        raise backlogged(exc) from exc
-    except JobTimeout as exc:
-        raise GatewayError(504, str(exc), "timeout") from exc
-    except bus.TRANSIENT as exc:
-        raise GatewayError(503, f"the message bus is unavailable: {exc}", "bus_down") from exc
-    finally:
-        await results.aclose()  # type: ignore[attr-defined]
+    async for result in stream_replies(core, stream, job, COMPONENT):
+        yield _check(result)
 
 
 async def open_session(core: Core, session_id: str | None, user_id: str | None) -> memory.Session:

@@ -18,9 +18,8 @@ import av
 import numpy as np
 import soxr
 
-from services.gateway.bridge import Backlogged, JobTimeout
-from services.gateway.core import Core, GatewayError, backlogged, live_workers
-from shared import bus, streams
+from services.gateway.core import Core, GatewayError, live_workers, stream_replies
+from shared import streams
 from shared.heartbeat import WorkerInfo
 from shared.messages import AudioFormat, Envelope, ErrorResult, SpeechChunk, SynthesizeRequest
 
@@ -95,20 +94,8 @@ async def speak(core: Core, options: SpeechOptions) -> AsyncIterator[SpeechChunk
     )
     timeout_s = core.settings.request_timeout_s
     job = core.bridge.job(payload, timeout_s)
-    results = core.bridge.stream_results(
-        streams.jobs("tts", worker.model), job, "tts", timeout_s, core.settings.max_backlog
-    )
-    try:
-        async for result in results:
-            yield _check(result)
-    except Backlogged as exc:
-        raise backlogged(exc) from exc
-    except JobTimeout as exc:
-        raise GatewayError(504, str(exc), "timeout") from exc
-    except bus.TRANSIENT as exc:
-        raise GatewayError(503, f"the message bus is unavailable: {exc}", "bus_down") from exc
-    finally:
-        await results.aclose()  # type: ignore[attr-defined]
+    async for result in stream_replies(core, streams.jobs("tts", worker.model), job, "tts"):
+        yield _check(result)
 
 
 async def start_speaking(core: Core, options: SpeechOptions) -> AsyncIterator[SpeechChunk]:
