@@ -86,8 +86,10 @@ class Bridge:
     ) -> Envelope:
         """Submit ``job`` and wait for its single result; raise ``JobTimeout``/``Backlogged``."""
         results = self.stream_results(stream, job, component, timeout_s, max_backlog, single=True)
-        async for result in results:
-            return result
+        # Close the generator here rather than leaving its clean-up to a later task.
+        async with contextlib.aclosing(results):
+            async for result in results:
+                return result
         raise AssertionError("unreachable: stream_results yields or raises")
 
     async def stream_results(
