@@ -14,11 +14,9 @@ import httpx
 import openai
 import pytest
 import redis.asyncio as aioredis
-import uvicorn
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
-from pyparrot import redis_server
 from services.tts.handler import handle
 from services.tts.model import TtsModel
 from services.tts.settings import TtsSettings
@@ -26,7 +24,7 @@ from shared import streams
 from shared.messages import Envelope, SpeechChunk
 from shared.metrics import worker_metrics
 from shared.worker import Handler, WorkerSpec, run_worker
-from tests.polling import eventually
+from tests.gateway.live_helpers import listening
 from tests.services.test_tts import bundled_voice
 
 pytestmark = pytest.mark.model
@@ -141,21 +139,6 @@ async def test_no_worker_gives_503(client: httpx.AsyncClient) -> None:
     assert "no text-to-speech worker" in response.json()["detail"]
 
 
-@contextlib.asynccontextmanager
-async def listening(app: FastAPI) -> AsyncIterator[str]:
-    """The app (lifespan already running) behind a real uvicorn socket: ASGITransport
-    buffers whole responses, so only a socket shows what is streamed when."""
-    config = uvicorn.Config(app, port=redis_server.free_port(), lifespan="off", log_level="error")
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    try:
-        await eventually(partial(asyncio.to_thread, lambda: server.started), 10.0)
-        yield f"http://127.0.0.1:{config.port}"
-    finally:
-        server.should_exit = True
-        await task
-
-
 async def test_first_sentence_is_sent_before_the_last_is_synthesised(
     app: FastAPI, clean_redis: str, voice: tuple[TtsModel, TtsSettings]
 ) -> None:
@@ -172,8 +155,8 @@ async def test_first_sentence_is_sent_before_the_last_is_synthesised(
     text = "First sentence. Second sentence. Third sentence."
     async with (
         serving(clean_redis, model, gated),
-        listening(app) as url,
-        httpx.AsyncClient(base_url=url) as client,
+        listening(app) as host,  # a real socket: ASGITransport buffers whole responses
+        httpx.AsyncClient(base_url=f"http://{host}") as client,
         client.stream("POST", URL, json={"input": text, "response_format": "wav"}) as response,
     ):
         try:
