@@ -70,6 +70,8 @@ def stop(procs: list[Proc], timeout_s: float) -> list[str]:
         if alive(proc):
             _signal(proc, signal.SIGKILL)
             killed.append(proc.name)
+            if proc.pid in _children:  # ours: wait the moment SIGKILL takes, and reap it
+                _children.pop(proc.pid).wait(10)
     _reap()
     return killed
 
