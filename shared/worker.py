@@ -83,6 +83,7 @@ class Worker:
         self.group = streams.group(spec.component)
         self.in_flight: set[asyncio.Task[None]] = set()
         self.active_ids: set[bytes] = set()
+        self._ending = False
         self.claim_cursor = "0-0"
         self.last_claim_s = 0.0
         for outcome in ("done", "retry", "dead", "invalid", "expired"):
@@ -120,6 +121,9 @@ class Worker:
         finally:
             await self._drain()
             self._stopping.cancel()
+            # A flag as well as the cancel: redis-py can turn a cancel that lands inside a
+            # command into a retried connection error, which the heartbeat loop survives.
+            self._ending = True
             beating.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await beating
@@ -313,9 +317,11 @@ class Worker:
     async def _heartbeat(self, stop: asyncio.Event) -> None:
         """Refresh the heartbeat, and keep in-flight jobs from looking idle to peers."""
         period_s = min(self.settings.heartbeat_interval_s, self.settings.claim_idle_ms / 3000)
-        while not stop.is_set():
+        while not stop.is_set() and not self._ending:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), period_s)
+            if self._ending:
+                return
             self.info.in_flight = len(self.in_flight)
             try:
                 await heartbeat.beat(self.redis, self.info, self.settings.heartbeat_ttl_s)
