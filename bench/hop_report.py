@@ -53,7 +53,7 @@ LADDER = (RAW, RAW_ENVELOPE, RAW_THREADS, SUBPROCESS)
 LADDER_STEPS = (
     "bare Redis Streams: XADD → XREADGROUP → MULTI(XADD, XACK, XDEL) → XREAD",
     "+ the envelope: build, msgpack and validate the job and the reply",
-    "+ the handler run in a thread as `shared.worker` runs it (`_iterate_in_thread`)",
+    "+ the handler run in a thread as `shared.worker` runs it (`shared.threads.iterate_in_thread`)",
     "+ the rest of the worker loop and the Bridge (tasks, timeouts, metrics, EXPIRE, routing)",
 )
 

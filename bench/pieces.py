@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable
 
 from bench.standin import answer
 from shared.messages import Envelope, TranscribeRequest, Transcript, pack, unpack
-from shared.worker import _iterate_in_thread
+from shared.threads import iterate_in_thread
 
 REPEAT = 2_000
 
@@ -30,7 +30,7 @@ async def _time_async(fn: Callable[[], Awaitable[object]], repeat: int) -> list[
 
 
 async def _handler_in_thread(job: Envelope) -> None:
-    async for _item in _iterate_in_thread(answer, job):
+    async for _item in iterate_in_thread(answer, job):
         pass
 
 

@@ -23,7 +23,8 @@ from shared import bus, streams
 from shared.messages import Envelope, Transcript, pack, unpack
 from shared.metrics import worker_metrics
 from shared.settings import WorkerSettings
-from shared.worker import WorkerSpec, _iterate_in_thread, run_worker
+from shared.threads import iterate_in_thread
+from shared.worker import WorkerSpec, run_worker
 
 COMPONENT = "standin"
 GROUP = streams.group(COMPONENT)
@@ -58,7 +59,7 @@ def spec(name: str) -> WorkerSpec:
 async def _threaded(job: Envelope) -> list[BaseModel]:
     """The handler driven exactly as ``shared.worker`` drives it: its own (private) helper,
     so this step follows the worker when it changes."""
-    return [item async for item in _iterate_in_thread(answer, job)]
+    return [item async for item in iterate_in_thread(answer, job)]
 
 
 async def _reply_data(raw: bytes, mode: RawMode) -> bytes:

@@ -1,5 +1,8 @@
 """Raw PCM helpers shared by the gateway and the speech workers (numpy only)."""
 
+import io
+import wave
+
 import numpy as np
 
 from shared.messages import AudioFormat
@@ -22,3 +25,14 @@ def float32_to_pcm16(samples: np.ndarray) -> bytes:
     """Float samples in [-1, 1] to 16-bit little-endian PCM (clipped)."""
     clipped = np.clip(samples, -1.0, 1.0)
     return (clipped * 32767.0).astype("<i2").tobytes()
+
+
+def pcm_to_wav(pcm: bytes, fmt: AudioFormat) -> bytes:
+    """Raw PCM wrapped in a complete WAV file."""
+    out = io.BytesIO()
+    with wave.open(out, "wb") as wav:
+        wav.setnchannels(fmt.channels)
+        wav.setsampwidth(fmt.sample_width_bytes)
+        wav.setframerate(fmt.sample_rate_hz)
+        wav.writeframes(pcm)
+    return out.getvalue()

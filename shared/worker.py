@@ -15,7 +15,7 @@ import contextlib
 import logging
 import time
 from asyncio import FIRST_COMPLETED
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import redis.asyncio as aioredis
@@ -27,6 +27,7 @@ from shared.heartbeat import WorkerInfo
 from shared.messages import DecodeError, Envelope, ErrorResult, unpack
 from shared.metrics import WorkerMetrics
 from shared.settings import WorkerSettings
+from shared.threads import iterate_in_thread
 
 log = logging.getLogger(__name__)
 
@@ -233,7 +234,7 @@ class Worker:
         (streamed speech); the final one goes out with the ack in one transaction."""
         held: BaseModel | None = None  # a result that may be the final one
         seq = 0
-        async for item in _iterate_in_thread(self.spec.handle, envelope):
+        async for item in iterate_in_thread(self.spec.handle, envelope):
             if held is not None:
                 await self._publish([envelope.reply(held, seq)], envelope)
                 seq, held = seq + 1, None
@@ -353,40 +354,6 @@ class Worker:
         if late:
             await asyncio.wait(late)
             log.warning("%d job(s) left pending for another worker", len(late))
-
-
-async def _iterate_in_thread(handle: Handler, job: Envelope) -> AsyncIterator[BaseModel]:
-    """Run a blocking handler in one worker thread and yield its results as they come.
-
-    One thread hop per job (not one per item): the thread hands each result to the event
-    loop with ``call_soon_threadsafe``. If the job is abandoned (timeout, shutdown) the
-    thread finishes on its own and its late results are dropped.
-    """
-    loop = asyncio.get_running_loop()
-    queue: asyncio.Queue[tuple[str, object]] = asyncio.Queue()
-
-    def put(kind: str, value: object) -> None:
-        with contextlib.suppress(RuntimeError):  # the loop closed under an abandoned job
-            loop.call_soon_threadsafe(queue.put_nowait, (kind, value))
-
-    def produce() -> None:
-        try:
-            for item in handle(job):
-                put("item", item)
-        except BaseException as exc:  # handed to the loop, which decides the job's fate
-            put("error", exc)
-        else:
-            put("done", None)
-
-    loop.run_in_executor(None, produce)
-    while True:
-        kind, value = await queue.get()
-        if kind == "item":
-            yield value  # type: ignore[misc]
-        elif kind == "error":
-            raise value  # type: ignore[misc]
-        else:
-            return
 
 
 async def run_worker(

@@ -12,6 +12,7 @@ import httpx
 from pydantic import BaseModel
 
 from services.external.pool import Pool, Server
+from shared.audio import pcm_to_wav
 from shared.messages import (
     AudioFormat,
     Envelope,
@@ -28,17 +29,6 @@ from shared.messages import (
 from shared.worker import JobFailed, Retryable
 
 Call = Callable[[httpx.Client, str], httpx.Response]
-
-
-def to_wav(pcm: bytes, fmt: AudioFormat) -> bytes:
-    """Wrap raw PCM in a WAV container."""
-    out = io.BytesIO()
-    with wave.open(out, "wb") as wav:
-        wav.setnchannels(fmt.channels)
-        wav.setsampwidth(fmt.sample_width_bytes)
-        wav.setframerate(fmt.sample_rate_hz)
-        wav.writeframes(pcm)
-    return out.getvalue()
 
 
 def from_wav(data: bytes) -> tuple[bytes, AudioFormat]:
@@ -94,7 +84,7 @@ def _json(response: httpx.Response, field: str) -> str:
 
 def transcribe(pool: Pool, timeout_s: float, model: str, req: TranscribeRequest) -> Transcript:
     started = time.perf_counter()
-    wav = to_wav(req.audio, req.audio_format)
+    wav = pcm_to_wav(req.audio, req.audio_format)
     data = {"task": req.task, "language": req.language or "", "prompt": req.prompt or ""}
     response = call(
         pool,

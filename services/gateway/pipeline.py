@@ -6,8 +6,6 @@ failed job) gets an error entry instead of failing the others.
 """
 
 import asyncio
-import io
-import wave
 from dataclasses import dataclass, field
 
 from pydantic import ValidationError
@@ -16,8 +14,9 @@ from services.gateway import mt, tts
 from services.gateway.core import Core, GatewayError, SttOptions, live_workers, transcribe
 from services.gateway.registry import OPENAI_STT_ALIASES
 from shared import bus
+from shared.audio import pcm_to_wav
 from shared.heartbeat import WorkerInfo
-from shared.messages import AudioFormat, Transcript
+from shared.messages import Transcript
 
 
 @dataclass(frozen=True)
@@ -70,23 +69,12 @@ async def voice_for(core: Core, language: str) -> WorkerInfo:
     return min(fit, key=lambda w: (w.in_flight, w.model))
 
 
-def wav_bytes(pcm: bytes, fmt: AudioFormat) -> bytes:
-    """A complete WAV file of ``pcm``."""
-    out = io.BytesIO()
-    with wave.open(out, "wb") as wav:
-        wav.setnchannels(fmt.channels)
-        wav.setsampwidth(fmt.sample_width_bytes)
-        wav.setframerate(fmt.sample_rate_hz)
-        wav.writeframes(pcm)
-    return out.getvalue()
-
-
 async def synthesize_wav(core: Core, text: str, language: str) -> bytes:
     """``text`` spoken by a voice for ``language``, as one WAV file."""
     worker = await voice_for(core, language)
     options = tts.SpeechOptions(text=text, voice=worker.model, language=language)
     chunks = [chunk async for chunk in tts.speak(core, options)]
-    return wav_bytes(b"".join(c.audio for c in chunks), chunks[0].audio_format)
+    return pcm_to_wav(b"".join(c.audio for c in chunks), chunks[0].audio_format)
 
 
 def _error(stage: str, exc: Exception) -> dict[str, str]:
