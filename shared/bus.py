@@ -19,16 +19,27 @@ log = logging.getLogger(__name__)
 TRANSIENT = (RedisConnectionError, RedisTimeoutError, OSError)
 
 
+MAX_CONNECTIONS = 256  # per process; beyond it a command waits for a free connection
+POOL_WAIT_S = 10.0  # ...this long at most, then fails as a (transient) connection error
+
+
 def client(url: str, backoff_max_s: float = 5.0) -> aioredis.Redis:
-    """A client that retries a command a few times across a dropped connection."""
-    return aioredis.Redis.from_url(
+    """A client that retries a command a few times across a dropped connection.
+
+    The pool blocks rather than fails when every connection is busy: redis-py's default pool
+    raises "Too many connections" at 100 concurrent commands, which a busy gateway reaches
+    (each waiting request holds one for its submit)."""
+    pool = aioredis.BlockingConnectionPool.from_url(
         url,
+        max_connections=MAX_CONNECTIONS,
+        timeout=POOL_WAIT_S,
         decode_responses=False,
         retry=Retry(ExponentialBackoff(cap=backoff_max_s, base=0.05), retries=3),
         retry_on_error=[RedisConnectionError, RedisTimeoutError],
         health_check_interval=15,
         socket_connect_timeout=5,
     )
+    return aioredis.Redis.from_pool(pool)
 
 
 async def connect(settings: ServiceSettings) -> aioredis.Redis:

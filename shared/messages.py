@@ -241,7 +241,9 @@ class Envelope(_Frozen):
     created_s: float = Field(default_factory=time.time)
     parent: str | None = Field(None, max_length=64, description="id of the job this answers")
     reply_to: str | None = Field(None, max_length=256, description="stream for the results")
-    deadline_s: float | None = Field(None, description="epoch seconds after which nobody waits")
+    deadline_s: float | None = Field(
+        None, description="epoch seconds after which the job is not started (answered expired)"
+    )
     payload: Payload
 
     @property

@@ -8,6 +8,7 @@ loop needs its own settings only for a distinct ``worker_name`` (its heartbeat k
 import asyncio
 import signal
 from collections.abc import Awaitable, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import redis.asyncio as aioredis
 from prometheus_client import REGISTRY, start_http_server
@@ -44,8 +45,11 @@ async def run_many(
 Body = Callable[[aioredis.Redis, WorkerMetrics, asyncio.Event], Awaitable[None]]
 
 
-def serve_process(settings: WorkerSettings, body: Body) -> None:
-    """Process entry point: metrics port, Redis connection, SIGTERM/SIGINT -> ``stop``."""
+def serve_process(settings: WorkerSettings, body: Body, threads: int | None = None) -> None:
+    """Process entry point: metrics port, Redis connection, SIGTERM/SIGINT -> ``stop``.
+
+    ``threads`` sizes the pool that runs blocking handlers: asyncio's default (cores + 4)
+    would quietly serialise a process running more concurrent jobs than that."""
     if settings.metrics_port:
         start_http_server(settings.metrics_port)
     metrics = worker_metrics(REGISTRY)
@@ -53,6 +57,10 @@ def serve_process(settings: WorkerSettings, body: Body) -> None:
     async def main() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
+        if threads is not None:
+            loop.set_default_executor(
+                ThreadPoolExecutor(max_workers=threads + 2, thread_name_prefix="handler")
+            )
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         redis = await bus.connect(settings)
@@ -66,4 +74,7 @@ def serve_process(settings: WorkerSettings, body: Body) -> None:
 
 def serve_many(loops: Sequence[Loop], settings: WorkerSettings) -> None:
     """Process entry point for one or several worker loops."""
-    serve_process(settings, lambda redis, metrics, stop: run_many(redis, loops, metrics, stop))
+    threads = sum(loop_settings.concurrency for _spec, loop_settings in loops)
+    serve_process(
+        settings, lambda redis, metrics, stop: run_many(redis, loops, metrics, stop), threads
+    )

@@ -47,7 +47,8 @@ class WorkerSettings(ServiceSettings):
         description="consumer name in the group; unique per process",
     )
     concurrency: int = Field(1, ge=1, le=256, description="jobs handled at once")
-    block_ms: int = Field(1_000, ge=1, le=60_000, description="XREADGROUP block time")
+    # Under redis-py's 5 s default socket timeout, or every idle read fails as an error.
+    block_ms: int = Field(1_000, ge=1, le=4_000, description="XREADGROUP block time")
     claim_idle_ms: int = Field(
         30_000, ge=10, description="a pending job idle this long is taken from its consumer"
     )

@@ -19,6 +19,12 @@ def jobs(component: str, variant: str) -> str:
     return f"{PREFIX}:jobs:{component}:{variant}"
 
 
+def background(stream: str) -> str:
+    """The low-priority lane of a job stream (live partials): served only when the stream
+    itself has nothing waiting."""
+    return f"{stream}:background"
+
+
 def group(component: str) -> str:
     """The consumer group every replica of a component joins."""
     return f"{PREFIX}:{component}"
@@ -64,14 +70,20 @@ def session_cancel(session_id: str) -> str:
     return f"{PREFIX}:session:{session_id}:cancel"
 
 
+def session_listeners(session_id: str) -> str:
+    """The set of identities a live session's owner lets read it (``*``: any listener key)."""
+    return f"{PREFIX}:session:{session_id}:listeners"
+
+
 def conversation(session_id: str) -> str:
     """The hash of one assistant conversation: its owner, times, and numbered turns."""
     return f"{PREFIX}:conversation:{session_id}"
 
 
-def memory(user_id: str) -> str:
-    """The hash of one user's long-term memory entries (kept across sessions)."""
-    return f"{PREFIX}:memory:{user_id}"
+def memory(owner: str, user_id: str) -> str:
+    """The hash of one user's long-term memory entries (kept across sessions), as named by
+    the API-key identity ``owner`` (neither may contain "/")."""
+    return f"{PREFIX}:memory:{owner}/{user_id}"
 
 
 def external_backends(component: str) -> str:

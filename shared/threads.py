@@ -2,6 +2,7 @@
 
 import asyncio
 import contextlib
+import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 
 from pydantic import BaseModel
@@ -15,31 +16,52 @@ async def iterate_in_thread(
     """Run a blocking handler in one worker thread and yield its results as they come.
 
     One thread hop per job (not one per item): the thread hands each result to the event
-    loop with ``call_soon_threadsafe``. If the job is abandoned (timeout, shutdown) the
-    thread finishes on its own and its late results are dropped.
+    loop with ``call_soon_threadsafe``. If the consumer stops early (timeout, shutdown, a
+    cancelled turn) the handler's generator is closed before it produces its next item, so
+    a streaming model (LLM tokens, TTS sentences) stops working instead of running on.
     """
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[tuple[str, object]] = asyncio.Queue()
+    abandoned = threading.Event()
 
     def put(kind: str, value: object) -> None:
         with contextlib.suppress(RuntimeError):  # the loop closed under an abandoned job
             loop.call_soon_threadsafe(queue.put_nowait, (kind, value))
 
     def produce() -> None:
+        items = handle(job)
+        held: list[object] = []  # a result that may be the last: it travels with "done"
         try:
-            for item in handle(job):
-                put("item", item)
+            for item in items:
+                if abandoned.is_set():
+                    break
+                if held:
+                    put("item", held.pop())
+                if getattr(item, "last", None) is False:
+                    put("item", item)  # a streamed chunk (last=False): out at once
+                else:
+                    held.append(item)
         except BaseException as exc:  # handed to the loop, which decides the job's fate
             put("error", exc)
         else:
-            put("done", None)
+            # One wake-up of the event loop for the usual one-result job, not two.
+            put("done", held[0] if held else None)
+        finally:
+            close = getattr(items, "close", None)
+            if close is not None:
+                close()  # runs the handler's own clean-up (e.g. stops generation)
 
     loop.run_in_executor(None, produce)
-    while True:
-        kind, value = await queue.get()
-        if kind == "item":
-            yield value  # type: ignore[misc]
-        elif kind == "error":
-            raise value  # type: ignore[misc]
-        else:
-            return
+    try:
+        while True:
+            kind, value = await queue.get()
+            if kind == "item":
+                yield value  # type: ignore[misc]
+            elif kind == "error":
+                raise value  # type: ignore[misc]
+            else:
+                if value is not None:
+                    yield value  # type: ignore[misc]
+                return
+    finally:
+        abandoned.set()

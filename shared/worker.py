@@ -7,7 +7,14 @@ and XACK + XDEL in one transaction. Each job ends one way only, decided here:
 - done: results published, entry acknowledged and deleted;
 - retry: a ``Retryable`` error or an unexpected one leaves it pending for a later reclaim;
 - dead: a ``JobFailed`` error, an undecodable entry or too many deliveries copies it to
-  ``<stream>:dead`` with the reason, sends an ``error`` reply, and acknowledges it.
+  ``<stream>:dead`` with the reason, sends an ``error`` reply, and acknowledges it;
+- expired: a job not started before its deadline is answered ``expired``, not run;
+- cancelled: a job of a session turn that was cancelled (barge-in) before or while it ran
+  is acknowledged with a ``cancelled`` error reply and no further results.
+
+A worker may also serve its stream's *background lane* (``streams.background``): jobs
+there (live partial transcripts) are taken only when the main stream has nothing waiting,
+so a backlog of best-effort work never delays the work a client is waiting on.
 """
 
 import asyncio
@@ -58,10 +65,21 @@ class WorkerSpec:
     model: str = ""
     languages: list[str] = field(default_factory=list)
     audio_field: str = ""  # payload field whose duration feeds the real-time-factor metric
+    background_lane: bool = False  # also serve streams.background(stream), at low priority
+
+    @property
+    def lanes(self) -> list[str]:
+        """The streams served, most urgent first."""
+        return (
+            [self.stream, streams.background(self.stream)]
+            if self.background_lane
+            else [self.stream]
+        )
 
 
 @dataclass
 class _Entry:
+    stream: str
     id: bytes
     raw: bytes | None
     deliveries: int
@@ -83,11 +101,11 @@ class Worker:
         self.metrics = metrics
         self.group = streams.group(spec.component)
         self.in_flight: set[asyncio.Task[None]] = set()
-        self.active_ids: set[bytes] = set()
+        self.active_ids: set[tuple[str, bytes]] = set()  # (lane, entry id) being handled
         self._ending = False
-        self.claim_cursor = "0-0"
+        self.claim_cursors = dict.fromkeys(spec.lanes, "0-0")
         self.last_claim_s = 0.0
-        for outcome in ("done", "retry", "dead", "invalid", "expired"):
+        for outcome in ("done", "retry", "dead", "invalid", "expired", "cancelled"):
             metrics.jobs.labels(spec.component, outcome)  # export zeros, not "no data"
         metrics.reclaimed.labels(spec.component)
         self.info = WorkerInfo(
@@ -101,7 +119,7 @@ class Worker:
 
     async def run(self, stop: asyncio.Event, burst: bool = False) -> None:
         """Serve until ``stop`` is set (or, in burst mode, until no work is left)."""
-        await bus.ensure_group(self.redis, self.spec.stream, self.group)
+        await self._ensure_groups()
         await heartbeat.beat(self.redis, self.info, self.settings.heartbeat_ttl_s)
         beating = asyncio.create_task(self._heartbeat(stop))
         self._stopping = asyncio.create_task(stop.wait())
@@ -146,29 +164,45 @@ class Worker:
             if "NOGROUP" not in str(exc) and "no longer exists" not in str(exc):
                 raise
             log.warning("group %s vanished from %s; recreating it", self.group, self.spec.stream)
-            await bus.ensure_group(self.redis, self.spec.stream, self.group)
-            self.claim_cursor = "0-0"
+            await self._ensure_groups()
+            self.claim_cursors = dict.fromkeys(self.spec.lanes, "0-0")
             return False
         for entry in entries:
-            if entry.id in self.active_ids:
+            key = (entry.stream, entry.id)
+            if key in self.active_ids:
                 continue  # ours already, just slow
-            self.active_ids.add(entry.id)
+            self.active_ids.add(key)
             task = asyncio.create_task(self._process(entry))
             self.in_flight.add(task)
             task.add_done_callback(self.in_flight.discard)
-            task.add_done_callback(lambda _t, i=entry.id: self.active_ids.discard(i))
+            task.add_done_callback(lambda _t, k=key: self.active_ids.discard(k))
         return bool(entries)
+
+    async def _ensure_groups(self) -> None:
+        for stream in self.spec.lanes:
+            await bus.ensure_group(self.redis, stream, self.group)
 
     async def _read(self, count: int) -> list[_Entry]:
         block_ms = 10 if self.in_flight else self.settings.block_ms
+        lanes = self.spec.lanes
+        if len(lanes) > 1:
+            # The main stream first, without waiting; then block on every lane. Should both
+            # answer at once (a race of a few microseconds), the extra job simply runs too.
+            urgent = await self._xreadgroup([lanes[0]], count, None)
+            if urgent:
+                return urgent
+        return await self._xreadgroup(lanes, count, block_ms)
+
+    async def _xreadgroup(self, lanes: list[str], count: int, block_ms: int | None) -> list[_Entry]:
         reply = await self.redis.xreadgroup(
-            self.group, self.info.name, {self.spec.stream: ">"}, count=count, block=block_ms
+            self.group, self.info.name, dict.fromkeys(lanes, ">"), count=count, block=block_ms
         )
         return [
-            _Entry(entry_id, fields.get(b"e"), 1)
-            for _stream, entries in reply or []
+            _Entry(stream.decode() if isinstance(stream, bytes) else stream, entry_id,
+                   fields.get(b"e"), 1)
+            for stream, entries in reply or []
             for entry_id, fields in entries
-        ]
+        ]  # fmt: skip
 
     async def _reclaim(self, count: int) -> list[_Entry]:
         """Take over entries another consumer has held too long (or a failed one of ours)."""
@@ -176,27 +210,35 @@ class Worker:
         if time.monotonic() - self.last_claim_s < interval_s:
             return []
         self.last_claim_s = time.monotonic()
-        cursor, claimed, *_deleted = await self.redis.xautoclaim(
-            self.spec.stream,
-            self.group,
-            self.info.name,
-            min_idle_time=self.settings.claim_idle_ms,
-            start_id=self.claim_cursor,
-            count=count,
-        )
-        self.claim_cursor = cursor.decode() if isinstance(cursor, bytes) else cursor
-        entries = []
-        for entry_id, fields in claimed:
-            pending = await self.redis.xpending_range(
-                self.spec.stream, self.group, min=entry_id, max=entry_id, count=1
-            )
-            deliveries = pending[0]["times_delivered"] if pending else 1
-            entries.append(_Entry(entry_id, (fields or {}).get(b"e"), deliveries))
-        if len(claimed) == count and self.claim_cursor != "0-0":
-            self.last_claim_s = 0.0  # more may be waiting: look again next turn
+        entries: list[_Entry] = []
+        for stream in self.spec.lanes:
+            if len(entries) < count:
+                entries += await self._reclaim_lane(stream, count - len(entries))
         if entries:
             self.metrics.reclaimed.labels(self.spec.component).inc(len(entries))
             log.info("reclaimed %d idle job(s) on %s", len(entries), self.spec.stream)
+        return entries
+
+    async def _reclaim_lane(self, stream: str, count: int) -> list[_Entry]:
+        cursor, claimed, *_deleted = await self.redis.xautoclaim(
+            stream,
+            self.group,
+            self.info.name,
+            min_idle_time=self.settings.claim_idle_ms,
+            start_id=self.claim_cursors[stream],
+            count=count,
+        )
+        cursor = cursor.decode() if isinstance(cursor, bytes) else cursor
+        self.claim_cursors[stream] = cursor
+        entries = []
+        for entry_id, fields in claimed:
+            pending = await self.redis.xpending_range(
+                stream, self.group, min=entry_id, max=entry_id, count=1
+            )
+            deliveries = pending[0]["times_delivered"] if pending else 1
+            entries.append(_Entry(stream, entry_id, (fields or {}).get(b"e"), deliveries))
+        if len(claimed) == count and cursor != "0-0":
+            self.last_claim_s = 0.0  # more may be waiting: look again next turn
         return entries
 
     async def _process(self, entry: _Entry) -> None:
@@ -211,7 +253,13 @@ class Worker:
             await self._dead(entry, envelope, "max_deliveries", message)
             return
         if envelope.deadline_s is not None and bus.now_s() > envelope.deadline_s:
-            await self._finish(entry, [], "expired")
+            error = ErrorResult(
+                code="expired", message="not started before its deadline", stage=self.spec.component
+            )
+            await self._finish(entry, [envelope.reply(error)], "expired", envelope)
+            return
+        if await self._cancelled(envelope):
+            await self._finish_cancelled(entry, envelope)
             return
         component = self.spec.component
         self.metrics.in_flight.labels(component).inc()
@@ -235,6 +283,9 @@ class Worker:
         held: BaseModel | None = None  # a result that may be the final one
         seq = 0
         async for item in iterate_in_thread(self.spec.handle, envelope):
+            if seq + (held is not None) > 0 and await self._cancelled(envelope):
+                await self._finish_cancelled(entry, envelope)  # stops the handler too
+                return
             if held is not None:
                 await self._publish([envelope.reply(held, seq)], envelope)
                 seq, held = seq + 1, None
@@ -262,10 +313,27 @@ class Worker:
             if job is not None and job.reply_to:
                 for reply in replies:
                     bus.publish_reply(pipe, reply, job.reply_to)
-            pipe.xack(self.spec.stream, self.group, entry.id)
-            pipe.xdel(self.spec.stream, entry.id)
+            pipe.xack(entry.stream, self.group, entry.id)
+            pipe.xdel(entry.stream, entry.id)
             await pipe.execute()
         self.metrics.jobs.labels(self.spec.component, outcome).inc()
+
+    async def _cancelled(self, job: Envelope) -> bool:
+        """Whether ``job`` belongs to a session turn that has been cancelled (barge-in).
+
+        Only jobs that name a session and a turn (``seq`` > 0) can be cancelled; the gateway
+        records a session's newest cancelled turn under ``streams.session_cancel``."""
+        if job.session is None or job.seq <= 0:
+            return False
+        marker = await self.redis.get(streams.session_cancel(job.session))
+        return marker is not None and int(marker) >= job.seq
+
+    async def _finish_cancelled(self, entry: _Entry, job: Envelope) -> None:
+        log.info("job %s of session %s turn %d was cancelled", job.id, job.session, job.seq)
+        error = ErrorResult(
+            code="cancelled", message="the turn was cancelled", stage=self.spec.component
+        )
+        await self._finish(entry, [job.reply(error)], "cancelled", job)
 
     async def _retry(self, entry: _Entry, envelope: Envelope, exc: Exception) -> None:
         reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
@@ -281,10 +349,10 @@ class Worker:
         self, entry: _Entry, envelope: Envelope | None, code: str, message: str
     ) -> None:
         """Copy the entry to the dead-letter stream, tell the requester, acknowledge it."""
-        log.error("dead-lettering %s on %s: %s: %s", entry.id, self.spec.stream, code, message)
+        log.error("dead-lettering %s on %s: %s: %s", entry.id, entry.stream, code, message)
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.xadd(
-                streams.dead(self.spec.stream),
+                streams.dead(entry.stream),
                 {
                     b"e": entry.raw or b"",
                     b"code": code,
@@ -299,8 +367,8 @@ class Worker:
             if envelope is not None and envelope.reply_to:
                 error = ErrorResult(code=code, message=message, stage=self.spec.component)
                 bus.publish_reply(pipe, envelope.reply(error), envelope.reply_to)
-            pipe.xack(self.spec.stream, self.group, entry.id)
-            pipe.xdel(self.spec.stream, entry.id)
+            pipe.xack(entry.stream, self.group, entry.id)
+            pipe.xdel(entry.stream, entry.id)
             await pipe.execute()
         outcome = "invalid" if envelope is None else "dead"
         self.metrics.jobs.labels(self.spec.component, outcome).inc()
@@ -333,15 +401,10 @@ class Worker:
     async def _touch_active(self) -> None:
         """Reset the idle time of jobs we are still handling (XCLAIM JUSTID to ourselves),
         so a long job is not mistaken for a crashed consumer's and handled twice."""
-        if self.active_ids:
-            await self.redis.xclaim(
-                self.spec.stream,
-                self.group,
-                self.info.name,
-                0,
-                list(self.active_ids),
-                justid=True,
-            )
+        for stream in self.spec.lanes:
+            ids = [entry_id for lane, entry_id in self.active_ids if lane == stream]
+            if ids:
+                await self.redis.xclaim(stream, self.group, self.info.name, 0, ids, justid=True)
 
     async def _drain(self) -> None:
         """Let in-flight jobs finish within the grace period; the rest stay pending."""

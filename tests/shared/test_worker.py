@@ -206,13 +206,23 @@ async def test_undecodable_entry_is_dead_lettered(aredis: aioredis.Redis, clean_
     )
 
 
-async def test_expired_job_is_dropped_unhandled(aredis: aioredis.Redis, clean_redis: str) -> None:
-    await submit_all(aredis, [job(deadline_s=time.time() - 1)])
+async def test_expired_job_is_answered_unhandled(aredis: aioredis.Redis, clean_redis: str) -> None:
+    ran: list[str] = []
+
+    def record(envelope: Envelope) -> Iterator[Transcript]:
+        ran.append(envelope.id)
+        yield from echo_length(envelope)
+
+    late = job(deadline_s=time.time() - 1)
+    await submit_all(aredis, [late])
     await run_worker(
-        aredis, spec(), settings(clean_redis), worker_metrics(CollectorRegistry()), burst=True
-    )
-    assert await replies(aredis) == []
-    assert await aredis.xlen(STREAM) == 0
+        aredis, spec(record), settings(clean_redis), worker_metrics(CollectorRegistry()),
+        burst=True,
+    )  # fmt: skip
+    assert ran == []
+    [reply] = await replies(aredis)
+    assert isinstance(reply.payload, ErrorResult) and reply.payload.code == "expired"
+    assert reply.parent == late.id and await aredis.xlen(STREAM) == 0
 
 
 async def test_sigterm_path_finishes_in_flight_job(
