@@ -3,6 +3,7 @@
 import time
 from collections.abc import Iterator
 
+from services.stt.langid import choose_language
 from services.stt.model import SttModel
 from services.stt.settings import SttSettings
 from shared.audio import WHISPER_RATE_HZ, to_float32_mono
@@ -50,9 +51,13 @@ def transcribe(model: SttModel, settings: SttSettings, request: TranscribeReques
     audio = to_float32_mono(request.audio, request.audio_format)
     # Partials must be fast and predictable: no temperature fallback re-decodes.
     fallback = settings.temperature_fallback and request.final
+    language, probability = request.language, None
+    if model.multilingual and language is None:
+        choice = choose_language(model, settings, audio, rescore=request.final)
+        language, probability = choice.language, choice.probability
     segments, info = model.whisper.transcribe(
         audio,
-        language=request.language if model.multilingual else "en",
+        language=language if model.multilingual else "en",
         task=request.task if model.multilingual else "transcribe",
         beam_size=settings.beam_size,
         vad_filter=settings.vad_filter,
@@ -65,7 +70,7 @@ def transcribe(model: SttModel, settings: SttSettings, request: TranscribeReques
     return Transcript(
         text=" ".join(p.text for p in parts if p.text),
         language=info.language,
-        language_probability=info.language_probability,
+        language_probability=info.language_probability if probability is None else probability,
         duration_s=request.audio_format.duration_s(request.audio),
         segments=parts,
         final=request.final,

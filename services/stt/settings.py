@@ -26,3 +26,14 @@ class SttSettings(WorkerSettings):
         True, description="re-decode at higher temperature when a final decode looks bad"
     )
     device: Literal["cpu", "cuda", "auto"] = Field("cpu", description="where the model runs")
+    language_confidence: float = Field(
+        0.7,
+        ge=0,
+        le=1,
+        description="below this detection probability, candidate languages are re-scored "
+        "by decoding (multilingual models only; 0 trusts Whisper's first guess)",
+    )
+    language_candidates: list[str] = Field(
+        default_factory=lambda: ["en", "es", "pt", "de", "fr"],
+        description="languages this deployment expects, re-scored besides Whisper's top guesses",
+    )

@@ -20,13 +20,11 @@ from services.gateway.settings import GatewaySettings
 from services.mt.__main__ import loops as mt_loops
 from services.mt.model import load_model as load_mt
 from services.mt.settings import MtSettings
-from services.stt.handler import handle as stt_handle
+from services.stt.__main__ import worker_spec as stt_spec
 from services.stt.model import SttModel
 from services.stt.model import load_model as load_stt
 from services.stt.settings import SttSettings
-from shared import streams
 from shared.textnorm import normalize
-from shared.worker import WorkerSpec
 from tests.audio import read_pcm
 from tests.gateway.live_helpers import listening, serving
 from tests.polling import eventually
@@ -57,13 +55,7 @@ async def address(clean_redis: str) -> AsyncIterator[str]:
     """A real gateway (lifespan included) behind uvicorn, with real STT and MT workers."""
     settings = GatewaySettings(redis_url=clean_redis, request_timeout_s=30, registry_cache_s=0)
     model: SttModel = load_stt(SttSettings())
-    stt = WorkerSpec(
-        component="stt",
-        stream=streams.jobs("stt", model.name),
-        handle=partial(stt_handle, model, SttSettings()),
-        model=model.name,
-        languages=model.languages,
-    )
+    stt = stt_spec(model, SttSettings())
     mt_settings = MtSettings(redis_url=clean_redis, pairs=["en-pt"], block_ms=50)
     loops = [
         (stt, SttSettings(redis_url=clean_redis, worker_name="stt-a", block_ms=50)),

@@ -19,7 +19,7 @@ from services.mt.__main__ import loops as mt_loops
 from services.mt.model import MtModel
 from services.mt.model import load_model as load_mt
 from services.mt.settings import MtSettings
-from services.stt.handler import handle as handle_stt
+from services.stt.__main__ import worker_spec as stt_spec
 from services.stt.model import SttModel
 from services.stt.model import load_model as load_stt
 from services.stt.settings import SttSettings
@@ -56,14 +56,7 @@ def clip(name: str = "en_lecture") -> dict[str, tuple[str, bytes]]:
 def stt_loop(redis_url: str, tiny: SttModel) -> Loop:
     """The stt worker with the real tiny.en model."""
     settings = SttSettings(redis_url=redis_url, worker_name="stt", block_ms=50)
-    spec = WorkerSpec(
-        component="stt",
-        stream=streams.jobs("stt", tiny.name),
-        handle=partial(handle_stt, tiny, settings),
-        model=tiny.name,
-        languages=tiny.languages,
-    )
-    return spec, settings
+    return stt_spec(tiny, settings), settings
 
 
 def real_loops(redis_url: str, tiny: SttModel, bergamot: MtModel) -> list[Loop]:

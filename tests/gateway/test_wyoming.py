@@ -18,7 +18,7 @@ from prometheus_client import CollectorRegistry
 from pyparrot import redis_server
 from services.gateway.app import create_app
 from services.gateway.settings import GatewaySettings
-from services.stt.handler import handle as handle_stt
+from services.stt.__main__ import worker_spec as stt_spec
 from services.stt.model import SttModel
 from services.stt.model import load_model as load_stt
 from services.stt.settings import SttSettings
@@ -66,13 +66,7 @@ async def workers(clean_redis: str, tiny: SttModel) -> AsyncIterator[None]:
         languages=voice.languages,
     )
     stt_settings = SttSettings(redis_url=clean_redis, worker_name="stt", block_ms=50)
-    stt = WorkerSpec(
-        component="stt",
-        stream=streams.jobs("stt", tiny.name),
-        handle=partial(handle_stt, tiny, stt_settings),
-        model=tiny.name,
-        languages=tiny.languages,
-    )
+    stt = stt_spec(tiny, stt_settings)
     async with serving(clean_redis, [(stt, stt_settings), (tts, settings)]):
         yield
 

@@ -83,11 +83,13 @@ def test_multilingual_base_detects_language(tmp_path: Path) -> None:
     base = load_model(settings)
     assert base.multilingual and {"es", "pt", "en"} <= set(base.languages)
     assert (tmp_path / "whisper-base" / "model.bin").stat().st_size == 145_217_532
-    for clip, lang in (("es_short", "es"), ("en_short", "en")):
+    for clip, lang in (("es_short", "es"), ("en_short", "en"), ("pt_short", "pt")):
         result = transcribe(base, settings, request(clip))
         assert result.language == lang, (clip, result.language, result.text)
-    # Known limit, measured: base calls the robotic espeak-ng Portuguese clip Italian
-    # (p=0.46, any compute type). A given language still transcribes it as Portuguese.
+    # Whisper's one-pass guess for the robotic espeak-ng Portuguese clip is Italian (p=0.51,
+    # Portuguese 0.006); only re-scoring the unsure guess by decoding finds Portuguese.
+    trusting = settings.model_copy(update={"language_confidence": 0.0})
+    assert transcribe(base, trusting, request("pt_short")).language == "it"
     forced = transcribe(base, settings, request("pt_short", language="pt"))
     assert forced.language == "pt"
     assert wer(reference("pt_short"), forced.text) < 0.6, forced.text
