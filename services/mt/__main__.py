@@ -2,8 +2,10 @@
 
 from functools import partial
 
+from pydantic import ValidationError
+
 from services.mt.handler import handle
-from services.mt.model import MtModel, load_model
+from services.mt.model import ModelError, MtModel, load_model
 from services.mt.settings import MtSettings
 from shared import streams
 from shared.multi import Loop, named, serve_many
@@ -30,9 +32,16 @@ def loops(model: MtModel, settings: MtSettings) -> list[Loop]:
 
 
 def main() -> None:
-    settings = MtSettings()
+    # A misconfigured worker exits with one clear message, not a traceback.
+    try:
+        settings = MtSettings()
+    except ValidationError as exc:
+        raise SystemExit(f"mt: invalid settings: {exc}") from None
     configure_logging(settings.log_level)
-    model = load_model(settings)
+    try:
+        model = load_model(settings)
+    except ModelError as exc:
+        raise SystemExit(f"mt: cannot load the model: {exc}") from None
     serve_many(loops(model, settings), settings)
 
 

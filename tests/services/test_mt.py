@@ -43,7 +43,19 @@ def test_serves_every_bundled_pair_by_default(bergamot: MtModel) -> None:
 
 def test_english_to_portuguese(bergamot: MtModel, settings: MtSettings) -> None:
     text = run(bergamot, settings, "I would like to book a table for two people.", "en", "pt")
-    assert "mesa" in text and ("duas" in text or "dois" in text), text
+    assert "reservar uma mesa" in text and "duas pessoas" in text, text
+
+
+def test_several_sentences_in_one_batch(bergamot: MtModel, settings: MtSettings) -> None:
+    text = run(
+        bergamot,
+        settings,
+        "I would like to book a table for two people. Where is the train station?",
+        "en",
+        "pt",
+    )
+    assert text.startswith("Gostaria de reservar uma mesa"), text
+    assert "estação" in text and text.endswith("?"), text
 
 
 def test_portuguese_to_english(bergamot: MtModel, settings: MtSettings) -> None:
