@@ -170,12 +170,32 @@ def _print_status(
             f"{bus.now_s() - w.last_seen_s:.1f}s ago",
         )
     console.print(wt)
-    st = Table(title="streams")
-    for col in ("stream", "backlog", "pending", "dead"):
-        st.add_column(col)
+    _print_streams(stream_rows)
+
+
+def _count(row: dict[str, object], column: str) -> int:
+    return int(str(row[column]))
+
+
+def _print_streams(stream_rows: list[dict[str, object]]) -> None:
+    """Backlog, pending and dead letters per job stream, with their totals."""
+    totals = {c: sum(_count(r, c) for r in stream_rows) for c in ("backlog", "pending", "dead")}
+    st = Table(title="streams", show_footer=bool(stream_rows))
+    st.add_column("stream", footer="total")
+    for col, header in (("backlog", "backlog"), ("pending", "pending"), ("dead", "dead letters")):
+        st.add_column(header, footer=str(totals[col]), justify="right")
     for row in stream_rows:
-        st.add_row(*(str(row[c]) for c in ("stream", "backlog", "pending", "dead")))
+        dead = _count(row, "dead")
+        shown = f"[red]{dead}[/red]" if dead else "0"
+        st.add_row(str(row["stream"]), str(row["backlog"]), str(row["pending"]), shown)
     console.print(st)
+    if totals["dead"]:
+        console.print(
+            f"[red]{totals['dead']} dead letter(s)[/red]: see `pyparrot dlq list`, then "
+            "`pyparrot dlq replay` or `pyparrot dlq purge`"
+        )
+    else:
+        console.print("no dead letters")
 
 
 @app.command()

@@ -92,9 +92,14 @@ def stop(
     """Stop what `pyparrot start NAME` started."""
     try:
         count = launch.stop(CliSettings(), name, compose)
-    except (ConfigError, stack.StackError) as exc:
+    except (ConfigError, stack.StackError, RuntimeError, OSError) as exc:
         raise _fail(str(exc)) from exc
-    console.print(f"stopped {name} ({count} process(es))" if count else f"{name} was not running")
+    if compose:
+        console.print(f"✓ stopped {name} (docker compose down)", highlight=False)
+    else:
+        console.print(
+            f"stopped {name} ({count} process(es))" if count else f"{name} was not running"
+        )
 
 
 def worker(

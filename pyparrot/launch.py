@@ -6,22 +6,19 @@ from the default ``up`` stack.
 """
 
 import os
-import shutil
-import subprocess
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import httpx
 import redis
 
+from pyparrot import compose as docker_compose
 from pyparrot import pipelines, stack
-from pyparrot.pipelines import BACKEND_URLS, STAGES, ConfigError, PipelineConfig
+from pyparrot.pipelines import BACKEND_URLS, STAGES, PipelineConfig
 from pyparrot.settings import CliSettings
 from shared import streams
 
 Echo = Callable[[str], None]
-COMPOSE_FILE = Path(__file__).resolve().parent.parent / "compose.yaml"
 REGISTER_TIMEOUT_S = 15.0
 
 
@@ -31,16 +28,25 @@ def pipeline_settings(settings: CliSettings, name: str) -> CliSettings:
     return settings.model_copy(update={"home": directory})
 
 
-def local_stages(config: PipelineConfig, extra: dict[str, int]) -> dict[str, int]:
-    """Worker processes to run here: the type's stages, minus external and remote ones."""
+def pipeline_stages(config: PipelineConfig, extra: dict[str, int]) -> dict[str, int]:
+    """Worker counts to run with the gateway: the type's stages minus those a registered
+    external server replaces (none for ``distributed``: its workers run elsewhere), plus
+    ``extra``. An LLM URL replaces nothing: the dialog worker is what calls that server."""
     if config.backends == "distributed":
         counts: dict[str, int] = {}
     else:
-        replaced = {stage for b, (_v, _c, stage, _n) in BACKEND_URLS.items() if config.url(b)}
+        urls = BACKEND_URLS.items()
+        replaced = {stage for b, (_v, component, stage, _n) in urls if component and config.url(b)}
         counts = {s: 1 for s in STAGES[config.type] if s not in replaced}
-        if "dialog" in counts and not stack.runnable("dialog"):
-            del counts["dialog"]  # dialog is optional in an install
     return {**counts, **extra}
+
+
+def local_stages(config: PipelineConfig, extra: dict[str, int]) -> dict[str, int]:
+    """Worker processes to run here (dialog only where it is installed)."""
+    counts = pipeline_stages(config, extra)
+    if "dialog" not in extra and "dialog" in counts and not stack.runnable("dialog"):
+        del counts["dialog"]  # dialog is optional in an install
+    return counts
 
 
 def start(
@@ -49,9 +55,15 @@ def start(
     """Start pipeline ``name``; return the gateway URL."""
     config = pipelines.read(settings.home_dir, name)
     own = pipeline_settings(settings, name)
+    api_key = None
     if compose:
-        url = _compose_up(config, own)
+        external = {"external": 1 if config.backends == "external" else 0}
+        replicas = {**pipeline_stages(config, extra), **external}
+        project = docker_compose.up(settings.home_dir, name, replicas, own.ready_timeout_s)
+        url = f"http://127.0.0.1:{config.port}"
         echo("✓ Successfully started Docker containers")
+        docker_compose.init_groups(project, config.domain)
+        api_key = project.admin_key()
     else:
         if config.llm_backend_url:
             os.environ["LLM_BACKEND_URL"] = config.llm_backend_url  # read by the dialog worker
@@ -63,22 +75,20 @@ def start(
         )
         url, _started = stack.up(own, options)
         echo("✓ Successfully started local processes")
-    init_groups(own.redis_url, config.domain)
+        init_groups(own.redis_url, config.domain)
     echo("✓ Redis groups initialized (admin, presenter)")
     if config.backends == "external":
-        register_backends(url, config, echo)
+        register_backends(url, config, echo, api_key)
     return url
 
 
 def stop(settings: CliSettings, name: str, compose: bool) -> int:
-    """Stop pipeline ``name``; return how many processes were stopped."""
-    config = pipelines.read(settings.home_dir, name)
-    own = pipeline_settings(settings, name)
+    """Stop pipeline ``name``; return how many local processes were stopped."""
+    pipelines.read(settings.home_dir, name)  # a clear error for an unknown pipeline
     if compose:
-        _docker(["compose", "--env-file", str(_env_file(own)), "-f", str(COMPOSE_FILE), "down"])
+        docker_compose.down(settings.home_dir, name)
         return 0
-    recorded, _killed = stack.down(own)
-    del config
+    recorded, _killed = stack.down(pipeline_settings(settings, name))
     return len(recorded)
 
 
@@ -93,7 +103,9 @@ def init_groups(redis_url: str, domain: str) -> None:
         client.close()
 
 
-def register_backends(url: str, config: PipelineConfig, echo: Echo) -> list[str]:
+def register_backends(
+    url: str, config: PipelineConfig, echo: Echo, api_key: str | None = None
+) -> list[str]:
     """Register every configured external backend; warn (never fail) on each refusal."""
     echo("Registering external backends...")
     registered = []
@@ -102,7 +114,8 @@ def register_backends(url: str, config: PipelineConfig, echo: Echo) -> list[str]
         if not server or not component:
             continue
         label = backend.upper() if backend != "summarizer" else "Summarizer"
-        problem = _register(url, {"component": component, "name": worker, "server": server})
+        body = {"component": component, "name": worker, "server": server}
+        problem = _register(url, body, {"Authorization": f"Bearer {api_key}"} if api_key else {})
         if problem:
             echo(f"⚠ {label} backend registration failed: {problem} (the pipeline keeps running)")
         else:
@@ -111,10 +124,12 @@ def register_backends(url: str, config: PipelineConfig, echo: Echo) -> list[str]
     return registered
 
 
-def _register(url: str, body: dict[str, str]) -> str | None:
+def _register(url: str, body: dict[str, str], headers: dict[str, str]) -> str | None:
     """POST the registration, then wait until an external worker serves it; None if fine."""
     try:
-        response = httpx.post(f"{url}/ltapi/register_worker", json=body, timeout=10)
+        response = httpx.post(
+            f"{url}/ltapi/register_worker", json=body, headers=headers, timeout=10
+        )
     except httpx.HTTPError as exc:
         return f"gateway unreachable: {exc}"
     if not response.is_success:
@@ -127,7 +142,7 @@ def _register(url: str, body: dict[str, str]) -> str | None:
     deadline = time.monotonic() + REGISTER_TIMEOUT_S
     while time.monotonic() < deadline:
         try:
-            workers = httpx.get(f"{url}/v1/workers", timeout=5).json()
+            workers = httpx.get(f"{url}/v1/workers", headers=headers, timeout=5).json()
         except (httpx.HTTPError, ValueError):
             workers = []
         served = {w["stream"] for w in workers if w.get("kind") == "external"}
@@ -135,27 +150,3 @@ def _register(url: str, body: dict[str, str]) -> str | None:
             return None
         time.sleep(0.2)
     return f"registered, but no external adapter serves {sorted(wanted)} yet"
-
-
-def _env_file(settings: CliSettings) -> Path:
-    return settings.home_dir / pipelines.ENV_FILE
-
-
-def _docker(args: list[str]) -> None:
-    docker = shutil.which("docker")
-    if docker is None:
-        raise ConfigError("--compose needs Docker: no `docker` command on this machine")
-    probe = subprocess.run([docker, "info"], capture_output=True, text=True, check=False)
-    if probe.returncode != 0:
-        raise ConfigError(f"--compose needs a running Docker engine: {probe.stderr.strip()}")
-    done = subprocess.run([docker, *args], capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        raise ConfigError(f"docker {' '.join(args)} failed: {done.stderr.strip()}")
-
-
-def _compose_up(config: PipelineConfig, own: CliSettings) -> str:
-    env_file = _env_file(own)
-    _docker(["compose", "--env-file", str(env_file), "-f", str(COMPOSE_FILE), "up", "-d"])
-    url = f"http://127.0.0.1:{config.port}"
-    stack.wait_ready(url, [], own.ready_timeout_s)
-    return url

@@ -136,6 +136,7 @@ class Adapter:
             model=want.model,
             languages=list(want.languages),
             audio_field="audio" if want.stage == "stt" else "",
+            background_lane=want.stage == "stt",  # live partials, as local STT workers do
         )
         settings = named(self.settings, f"ext-{want.stage}-{variant}")
         worker = Worker(self.redis, spec, settings, self.metrics)

@@ -9,6 +9,7 @@ import wave
 from collections.abc import Callable, Iterator
 
 import httpx
+import numpy as np
 from pydantic import BaseModel
 
 from services.external.pool import Pool, Server
@@ -32,17 +33,30 @@ Call = Callable[[httpx.Client, str], httpx.Response]
 
 
 def from_wav(data: bytes) -> tuple[bytes, AudioFormat]:
-    """Raw PCM and its format from a WAV file; a bad file fails the job."""
+    """Mono 16-bit PCM and its format from a WAV file (any PCM width, any channel count),
+    since the gateway's encoders take what the local TTS workers send; a bad file fails
+    the job."""
     try:
         with wave.open(io.BytesIO(data), "rb") as wav:
-            fmt = AudioFormat(
-                sample_rate_hz=wav.getframerate(),
-                channels=wav.getnchannels(),
-                sample_width_bytes=wav.getsampwidth(),  # type: ignore[arg-type]
-            )
-            return wav.readframes(wav.getnframes()), fmt
+            rate, channels, width = wav.getframerate(), wav.getnchannels(), wav.getsampwidth()
+            frames = wav.readframes(wav.getnframes())
+        fmt = AudioFormat(sample_rate_hz=rate)
     except (wave.Error, EOFError, ValueError) as exc:
         raise JobFailed("bad_backend_reply", f"external tts sent no valid WAV: {exc}") from exc
+    if width not in (1, 2, 3, 4) or len(frames) % (width * channels):
+        raise JobFailed("bad_backend_reply", f"external tts sent a {width}-byte WAV")
+    return _pcm16_mono(frames, width, channels), fmt
+
+
+def _pcm16_mono(frames: bytes, width: int, channels: int) -> bytes:
+    raw = np.frombuffer(frames, dtype=np.uint8).reshape(-1, width)
+    top = raw[:, -2:] if width > 1 else raw  # the two most significant bytes (little-endian)
+    if width == 1:  # 8-bit WAV is unsigned
+        samples = (top[:, 0].astype(np.int32) - 128) << 8
+    else:
+        samples = top.copy().view("<i2")[:, 0].astype(np.int32)
+    mono = samples.reshape(-1, channels).mean(axis=1) if channels > 1 else samples
+    return np.asarray(mono).astype("<i2").tobytes()
 
 
 def call(pool: Pool, timeout_s: float, send: Call) -> httpx.Response:
@@ -72,13 +86,20 @@ def _down(pool: Pool, server: Server, reason: str) -> str:
     return f"{server.name} ({server.url}): {reason}"
 
 
-def _json(response: httpx.Response, field: str) -> str:
+def _reply(response: httpx.Response) -> dict[str, object]:
     try:
-        value = response.json()[field]
-    except (ValueError, KeyError, TypeError) as exc:
-        raise JobFailed("bad_backend_reply", f"reply has no {field!r}: {exc}") from exc
+        reply = response.json()
+    except ValueError as exc:
+        raise JobFailed("bad_backend_reply", f"reply is not JSON: {exc}") from exc
+    if not isinstance(reply, dict):
+        raise JobFailed("bad_backend_reply", "reply is not a JSON object")
+    return reply
+
+
+def _json(response: httpx.Response, field: str) -> str:
+    value = _reply(response).get(field)
     if not isinstance(value, str):
-        raise JobFailed("bad_backend_reply", f"reply field {field!r} is not a string")
+        raise JobFailed("bad_backend_reply", f"reply has no string field {field!r}")
     return value
 
 
@@ -94,7 +115,7 @@ def transcribe(pool: Pool, timeout_s: float, model: str, req: TranscribeRequest)
         ),
     )
     text = _json(response, "text").strip()
-    language = str(response.json().get("language") or req.language or "en")
+    language = str(_reply(response).get("language") or req.language or "en")
     duration = req.audio_format.duration_s(req.audio)
     return Transcript(
         text=text,
@@ -121,7 +142,7 @@ def translate(pool: Pool, timeout_s: float, model: str, req: TranslateRequest) -
 
 
 def synthesize(pool: Pool, timeout_s: float, model: str, req: SynthesizeRequest) -> SpeechChunk:
-    body = {"text": req.text, "voice": req.voice, "language": req.language}
+    body = {"text": req.text, "voice": req.voice, "language": req.language, "speed": req.speed}
     response = call(pool, timeout_s, lambda http, url: http.post(f"{url}/tts", json=body))
     audio, fmt = from_wav(response.content)
     return SpeechChunk(audio=audio, audio_format=fmt, text=req.text, last=True, voice=model)
@@ -129,7 +150,7 @@ def synthesize(pool: Pool, timeout_s: float, model: str, req: SynthesizeRequest)
 
 def summarize(pool: Pool, timeout_s: float, model: str, req: SummarizeRequest) -> Summary:
     started = time.perf_counter()
-    body = {"text": req.text, "max_sentences": req.max_sentences}
+    body = {"text": req.text, "max_sentences": req.max_sentences, "ratio": req.ratio}
     response = call(pool, timeout_s, lambda http, url: http.post(f"{url}/summarize", json=body))
     return Summary(
         text=_json(response, "summary"),

@@ -12,8 +12,16 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
-WORKERS = ("stt", "mt", "tts")  # started by default; summarizer is behind a profile
-ENV_PREFIX = {"stt": "STT", "mt": "MT", "tts": "TTS", "summarizer": "SUM"}
+WORKERS = ("stt", "mt", "tts", "summarizer", "dialog", "external")
+ENV_PREFIX = {
+    "stt": "STT",
+    "mt": "MT",
+    "tts": "TTS",
+    "summarizer": "SUM",
+    "dialog": "LLM",
+    "external": "EXT",
+}
+EXTRAS = {"gateway": "gateway", "external": ""}  # the pip extra each image installs
 METRICS_PORT = 9100
 
 
@@ -74,14 +82,24 @@ def test_services_healthchecks_and_replicas() -> None:
         assert services[name]["deploy"]["replicas"] >= 1
         assert services[name]["depends_on"]["redis"]["condition"] == "service_healthy"
         assert services[name]["environment"]["REDIS_URL"] == "redis://redis:6379/0"
-    with_summarizer = resolved("--profile", "summarizer")["services"]
-    assert "summarizer" in with_summarizer
+    for name in WORKERS:
+        assert services[name]["stop_grace_period"] == "40s", name  # > the 30 s drain
 
 
 def test_replicas_follow_the_environment() -> None:
-    services = resolved(env={"STT_REPLICAS": "3"})["services"]
-    assert services["stt"]["deploy"]["replicas"] == 3
-    assert services["mt"]["deploy"]["replicas"] == 1
+    env = {"STT_REPLICAS": "3", "DIALOG_REPLICAS": "0", "SUMMARIZER_REPLICAS": "2"}
+    services = resolved(env=env)["services"]
+    replicas = {name: services[name]["deploy"]["replicas"] for name in WORKERS}
+    assert replicas == {"stt": 3, "mt": 1, "tts": 1, "summarizer": 2, "dialog": 0, "external": 1}
+
+
+def test_an_llm_backend_reaches_the_llm_workers() -> None:
+    url = "http://llm.internal:8080/v1"
+    services = resolved(env={"LLM_BACKEND_URL": url})["services"]
+    assert services["dialog"]["environment"]["LLM_BACKEND_URL"] == url
+    assert services["summarizer"]["environment"]["LLM_BACKEND_URL"] == url
+    local = resolved()["services"]
+    assert local["dialog"]["environment"]["LLM_BACKEND_URL"] == ""  # the bundled model
 
 
 def test_build_targets_exist_and_install_their_extra() -> None:
@@ -90,15 +108,20 @@ def test_build_targets_exist_and_install_their_extra() -> None:
         m.group(2): m.start()
         for m in re.finditer(r"^FROM (\S+) AS (\w+)$", dockerfile, flags=re.MULTILINE)
     }
-    services = resolved("--profile", "summarizer")["services"]
+    services = resolved()["services"]
+    assert {name for name, service in services.items() if "build" in service} == {
+        "gateway",
+        *WORKERS,
+    }
     for name, service in services.items():
         if "build" not in service:
             continue
         target = service["build"]["target"]
         assert target == name and target in stages, name
         stage = dockerfile[stages[target] :].split("\nFROM ", 1)[0]
+        extra = EXTRAS.get(name, name)
+        assert f'pip install ".[{extra}]"' in stage if extra else 'pip install "."' in stage
         if name != "gateway":
-            assert f'pip install ".[{name}]"' in stage, name
             assert f"{ENV_PREFIX[name]}_METRICS_PORT={METRICS_PORT}" in stage
         assert f'"-m", "services.{name}"' in stage, name
 

@@ -11,7 +11,9 @@ import jsonschema
 import pytest
 import yaml
 
+from services.dialog.model import BUNDLED_NAME
 from services.mt.model import BUNDLED_PAIRS
+from services.summarizer.model import ExtractiveModel
 from shared import streams
 
 kubernetes_validate = pytest.importorskip(
@@ -25,8 +27,19 @@ STREAMS = {
     "stt": [streams.jobs("stt", "tiny.en")],
     "mt": [streams.jobs("mt", pair) for pair in BUNDLED_PAIRS],
     "tts": [streams.jobs("tts", "en_US-joe-medium")],
+    "summarizer": [streams.jobs("summarizer", ExtractiveModel().name)],
+    "dialog": [streams.jobs("llm", BUNDLED_NAME)],
 }
-ENV_PREFIX = {"stt": "STT", "mt": "MT", "tts": "TTS"}
+# Deployment -> the component its workers advertise (their consumer group's name).
+COMPONENTS = {"dialog": "llm"}
+ENV_PREFIX = {
+    "stt": "STT",
+    "mt": "MT",
+    "tts": "TTS",
+    "summarizer": "SUM",
+    "dialog": "LLM",
+    "external": "EXT",
+}
 
 _COUNT = {"type": "string", "pattern": "^[0-9]+$"}
 REDIS_STREAMS_METADATA = {
@@ -168,10 +181,18 @@ def test_scaled_objects_scale_each_worker_on_its_own_streams() -> None:
         triggers = [t["metadata"] for t in spec["triggers"]]
         assert sorted(t["stream"] for t in triggers) == sorted(expected)
         for trigger in triggers:
-            assert trigger["consumerGroup"] == streams.group(component)
+            assert trigger["consumerGroup"] == streams.group(COMPONENTS.get(component, component))
             assert int(trigger["lagCount"]) >= int(trigger["activationLagCount"]) >= 0
             assert trigger["addressFromEnv"] in env_names(container)
         assert spec["maxReplicaCount"] > spec["minReplicaCount"] >= 1
+
+
+def test_every_worker_has_a_deployment() -> None:
+    """Each worker stage runs in the cluster; all but the adapter scale on their backlog
+    (the adapter's streams exist only once a server is registered)."""
+    workers = set(by_kind("Deployment")) - {"gateway", "redis"}
+    assert workers == set(ENV_PREFIX)
+    assert set(by_kind("ScaledObject")) == workers - {"external"}
 
 
 def test_workers_expose_metrics_where_their_annotations_say() -> None:

@@ -52,6 +52,7 @@ async def workers(core: Annotated[Core, Depends(get_core)]) -> list[dict[str, An
             "concurrency": w.concurrency,
             "in_flight": w.in_flight,
             "last_seen": w.last_seen_s,
+            "extra": w.extra,  # e.g. an external adapter's servers, "(down)" marked
         }
         for w in live
     ]

@@ -8,8 +8,9 @@ by calling the server (contract: docs/EXTERNAL_BACKENDS.md):
 - asr / slt: ``POST {server}/asr`` multipart ``file`` (16 kHz mono WAV), form fields
   ``language``, ``task``, ``prompt`` -> ``{"text", "language"}``
 - mt: ``POST {server}/translate`` ``{"text", "source", "target"}`` -> ``{"translation"}``
-- tts: ``POST {server}/tts`` ``{"text", "voice", "language"}`` -> ``audio/wav``
-- summarizer: ``POST {server}/summarize`` ``{"text", "max_sentences"}`` -> ``{"summary"}``
+- tts: ``POST {server}/tts`` ``{"text", "voice", "language", "speed"}`` -> ``audio/wav``
+- summarizer: ``POST {server}/summarize`` ``{"text", "max_sentences", "ratio"}`` ->
+  ``{"summary"}``
 """
 
 import json
