@@ -48,6 +48,9 @@ def main() -> None:
         port=settings.port,
         log_level=settings.log_level.lower(),
         timeout_graceful_shutdown=10,
+        # A socket message larger than an audio chunk may be is refused by uvicorn itself,
+        # before it is buffered (its default would take 16 MiB).
+        ws_max_size=settings.live_max_chunk_bytes + 64 * 1024,
     )
 
 

@@ -16,6 +16,8 @@ from services.gateway import monitor
 from services.gateway.auth import install_cors, require, require_by_method, require_for_paths
 from services.gateway.bridge import Bridge
 from services.gateway.core import Core, GatewayError
+from services.gateway.errors import error_body
+from services.gateway.gate import BodyGate
 from services.gateway.live.router import router as live_router
 from services.gateway.registry import Registry
 from services.gateway.routes import assistant as assistant_routes
@@ -29,12 +31,6 @@ from shared.metrics import gateway_metrics
 
 log = logging.getLogger(__name__)
 ADMIN_PATHS = {"/v1/workers": "admin"}  # the rest of the health router is open
-
-
-def error_body(status: int, message: str, code: str) -> dict[str, object]:
-    """One error shape: FastAPI's ``detail`` plus OpenAI's ``error`` object."""
-    kind = "invalid_request_error" if status < 500 else "server_error"
-    return {"detail": message, "error": {"message": message, "type": kind, "code": code}}
 
 
 def _install_error_handlers(app: FastAPI) -> None:
@@ -51,7 +47,7 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
         return JSONResponse(
-            error_body(exc.status_code, str(exc.detail), "http_error"),
+            error_body(exc.status_code, str(exc.detail), getattr(exc, "code", "http_error")),
             exc.status_code,
             getattr(exc, "headers", None),
         )
@@ -109,6 +105,7 @@ def create_app(settings: GatewaySettings, registry: CollectorRegistry | None = N
         lifespan=lifespan,
     )
     _install_error_handlers(app)
+    app.add_middleware(BodyGate)  # innermost: inside the metrics and CORS middleware
     _install_request_metrics(app)
     install_cors(app, settings)
     # Every route's role (services/gateway/auth.py; tests/gateway/test_auth.py checks them

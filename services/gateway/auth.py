@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 BOOTSTRAP_IDENTITY = "bootstrap-admin"
 ANONYMOUS = "anonymous"
 MAX_TOKEN_CHARS = 512
+EARLY_IDENTITY = "pp_identity"  # scope["state"] key: who sent a body, set before reading it
 READ_METHODS = frozenset({"GET", "HEAD"})
 # instance_id -> (valid until, keys stored?): one SCARD per auth_cache_s, not per request.
 _stored_keys: dict[str, tuple[float, bool]] = {}
@@ -149,20 +150,23 @@ async def _rate_limit(core: Core, identity: Identity) -> None:
         )
 
 
+def log_refusal(connection: HTTPConnection, exc: AuthError) -> None:
+    """Log a 401 (method, path, client and reason; never the key)."""
+    client = connection.client.host if connection.client else "?"
+    method = connection.scope.get("method")
+    log.info("401 for %s %s from %s: %s", method, connection.url.path, client, exc)
+
+
 async def _guard_http(connection: HTTPConnection, role: Role) -> Identity:
     core: Core = connection.app.state.core
-    try:
-        identity = await authenticate(core, token_of(connection))
-    except AuthError as exc:
-        client = connection.client.host if connection.client else "?"
-        log.info(
-            "401 for %s %s from %s: %s",
-            connection.scope.get("method"),
-            connection.url.path,
-            client,
-            exc,
-        )
-        raise HTTPException(401, str(exc), headers={"WWW-Authenticate": "Bearer"}) from exc
+    # A request with a body was authenticated before it was read (``gate.BodyGate``).
+    identity = connection.scope.get("state", {}).get(EARLY_IDENTITY)
+    if not isinstance(identity, Identity):
+        try:
+            identity = await authenticate(core, token_of(connection))
+        except AuthError as exc:
+            log_refusal(connection, exc)
+            raise HTTPException(401, str(exc), headers={"WWW-Authenticate": "Bearer"}) from exc
     if not identity.allows(role):
         raise HTTPException(
             403, f"this route needs the {role!r} role; the key has {identity.role!r}"
@@ -193,6 +197,14 @@ async def _guard(connection: HTTPConnection, role: Role | None) -> Identity | No
 
 
 Dependency = Callable[[HTTPConnection], Awaitable[Identity | None]]
+
+
+def caller(connection: HTTPConnection) -> Identity:
+    """FastAPI dependency: the identity the router's ``require...`` dependency admitted."""
+    identity = getattr(connection.state, "identity", None)
+    if not isinstance(identity, Identity):  # a route that needs it but has no role: a bug
+        raise RuntimeError(f"{connection.url.path} has no authenticated identity")
+    return identity
 
 
 def require(role: Role) -> Dependency:

@@ -139,11 +139,15 @@ class Bridge:
             log.warning("%s backlog at its bound (%d): job refused", component, max_backlog)
             raise Backlogged(component, max_backlog)
 
-    def job(self, payload: object, timeout_s: float, session: str | None = None) -> Envelope:
-        """A job envelope addressed back to this gateway, with a deadline."""
+    def job(
+        self, payload: object, timeout_s: float, session: str | None = None, turn: int = 0
+    ) -> Envelope:
+        """A job envelope addressed back to this gateway, with a deadline. A job of a live
+        session's ``turn`` (> 0) is dropped by workers once that turn is cancelled."""
         return Envelope(
             payload=payload,  # type: ignore[arg-type]
             session=session,
+            seq=turn,
             reply_to=self.stream,
             deadline_s=time.time() + timeout_s,
         )

@@ -72,7 +72,8 @@ class SttOptions:
     prompt: str | None = None
     task: str = "transcribe"
     word_timestamps: bool = False
-    final: bool = True
+    final: bool = True  # False: a live partial, sent to the background lane
+    start_within_s: float | None = None  # not started by then: answered expired
 
 
 async def transcribe(core: Core, pcm16: bytes, options: SttOptions) -> Transcript:
@@ -93,7 +94,10 @@ async def transcribe(core: Core, pcm16: bytes, options: SttOptions) -> Transcrip
         word_timestamps=options.word_timestamps,
         final=options.final,
     )
-    result = await call(core, streams.jobs("stt", worker.model), payload, "stt")
+    stream = streams.jobs("stt", worker.model)
+    if not options.final:
+        stream = streams.background(stream)  # finals and file jobs go first
+    result = await call(core, stream, payload, "stt", options.start_within_s)
     if not isinstance(result, Transcript):
         raise GatewayError(502, f"stt answered with {result.kind!r}", "bad_reply")
     return result
@@ -125,13 +129,19 @@ async def stream_replies(
         await replies.aclose()  # type: ignore[attr-defined]
 
 
-async def call(core: Core, stream: str, payload: object, component: str) -> object:
-    """Send one job to ``stream`` and return its result payload, or raise ``GatewayError``."""
-    job = core.bridge.job(payload, core.settings.request_timeout_s)
+async def call(
+    core: Core, stream: str, payload: object, component: str, start_within_s: float | None = None
+) -> object:
+    """Send one job to ``stream`` and return its result payload, or raise ``GatewayError``.
+    ``start_within_s``: a job no worker has started by then is answered ``expired`` (stale
+    work, e.g. a live partial, is dropped rather than queued on)."""
+    timeout_s = core.settings.request_timeout_s
+    job = core.bridge.job(payload, min(start_within_s or timeout_s, timeout_s))
     async for reply in stream_replies(core, stream, job, component, single=True):
         if isinstance(reply.payload, ErrorResult):
             error = reply.payload
             status = 400 if error.code in CLIENT_ERROR_CODES else 502
+            status = 504 if error.code == "expired" else status  # waited in a full queue
             raise GatewayError(status, f"{component} failed: {error.message}", error.code)
         return reply.payload
     raise GatewayError(502, f"{component} sent no result", "bad_reply")

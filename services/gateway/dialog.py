@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from services.gateway import memory, tts
+from services.gateway.auth import Identity
 from services.gateway.core import Core, GatewayError, live_workers, stream_replies
 from services.gateway.settings import GatewaySettings
 from shared import bus, streams
@@ -81,25 +82,40 @@ def _check(result: Envelope) -> ChatReply:
     return result.payload
 
 
-async def chat(core: Core, request: ChatRequest) -> AsyncIterator[ChatReply]:
-    """Send a conversation to an LLM worker; yield its reply chunks as they arrive."""
+async def chat(core: Core, request: ChatRequest, turn: int = 0) -> AsyncIterator[ChatReply]:
+    """Send a conversation to an LLM worker; yield its reply chunks as they arrive.
+    ``turn`` > 0 marks a live session's turn, which a barge-in can cancel at the worker."""
     worker = await llm_worker(core)
     timeout_s = core.settings.request_timeout_s
-    job = core.bridge.job(request, timeout_s, session=request.session_id)
+    job = core.bridge.job(request, timeout_s, request.session_id, turn)
     stream = streams.jobs(COMPONENT, worker.model)
     async for result in stream_replies(core, stream, job, COMPONENT):
         yield _check(result)
 
 
-async def open_session(core: Core, session_id: str | None, user_id: str | None) -> memory.Session:
-    """The named session (created if new), or a fresh one; 403 if it is someone else's."""
+def check_owner(session: memory.Session, caller: Identity) -> None:
+    """403 unless ``caller`` created ``session`` or is an admin."""
+    if not (caller.allows("admin") or session.owner == caller.name):
+        raise GatewayError(
+            403, f"session {session.session_id!r} belongs to another API key", "forbidden"
+        )
+
+
+async def open_session(
+    core: Core, session_id: str | None, user_id: str | None, caller: Identity
+) -> memory.Session:
+    """The named session (created for ``caller`` if new), or a fresh one; 403 if it is
+    another identity's or another user's."""
     ttl_s = limits(core.settings).session_ttl_s
     try:
         found = await memory.get_session(core.redis, session_id) if session_id else None
         if found is None:
-            return await memory.create_session(core.redis, user_id, ttl_s, session_id)
+            return await memory.create_session(
+                core.redis, user_id, ttl_s, session_id, owner=caller.name
+            )
     except bus.TRANSIENT as exc:
         raise GatewayError(503, f"the message bus is unavailable: {exc}", "bus_down") from exc
+    check_owner(found, caller)
     if user_id and found.user_id and found.user_id != user_id:
         raise GatewayError(403, f"session {session_id!r} belongs to another user", "forbidden")
     return found
@@ -110,8 +126,8 @@ async def context(core: Core, session: memory.Session, text: str) -> list[ChatMe
     lim = limits(core.settings)
     turns = await memory.history(core.redis, session.session_id)
     hits = []
-    if session.user_id and lim.dialog_memory_hits:
-        hits = await memory.query_memory(core.redis, session.user_id, text, lim.dialog_memory_hits)
+    if (user := session.memory_user) is not None and lim.dialog_memory_hits:
+        hits = await memory.query_memory(core.redis, user, text, lim.dialog_memory_hits)
     budget = lim.dialog_context_chars - len(text)
     messages: list[ChatMessage] = []
     for turn in reversed(turns[-lim.dialog_history_turns :]):
@@ -135,14 +151,14 @@ async def remember(core: Core, session: memory.Session, user_text: str, reply: s
     count = await memory.append_turn(
         core.redis, session.session_id, turn, lim.dialog_history_turns, lim.session_ttl_s
     )
-    if session.user_id:
+    if (user := session.memory_user) is not None:
         entry = memory.MemoryEntry("", user_text, reply, now, session.session_id)
-        await memory.add_memory(core.redis, session.user_id, entry, lim.memory_max_entries)
+        await memory.add_memory(core.redis, user, entry, lim.memory_max_entries)
     return count
 
 
 async def converse_stream(
-    core: Core, session: memory.Session, text: str
+    core: Core, session: memory.Session, text: str, turn: int = 0
 ) -> AsyncIterator[ChatReply]:
     """Reply to ``text`` in ``session``, chunk by chunk; the exchange is stored at the end."""
     lim = limits(core.settings)
@@ -159,7 +175,7 @@ async def converse_stream(
         user_id=session.user_id,
     )
     parts = []
-    async for chunk in chat(core, request):
+    async for chunk in chat(core, request, turn):
         parts.append(chunk.text)
         yield chunk
     reply = " ".join(p for p in parts if p)

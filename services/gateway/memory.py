@@ -1,11 +1,16 @@
 """Assistant state in Redis: conversation sessions (numbered turns) and per-user memory.
 
-A session is one hash (``streams.conversation``): ``user_id``, ``created_s``, ``last_s``, a
-``turns`` counter and one ``turn:<n>`` field per exchange, the oldest dropped past a limit;
-it expires after a period of silence. A user's memory is one hash (``streams.memory``) of
-``entry:<n>`` fields kept across sessions. Memory search is plain TF-IDF keyword overlap
-(cosine over shared words): no embedding model, good enough to recall "what did I say
-about X".
+A session is one hash (``streams.conversation``): ``owner``, ``user_id``, ``created_s``,
+``last_s``, a ``turns`` counter and one ``turn:<n>`` field per exchange, the oldest dropped
+past a limit; it expires after a period of silence. A user's memory is one hash
+(``streams.memory``) of ``entry:<n>`` fields kept across sessions.
+
+Both belong to the API-key identity that made them (``owner``): a ``user_id`` is a name the
+client picks, so memory is kept per (owner, user_id) — two clients naming the same user never
+see each other's entries — and only the owner (or an admin) may read or delete a session.
+
+Memory search is plain TF-IDF keyword overlap (cosine over shared words): no embedding
+model, good enough to recall "what did I say about X".
 """
 
 import json
@@ -60,6 +65,24 @@ class Session:
     created_s: float
     last_s: float
     turn_count: int
+    owner: str = ""  # the identity that created it ("" for sessions older than owners)
+
+    @property
+    def memory_user(self) -> "User | None":
+        """Whose long-term memory this session reads and feeds (None without a user)."""
+        return User(self.owner, self.user_id) if self.user_id else None
+
+
+@dataclass(frozen=True)
+class User:
+    """A user as one client names it: memory is kept per (owner identity, user id)."""
+
+    owner: str
+    user_id: str
+
+    @property
+    def key(self) -> str:
+        return streams.memory(self.owner, self.user_id)
 
 
 @dataclass(frozen=True)
@@ -95,24 +118,29 @@ def _str(value: bytes | None) -> str:
 
 
 async def create_session(
-    redis: aioredis.Redis, user_id: str | None, ttl_s: int, session_id: str | None = None
+    redis: aioredis.Redis,
+    user_id: str | None,
+    ttl_s: int,
+    session_id: str | None = None,
+    owner: str = "",
 ) -> Session:
-    """A new, empty session (with ``session_id`` if given, else a fresh one)."""
+    """A new, empty session of ``owner`` (with ``session_id`` if given, else a fresh one)."""
     now = time.time()
     sid = session_id or uuid.uuid4().hex
     key = streams.conversation(sid)
     fields = {"user_id": user_id or "", "created_s": now, "last_s": now, "turns": 0}
+    fields |= {"owner": owner}
     async with redis.pipeline(transaction=True) as pipe:
         pipe.hset(key, mapping=fields)  # type: ignore[arg-type]
         pipe.expire(key, ttl_s)
         await pipe.execute()
-    return Session(sid, user_id, now, now, 0)
+    return Session(sid, user_id, now, now, 0, owner)
 
 
 async def get_session(redis: aioredis.Redis, session_id: str) -> Session | None:
     """The session's info, or None if it does not exist (or expired)."""
     raw = await redis.hmget(
-        streams.conversation(session_id), ["user_id", "created_s", "last_s", "turns"]
+        streams.conversation(session_id), ["user_id", "created_s", "last_s", "turns", "owner"]
     )
     if raw[1] is None:
         return None
@@ -122,6 +150,7 @@ async def get_session(redis: aioredis.Redis, session_id: str) -> Session | None:
         float(raw[1]),
         float(raw[2] or raw[1]),
         int(raw[3] or 0),
+        _str(raw[4]),
     )
 
 
@@ -154,21 +183,19 @@ async def delete_session(redis: aioredis.Redis, session_id: str) -> bool:
 
 
 async def add_memory(
-    redis: aioredis.Redis, user_id: str, entry: MemoryEntry, max_entries: int
+    redis: aioredis.Redis, user: User, entry: MemoryEntry, max_entries: int
 ) -> str:
     """Store one exchange in the user's memory (the oldest dropped past ``max_entries``);
     return its id."""
     data = {k: v for k, v in asdict(entry).items() if k != "entry_id"}
     script = redis.register_script(_ADD_ENTRY)
-    number = await script(
-        keys=[streams.memory(user_id)], args=[json.dumps(data), entry.at_s, max_entries]
-    )
+    number = await script(keys=[user.key], args=[json.dumps(data), entry.at_s, max_entries])
     return str(int(number))
 
 
-async def entries(redis: aioredis.Redis, user_id: str) -> list[MemoryEntry]:
+async def entries(redis: aioredis.Redis, user: User) -> list[MemoryEntry]:
     """Every stored entry of the user, oldest first."""
-    fields = await redis.hgetall(streams.memory(user_id))
+    fields = await redis.hgetall(user.key)
     found = []
     for name, value in fields.items():
         if name.startswith(b"entry:"):
@@ -206,25 +233,25 @@ def rank(query: str, candidates: list[MemoryEntry], top_k: int) -> list[MemoryHi
 
 
 async def query_memory(
-    redis: aioredis.Redis, user_id: str, query: str, top_k: int
+    redis: aioredis.Redis, user: User, query: str, top_k: int
 ) -> list[MemoryHit]:
     """The user's entries most relevant to ``query``."""
-    return rank(query, await entries(redis, user_id), top_k)
+    return rank(query, await entries(redis, user), top_k)
 
 
-async def memory_stats(redis: aioredis.Redis, user_id: str, topics: int = 5) -> MemoryStats:
+async def memory_stats(redis: aioredis.Redis, user: User, topics: int = 5) -> MemoryStats:
     """How much the user's memory holds, when it last changed, its commonest topics."""
-    found = await entries(redis, user_id)
-    updated = await redis.hget(streams.memory(user_id), "updated_s")
+    found = await entries(redis, user)
+    updated = await redis.hget(user.key, "updated_s")
     common = Counter(w for e in found for w in set(keywords(e.user_text)))
     return MemoryStats(
-        user_id,
+        user.user_id,
         len(found),
         float(updated) if updated is not None else None,
         [word for word, _n in common.most_common(topics)],
     )
 
 
-async def clear_memory(redis: aioredis.Redis, user_id: str) -> bool:
+async def clear_memory(redis: aioredis.Redis, user: User) -> bool:
     """Forget everything about the user; False if there was nothing."""
-    return bool(await redis.delete(streams.memory(user_id)))
+    return bool(await redis.delete(user.key))

@@ -59,6 +59,25 @@ async def english_stt_model(core: Core, model: str) -> str:
     return min(multilingual, key=lambda w: (w.in_flight, w.name)).model if multilingual else model
 
 
+async def speech_to_english(core: Core, pcm16: bytes, language: str) -> str:
+    """English text of 16 kHz speech in ``language`` by Whisper's translate task (direct,
+    end-to-end speech translation); empty for English speech, whose transcript is already
+    the answer. 503 if no multilingual model runs (English-only models cannot translate)."""
+    if language == "en":
+        return ""
+    model = await english_stt_model(core, "whisper-1")
+    live = await live_workers(core, "stt", "speech-to-text")
+    if not any(w.model == model and len(w.languages) > 1 for w in live):
+        raise GatewayError(
+            503,
+            "speech translation needs a multilingual Whisper model (e.g. STT_MODEL=base); "
+            f"served models: {sorted({w.model for w in live})}",
+            "no_worker",
+        )
+    options = SttOptions(model=model, language=language, task="translate")
+    return (await transcribe(core, pcm16, options)).text
+
+
 async def voice_for(core: Core, language: str) -> WorkerInfo:
     """A live TTS worker whose voice speaks ``language``."""
     live = await live_workers(core, "tts", "text-to-speech")

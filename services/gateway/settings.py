@@ -54,6 +54,12 @@ class GatewaySettings(ServiceSettings):
     live_partial_window_s: float = Field(
         15.0, ge=1, le=29, description="a partial job carries at most this much recent audio"
     )
+    live_partial_timeout_s: float = Field(
+        2.0,
+        gt=0,
+        le=60,
+        description="a partial job no worker has started within this is dropped as stale",
+    )
     live_send_queue: int = Field(
         256,
         ge=4,

@@ -57,6 +57,8 @@ class SpeechOptions:
     voice: str = ""
     speed: float = 1.0
     language: str | None = None
+    session: str | None = None  # with ``turn``: a live session's turn, cancellable
+    turn: int = 0
 
 
 async def tts_worker(core: Core, voice: str) -> WorkerInfo:
@@ -93,7 +95,7 @@ async def speak(core: Core, options: SpeechOptions) -> AsyncIterator[SpeechChunk
         text=options.text, voice=worker.model, speed=options.speed, language=options.language
     )
     timeout_s = core.settings.request_timeout_s
-    job = core.bridge.job(payload, timeout_s)
+    job = core.bridge.job(payload, timeout_s, options.session, options.turn)
     async for result in stream_replies(core, streams.jobs("tts", worker.model), job, "tts"):
         yield _check(result)
 

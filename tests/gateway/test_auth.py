@@ -1,5 +1,7 @@
 """API keys and roles: every route x (no key, wrong key, each role), the loopback-only open
-mode, the refusal to start exposed without keys, rate limits, CORS and ``pyparrot keys``."""
+mode, the refusal to start exposed without keys, rate limits, CORS and ``pyparrot keys``.
+The per-session read rules (owner, granted listeners) have their own tests in
+``test_session_access.py``; the matrix checks them for a session nobody was granted."""
 
 import json
 import logging
@@ -24,12 +26,16 @@ from typer.testing import CliRunner
 from pyparrot.keys import keys_app
 from services.gateway import auth, keystore
 from services.gateway.app import create_app
+from services.gateway.live.store import SessionStore
 from services.gateway.settings import GatewaySettings
 from shared import streams
+from tests.gateway.live_helpers import listening
 
 DOCS = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
 OPEN = {"/health", "/ready", "/metrics", "/", "/static/{name}"}
 CREDENTIALS = ("none", "wrong", "listener", "presenter", "admin")
+SESSION = "abc123"  # every path parameter in the matrix; a live session of this id exists
+OWNER = "pat@example.com"  # the presenter key's identity owns it; no listener was granted
 
 
 def required_role(method: str, path: str) -> str | None:
@@ -45,11 +51,19 @@ def required_role(method: str, path: str) -> str | None:
     return "presenter"
 
 
-def allowed(credential: str, role: str | None) -> bool:
+def owner_only(path: str) -> bool:
+    """A live-session route: beyond its role, only the owner, admins and granted listeners."""
+    return path.startswith("/v1/sessions/{session_id}") or path == "/events"
+
+
+def allowed(credential: str, method: str, path: str) -> bool:
+    role = required_role(method, path)
     if role is None:
         return True
     if credential in ("none", "wrong"):
         return False
+    if owner_only(path):  # the owner is the presenter; the listener was never granted
+        return credential in ("presenter", "admin")
     return keystore.rank(credential) >= keystore.rank(role)
 
 
@@ -115,19 +129,30 @@ def test_the_matrix_sees_every_route() -> None:
     assert len(ROUTES) > 30
 
 
-async def test_auth_matrix(gateway: httpx.AsyncClient, keys: Keys) -> None:
+async def test_auth_matrix(clean_redis: str, keys: Keys, aredis: aioredis.Redis) -> None:
+    # A real socket: an allowed event stream answers 200 and streams on; the client reads
+    # its status and hangs up.
+    app = create_app(settings_for(clean_redis), CollectorRegistry())
+    store = SessionStore(aredis, ttl_s=600, events_maxlen=100)
     wrong = []
-    for method, path in ROUTES:
-        url = re.sub(r"\{[^}]+\}", "abc123", path)
-        role = required_role(method, path)
-        for credential in CREDENTIALS:
-            response = await gateway.request(method, url, headers=keys.header(credential))
-            refused = response.status_code in (401, 403)
-            if refused == allowed(credential, role):
-                wrong.append((method, path, credential, role, response.status_code))
-            if credential == "none" and role is not None:
-                assert response.status_code == 401, (path, response.text)
-                assert response.headers["www-authenticate"] == "Bearer"
+    async with app.router.lifespan_context(app), listening(app) as host:
+        async with httpx.AsyncClient(base_url=f"http://{host}", timeout=30) as http:
+            for method, path in ROUTES:
+                url = re.sub(r"\{[^}]+\}", SESSION, path)
+                url += f"?session_id={SESSION}" if path == "/events" else ""
+                role = required_role(method, path)
+                for credential in CREDENTIALS:
+                    await store.delete(SESSION)  # as new: a DELETE in the matrix removes it
+                    await store.create(owner=OWNER, session_id=SESSION)
+                    request = http.build_request(method, url, headers=keys.header(credential))
+                    response = await http.send(request, stream=True)
+                    await response.aclose()
+                    refused = response.status_code in (401, 403)
+                    if refused == allowed(credential, method, path):
+                        wrong.append((method, path, credential, role, response.status_code))
+                    if credential == "none" and role is not None:
+                        assert response.status_code == 401, (path, response.status_code)
+                        assert response.headers["www-authenticate"] == "Bearer"
     assert wrong == []
 
 

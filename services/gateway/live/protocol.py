@@ -17,6 +17,7 @@ from services.gateway.live.vad import RATE_HZ
 
 MIN_RATE_HZ = 4_000
 MAX_RATE_HZ = 192_000
+END2END_TARGET = "en"  # Whisper translates speech directly into English only
 SESSION_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 
 
@@ -61,9 +62,12 @@ def parse_auth(message: dict[str, Any]) -> Auth:
     for language in auth.target_languages:
         if not 2 <= len(language) <= 8 or not language.isalpha():
             raise ProtocolError("invalid_auth", f"target language {language[:16]!r} is no code")
-    if auth.pipeline == "end2end" and auth.target_languages:
+    other = sorted(set(auth.target_languages) - {END2END_TARGET})
+    if auth.pipeline == "end2end" and other:
         raise ProtocolError(
-            "invalid_auth", "pipeline 'end2end' transcribes only; use 'cascaded' to translate"
+            "invalid_auth",
+            f"pipeline 'end2end' translates speech into {END2END_TARGET!r} only (Whisper's "
+            f"translate task); use 'cascaded' for {other}",
         )
     return auth
 

@@ -6,12 +6,13 @@ import json
 import logging
 from typing import Any, Protocol
 
+from services.gateway.auth import Identity
 from services.gateway.core import Core
 from services.gateway.live import vad
 from services.gateway.live.protocol import AudioInput, Auth, ProtocolError
 from services.gateway.live.store import Cue, SessionInfo, SessionStore
 from services.gateway.live.transcriber import Final, Hooks, Transcriber
-from services.gateway.live.turns import Turn, Turns, dialog_responder
+from services.gateway.live.turns import Turn, Turns
 from shared import bus
 
 log = logging.getLogger(__name__)
@@ -37,7 +38,9 @@ def store_of(core: Core) -> SessionStore:
 class LiveSession:
     """Wires audio -> Transcriber -> Turns, and every event to the socket and the stream."""
 
-    def __init__(self, core: Core, auth: Auth, info: SessionInfo, socket: Socket) -> None:
+    def __init__(
+        self, core: Core, auth: Auth, info: SessionInfo, socket: Socket, presenter: Identity
+    ) -> None:
         self.core, self.auth, self.info, self.socket = core, auth, info, socket
         self.store = store_of(core)
         self.input = AudioInput(auth.audio_format, auth.sample_rate)
@@ -46,26 +49,31 @@ class LiveSession:
         stream = vad.StreamingVad(vad.shared_session())
         self.stt = Transcriber(core, stream, hooks, info.audio_s, info.utterances)
         self.stt.language = auth.language
-        self.turns = Turns(core, auth, info.id, self.store, self)
+        self.turns = Turns(core, auth, presenter, info.id, self.store, self)
         self.completions: set[asyncio.Task[None]] = set()
 
     @classmethod
-    async def open(cls, core: Core, auth: Auth, socket: Socket) -> "LiveSession":
-        """Create the session (or resume ``auth.session_id``); raise ``ProtocolError``."""
-        if auth.pipeline == "dialog" and dialog_responder() is None:
-            raise ProtocolError("unsupported_pipeline", "the dialog pipeline is not available")
+    async def open(
+        cls, core: Core, auth: Auth, socket: Socket, presenter: Identity
+    ) -> "LiveSession":
+        """Create the session owned by ``presenter`` (or resume ``auth.session_id``, which
+        only its owner or an admin may); raise ``ProtocolError``."""
         store = store_of(core)
         try:
             if auth.session_id is None:
-                info = await store.create(auth.user_id)
+                info = await store.create(auth.user_id, owner=presenter.name)
             elif (found := await store.get(auth.session_id)) is None:
                 raise ProtocolError("unknown_session", f"no session {auth.session_id!r}")
+            elif not (presenter.allows("admin") or found.owner == presenter.name):
+                raise ProtocolError(
+                    "forbidden", "only the presenter who created this session may resume it"
+                )
             else:
                 info = found
                 await store.save(info)
         except bus.TRANSIENT as exc:
             raise ProtocolError("bus_down", f"the message bus is unavailable: {exc}") from exc
-        return cls(core, auth, info, socket)
+        return cls(core, auth, info, socket, presenter)
 
     def started_event(self, resumed: bool) -> dict[str, Any]:
         """The ``session_started`` event."""
@@ -144,8 +152,9 @@ class LiveSession:
                 await self.store.append(self.info, cue)
             except bus.TRANSIENT as exc:
                 log.warning("session %s: history not saved: %s", self.info.id, exc)
-            if self.auth.pipeline != "end2end":
-                self.turns.submit(Turn(final.index, final.text, final.language))
+            if self.auth.pipeline != "end2end" or self.auth.target_languages:
+                turn = Turn(final.index, final.text, final.language, final.pcm16)
+                self.turns.submit(turn)
 
 
 def dumps(event: dict[str, Any]) -> str:

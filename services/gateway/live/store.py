@@ -1,4 +1,9 @@
-"""Live sessions in Redis: the session hash, its transcript history and its event stream.
+"""Live sessions in Redis: the session hash, its transcript history, its event stream and
+the identities allowed to read it.
+
+A session belongs to the identity that created it (``owner``). Who else may read it is a set
+of identities (``listeners``); the member ``*`` lets any listener key in. A session created
+without listeners is private: its owner and admins only.
 
 Every key of a session expires ``session_ttl_s`` after its last write, so an abandoned
 session disappears on its own; every gateway replica sees the same sessions, so a
@@ -8,6 +13,7 @@ listener or a resuming presenter can be served by any of them.
 import json
 import secrets
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,11 +21,14 @@ import redis.asyncio as aioredis
 
 from shared import streams
 
+ANY_LISTENER = "*"  # in a session's listener set: every listener key may read it
+
 
 @dataclass
 class SessionInfo:
     id: str
     user_id: str = ""
+    owner: str = ""  # the identity that created it; "" (older sessions): admins only
     created_s: float = field(default_factory=time.time)
     updated_s: float = field(default_factory=time.time)
     audio_s: float = 0.0  # the session's audio clock: where the next stream starts
@@ -30,6 +39,7 @@ class SessionInfo:
         return {
             "id": self.id,
             "user_id": self.user_id or None,
+            "owner": self.owner or None,
             "created_s": self.created_s,
             "updated_s": self.updated_s,
             "audio_s": round(self.audio_s, 3),
@@ -61,6 +71,7 @@ def _keys(session_id: str) -> list[str]:
         streams.session_cues(session_id),
         streams.session_events(session_id),
         streams.session_cancel(session_id),
+        streams.session_listeners(session_id),
     ]
 
 
@@ -72,10 +83,17 @@ class SessionStore:
         self.ttl_s = ttl_s
         self.events_maxlen = events_maxlen
 
-    async def create(self, user_id: str = "", session_id: str | None = None) -> SessionInfo:
-        """A new session (with ``session_id`` if given and free)."""
-        info = SessionInfo(id=session_id or new_session_id(), user_id=user_id)
+    async def create(
+        self,
+        user_id: str = "",
+        session_id: str | None = None,
+        owner: str = "",
+        listeners: Iterable[str] = (),
+    ) -> SessionInfo:
+        """A new session (with ``session_id`` if given and free), readable by ``listeners``."""
+        info = SessionInfo(id=session_id or new_session_id(), user_id=user_id, owner=owner)
         await self.save(info)
+        await self.grant(info.id, listeners)
         return info
 
     async def save(self, info: SessionInfo) -> None:
@@ -97,6 +115,7 @@ class SessionStore:
         return SessionInfo(
             id=f["id"],
             user_id=f.get("user_id", ""),
+            owner=f.get("owner", ""),
             created_s=float(f["created_s"]),
             updated_s=float(f["updated_s"]),
             audio_s=float(f.get("audio_s", 0)),
@@ -110,6 +129,34 @@ class SessionStore:
     async def delete(self, session_id: str) -> bool:
         """Delete the session and everything kept for it; False if it did not exist."""
         return bool(await self.redis.delete(*_keys(session_id)))
+
+    async def grant(self, session_id: str, identities: Iterable[str]) -> None:
+        """Let ``identities`` read the session (``ANY_LISTENER``: every listener key)."""
+        wanted = list(identities)
+        if not wanted:
+            return
+        key = streams.session_listeners(session_id)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.sadd(key, *wanted)
+            pipe.expire(key, max(await self.ttl(session_id), 1))  # dies with the session
+            await pipe.execute()
+
+    async def revoke(self, session_id: str, identity: str) -> bool:
+        """Take back ``identity``'s access; False if it had none."""
+        return bool(await self.redis.srem(streams.session_listeners(session_id), identity))
+
+    async def listeners(self, session_id: str) -> list[str]:
+        """The identities granted access (``ANY_LISTENER`` among them if it is public)."""
+        members = await self.redis.smembers(streams.session_listeners(session_id))
+        return sorted(m.decode() for m in members)
+
+    async def may_listen(self, session_id: str, identity: str) -> bool:
+        """True if ``identity`` (or every listener) was granted access."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.sismember(streams.session_listeners(session_id), identity)
+            pipe.sismember(streams.session_listeners(session_id), ANY_LISTENER)
+            named, anyone = await pipe.execute()
+        return bool(named or anyone)
 
     async def append(self, info: SessionInfo, cue: Cue) -> None:
         """Add a final utterance to the history (text list + timed cue) and save the clock."""
@@ -145,6 +192,12 @@ class SessionStore:
             pipe.expire(key, self.ttl_s)
             entry_id, _ = await pipe.execute()
         return entry_id.decode()  # type: ignore[no-any-return]
+
+    async def cancelled_turn(self, session_id: str) -> int:
+        """The newest cancelled turn of a session (0 if none): a resumed session numbers
+        its turns after it, so its new jobs are not taken for cancelled ones."""
+        marker = await self.redis.get(streams.session_cancel(session_id))
+        return int(marker) if marker is not None else 0
 
     async def cancel_turn(self, session_id: str, turn: int) -> None:
         """Mark every turn up to ``turn`` as cancelled, for workers that check before work."""

@@ -41,6 +41,7 @@ class Final:
     end_s: float
     text: str
     language: str
+    pcm16: bytes = b""  # the utterance's 16 kHz audio (end2end speech translation)
 
 
 @dataclass(frozen=True)
@@ -87,7 +88,8 @@ class Transcriber:
         self.segmenter = Segmenter(SegmenterOptions.from_settings(s), first_index)
         self.interval = int(s.live_partial_interval_s * RATE_HZ)
         self.window_s = s.live_partial_window_s
-        self.language: str | None = None
+        self.language: str | None = None  # the client's hint: every job uses it
+        self.heard: str | None = None  # the last final's language: partials assume it
         self.prompt = ""
         self.tasks: set[asyncio.Task[None]] = set()
         self.last_final: asyncio.Task[None] | None = None
@@ -140,16 +142,19 @@ class Transcriber:
             language=self.language, prompt=self.prompt[-PROMPT_CHARS:] or None,
             word_timestamps=True, final=True,
         )  # fmt: skip
+        pcm16 = float32_to_pcm16(u.audio)
         try:
-            t = await transcribe(self.core, float32_to_pcm16(u.audio), options)
+            t = await transcribe(self.core, pcm16, options)
         except GatewayError as exc:
             await self.hooks.emit(
                 {"type": "error", "code": exc.code, "message": f"final transcript: {exc.message}"}
             )
             return
         self.prompt = f"{self.prompt} {t.text}".strip() if t.text else self.prompt
+        self.heard = t.language if t.text else self.heard
         start_s = self.clock_s + u.start_s
-        final = Final(u.index, start_s, start_s + len(u.audio) / RATE_HZ, t.text, t.language)
+        end_s = start_s + len(u.audio) / RATE_HZ
+        final = Final(u.index, start_s, end_s, t.text, t.language, pcm16)
         event = {"type": "stt_final", "utterance": u.index, "text": t.text}
         event |= {"language": t.language, "start_s": round(start_s, 3)}
         event |= {"end_s": round(final.end_s, 3), "words": _words(t, start_s)}
@@ -179,7 +184,10 @@ class Transcriber:
 
     async def _partial(self, seq: int, utterance: int, audio: np.ndarray) -> None:
         prompt = self.prompt[-PROMPT_CHARS:] or None
-        options = SttOptions(language=self.language, prompt=prompt, final=False)
+        options = SttOptions(
+            language=self.language or self.heard, prompt=prompt, final=False,
+            start_within_s=self.core.settings.live_partial_timeout_s,
+        )  # fmt: skip
         try:
             t = await transcribe(self.core, float32_to_pcm16(audio), options)
         except GatewayError as exc:

@@ -9,20 +9,20 @@ here, so no stale sentence reaches the client after ``interrupt_ack``.
 
 import asyncio
 import contextlib
-import importlib
-import importlib.util
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from services.gateway import mt, tts
+from services.gateway import dialog, mt, tts
+from services.gateway.auth import Identity
 from services.gateway.core import Core, GatewayError
-from services.gateway.live.protocol import Auth
+from services.gateway.live.protocol import END2END_TARGET, Auth
 from services.gateway.live.store import SessionStore
+from services.gateway.pipeline import speech_to_english
+from shared import bus
 
 log = logging.getLogger(__name__)
-DialogFn = Callable[[Core, str, str], AsyncIterator[str]]
 
 
 class Outlet(Protocol):
@@ -38,36 +38,24 @@ class Turn:
     index: int  # the utterance index (or -1 for typed text)
     text: str
     language: str
-
-
-def dialog_responder() -> DialogFn | None:
-    """The dialog stage as ``respond(core, session_id, text)`` (an async iterator of reply
-    pieces), or None while ``services.gateway.dialog`` does not exist."""
-    if importlib.util.find_spec("services.gateway.dialog") is None:
-        return None
-    module = importlib.import_module("services.gateway.dialog")
-    if hasattr(module, "respond"):
-        return module.respond  # type: ignore[no-any-return]
-    if not (hasattr(module, "open_session") and hasattr(module, "converse_stream")):
-        return None
-
-    async def respond(core: Core, session_id: str, text: str) -> AsyncIterator[str]:
-        session = await module.open_session(core, session_id, None)
-        async for chunk in module.converse_stream(core, session, text):
-            yield chunk.text
-
-    return respond
+    pcm16: bytes = b""  # the utterance's 16 kHz audio, for end2end speech translation
 
 
 class Turns:
     """The per-session queue of turns after STT."""
 
     def __init__(
-        self, core: Core, auth: Auth, session_id: str, store: SessionStore, outlet: Outlet
+        self,
+        core: Core,
+        auth: Auth,
+        presenter: Identity,
+        session_id: str,
+        store: SessionStore,
+        outlet: Outlet,
     ) -> None:
         self.core, self.auth, self.session_id, self.store = core, auth, session_id, store
+        self.presenter = presenter  # the dialog's conversation and memory are theirs
         self._emit, self._send_audio = outlet.emit, outlet.send_audio
-        self.dialog = dialog_responder() if auth.pipeline == "dialog" else None
         self.queue: asyncio.Queue[Turn | asyncio.Future[None]] = asyncio.Queue()
         self.generation = 0
         self.turns = 0
@@ -112,6 +100,10 @@ class Turns:
         await asyncio.wait([t for t in (self.runner, self.active) if t is not None])
 
     async def _run(self) -> None:
+        try:
+            self.turns = await self.store.cancelled_turn(self.session_id)
+        except bus.TRANSIENT as exc:  # then numbering starts at 1; workers may skip a turn
+            log.warning("session %s: cancelled turns unknown: %s", self.session_id, exc)
         while True:
             item = await self.queue.get()
             if isinstance(item, asyncio.Future):
@@ -131,7 +123,9 @@ class Turns:
 
         if self.auth.pipeline == "cascaded":
             await self._cascaded(turn, emit, generation)
-        elif self.auth.pipeline == "dialog" and self.dialog is not None:
+        elif self.auth.pipeline == "end2end":
+            await self._end2end(turn, emit)
+        elif self.auth.pipeline == "dialog":
             await self._dialog(turn, emit, generation)
 
     async def _report(self, emit: Callable[..., Awaitable[None]], exc: GatewayError) -> None:
@@ -147,6 +141,20 @@ class Turns:
             return (await mt.translate(self.core, turn.text, turn.language, target)).text
         except GatewayError as exc:
             return exc
+
+    async def _end2end(self, turn: Turn, emit: Callable[..., Awaitable[None]]) -> None:
+        """Speech straight to English text by Whisper's translate task (one model, no MT)."""
+        if END2END_TARGET not in self.auth.target_languages or not turn.text:
+            return
+        try:
+            text = await speech_to_english(self.core, turn.pcm16, turn.language)
+        except GatewayError as exc:
+            await self._report(emit, exc)
+            return
+        await emit(
+            {"type": "translation", "utterance": turn.index, "language": END2END_TARGET}
+            | {"source_language": turn.language, "text": text or turn.text}
+        )
 
     async def _cascaded(self, turn: Turn, emit: Callable[..., Awaitable[None]], gen: int) -> None:
         targets = self.auth.target_languages
@@ -166,10 +174,14 @@ class Turns:
             await self._speak(text, language, turn.index, emit, gen)
 
     async def _dialog(self, turn: Turn, emit: Callable[..., Awaitable[None]], gen: int) -> None:
-        assert self.dialog is not None
         pieces: list[str] = []
         try:
-            async for piece in self.dialog(self.core, self.session_id, turn.text):
+            session = await dialog.open_session(
+                self.core, self.session_id, self.auth.user_id or None, self.presenter
+            )
+            replies = dialog.converse_stream(self.core, session, turn.text, self.turns)
+            async for chunk in replies:
+                piece = chunk.text
                 pieces.append(piece)
                 await emit({"type": "llm_response", "turn": self.turns, "text": piece})
                 if self.auth.voice is not None and piece.strip():
@@ -192,7 +204,10 @@ class Turns:
         complete: bool = True,
     ) -> None:
         """Synthesise ``text``; send it as binary 24 kHz s16le frames (then ``tts_complete``)."""
-        options = tts.SpeechOptions(text=text, voice=self.auth.voice or "", language=language)
+        options = tts.SpeechOptions(
+            text=text, voice=self.auth.voice or "", language=language,
+            session=self.session_id, turn=self.turns,
+        )  # fmt: skip
         encoder: tts.Encoder | None = None
         try:
             async for chunk in tts.speak(self.core, options):

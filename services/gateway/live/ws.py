@@ -155,7 +155,7 @@ class Connection:
             identity = await authenticate_socket(self.core, auth.api_key or None)
         if identity is None or not identity.allows("presenter"):
             raise ProtocolError("unauthorized", "a presenter API key is required (auth.api_key)")
-        self.session = await LiveSession.open(self.core, auth, self)
+        self.session = await LiveSession.open(self.core, auth, self, identity)
         self.send_json(self.session.started_event(resumed=auth.session_id is not None))
 
 

@@ -17,6 +17,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from services.gateway import dialog, langid, memory, tts
+from services.gateway.auth import Identity, caller
 from services.gateway.core import Core, GatewayError, SttOptions, get_core, transcribe
 from services.gateway.routes.openai import read_audio
 
@@ -30,6 +31,7 @@ Id = Annotated[str, Field(pattern=ID_PATTERN)]
 PathId = Annotated[str, Path(pattern=ID_PATTERN)]
 Text = Annotated[str, Field(min_length=1, max_length=20_000)]
 ReplyFormat = Literal["json", "wav", "pcm", "mp3", "opus", "aac", "flac"]
+Caller = Annotated[Identity, Depends(caller)]
 
 
 def iso_language(code: str | None) -> str | None:
@@ -155,10 +157,10 @@ async def _heard(core: Core, pcm: bytes, language: str | None) -> str:
     },
 )
 async def converse(
-    core: Annotated[Core, Depends(get_core)], request: Request
+    core: Annotated[Core, Depends(get_core)], request: Request, identity: Caller
 ) -> ConverseResult | StreamingResponse:
     body = await _converse_input(core, request)
-    session = await dialog.open_session(core, body.session_id, body.user_id)
+    session = await dialog.open_session(core, body.session_id, body.user_id, identity)
     if body.response_format == "json":
         done = await dialog.converse(core, session, body.text)
         return ConverseResult(
@@ -231,33 +233,39 @@ def _session_info(session: memory.Session, turns: list[memory.Turn]) -> SessionI
     )
 
 
-async def _existing(core: Core, session_id: str) -> memory.Session:
+async def _existing(core: Core, session_id: str, identity: Identity) -> memory.Session:
     found = await dialog.guarded(memory.get_session(core.redis, session_id))
     if found is None:
         raise GatewayError(404, f"session {session_id!r} does not exist", "not_found")
+    dialog.check_owner(found, identity)
     return found
 
 
 @router.post("/session", summary="Start a conversation session", status_code=201)
 async def create_session(
-    core: Annotated[Core, Depends(get_core)], body: SessionCreate | None = None
+    core: Annotated[Core, Depends(get_core)], identity: Caller, body: SessionCreate | None = None
 ) -> SessionInfo:
     ttl_s = dialog.limits(core.settings).session_ttl_s
     user_id = body.user_id if body else None
-    created = await dialog.guarded(memory.create_session(core.redis, user_id, ttl_s))
+    created = await dialog.guarded(
+        memory.create_session(core.redis, user_id, ttl_s, owner=identity.name)
+    )
     return _session_info(created, [])
 
 
 @router.get("/session/{session_id}", summary="A session's info and recent turns")
-async def get_session(core: Annotated[Core, Depends(get_core)], session_id: PathId) -> SessionInfo:
-    found = await _existing(core, session_id)
+async def get_session(
+    core: Annotated[Core, Depends(get_core)], session_id: PathId, identity: Caller
+) -> SessionInfo:
+    found = await _existing(core, session_id, identity)
     return _session_info(found, await dialog.guarded(memory.history(core.redis, session_id)))
 
 
 @router.delete("/session/{session_id}", summary="Forget a session")
 async def delete_session(
-    core: Annotated[Core, Depends(get_core)], session_id: PathId
+    core: Annotated[Core, Depends(get_core)], session_id: PathId, identity: Caller
 ) -> dict[str, str]:
+    await _existing(core, session_id, identity)
     if not await dialog.guarded(memory.delete_session(core.redis, session_id)):
         raise GatewayError(404, f"session {session_id!r} does not exist", "not_found")
     return {"message": "session deleted", "session_id": session_id}
@@ -290,11 +298,10 @@ class MemoryQueryResult(BaseModel):
 
 @router.post("/memory/query", summary="Recall the user's memory entries most like a text")
 async def memory_query(
-    core: Annotated[Core, Depends(get_core)], body: MemoryQuery
+    core: Annotated[Core, Depends(get_core)], body: MemoryQuery, identity: Caller
 ) -> MemoryQueryResult:
-    hits = await dialog.guarded(
-        memory.query_memory(core.redis, body.user_id, body.query_text, body.top_k)
-    )
+    user = memory.User(identity.name, body.user_id)  # this key's user, never another's
+    hits = await dialog.guarded(memory.query_memory(core.redis, user, body.query_text, body.top_k))
     items = [
         MemoryItem(
             text=h.entry.text,
@@ -320,12 +327,15 @@ class MemoryAdd(_Body):
 
 
 @router.post("/memory/add", summary="Store an exchange in the user's memory", status_code=201)
-async def memory_add(core: Annotated[Core, Depends(get_core)], body: MemoryAdd) -> dict[str, str]:
+async def memory_add(
+    core: Annotated[Core, Depends(get_core)], body: MemoryAdd, identity: Caller
+) -> dict[str, str]:
     entry = memory.MemoryEntry(
         "", body.user_text, body.assistant_text, time.time(), body.session_id
     )
     max_entries = dialog.limits(core.settings).memory_max_entries
-    entry_id = await dialog.guarded(memory.add_memory(core.redis, body.user_id, entry, max_entries))
+    user = memory.User(identity.name, body.user_id)
+    entry_id = await dialog.guarded(memory.add_memory(core.redis, user, entry, max_entries))
     return {"message": "memory entry added", "entry_id": entry_id}
 
 
@@ -337,10 +347,10 @@ class MemorySummary(BaseModel):
     topics: list[str] = Field(description="the commonest words of the user's messages")
 
 
-async def _summary(core: Core, user_id: str) -> MemorySummary:
-    stats = await dialog.guarded(memory.memory_stats(core.redis, user_id))
+async def _summary(core: Core, user: memory.User) -> MemorySummary:
+    stats = await dialog.guarded(memory.memory_stats(core.redis, user))
     return MemorySummary(
-        user_id=user_id,
+        user_id=user.user_id,
         total_entries=stats.total_entries,
         last_updated=_when(stats.last_updated_s),
         topics=stats.topics,
@@ -353,13 +363,15 @@ class SummaryBody(_Body):
 
 @router.get("/memory/summary", summary="How much the user's memory holds")
 async def memory_summary(
-    core: Annotated[Core, Depends(get_core)], user_id: Annotated[str, Query(pattern=ID_PATTERN)]
+    core: Annotated[Core, Depends(get_core)],
+    user_id: Annotated[str, Query(pattern=ID_PATTERN)],
+    identity: Caller,
 ) -> MemorySummary:
-    return await _summary(core, user_id)
+    return await _summary(core, memory.User(identity.name, user_id))
 
 
 @router.post("/memory/summary", summary="The same, with the user in a JSON body (as the seed)")
 async def memory_summary_body(
-    core: Annotated[Core, Depends(get_core)], body: SummaryBody
+    core: Annotated[Core, Depends(get_core)], body: SummaryBody, identity: Caller
 ) -> MemorySummary:
-    return await _summary(core, body.user_id)
+    return await _summary(core, memory.User(identity.name, body.user_id))

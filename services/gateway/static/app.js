@@ -270,6 +270,7 @@ function onPresenterEvent(event) {
       presenter.speechRate = event.tts_sample_rate;
       $("session-id").textContent = event.session_id;
       $("session-box").hidden = false;
+      if ($("public").checked) shareWithListeners(event.session_id);
       $("stop").disabled = false;
       setStatus("presenter-status", "Listening. Speak now.");
       break;
@@ -323,6 +324,19 @@ function playSpeech(data) {
   presenter.playAt = at + buffer.duration;
 }
 
+// A session is private to its presenter (and admins) until listeners are granted; "*"
+// lets every listener key follow it.
+async function shareWithListeners(id) {
+  const headers = { "Content-Type": "application/json" };
+  if (apiKey()) headers.Authorization = `Bearer ${apiKey()}`;
+  const response = await fetch(`/v1/sessions/${encodeURIComponent(id)}/listeners`, {
+    method: "POST", headers, body: JSON.stringify({ identity: "*" }),
+  });
+  if (!response.ok) {
+    setStatus("presenter-status", `Listeners cannot follow (HTTP ${response.status}).`, true);
+  }
+}
+
 async function copyLink() {
   const url = `${location.origin}/#listen=${encodeURIComponent($("session-id").textContent)}`;
   try {
@@ -347,7 +361,10 @@ async function join(event) {
   // EventSource hides HTTP errors: ask first, so a wrong id gets a clear message.
   const check = await get(`/v1/sessions/${encodeURIComponent(id)}`);
   if (!check.ok) {
-    setStatus("listener-status", `No session “${id}” (HTTP ${check.status}).`, true);
+    const why = check.status === 403
+      ? `This key may not follow session “${id}”: ask its presenter for access.`
+      : `No session “${id}” (HTTP ${check.status}).`;
+    setStatus("listener-status", why, true);
     return;
   }
   const language = $("listen-language").value;
@@ -362,7 +379,15 @@ async function join(event) {
   on("translation", (e) => language && listener.captions.final(e.utterance, e.text));
   on("ended", () => { setStatus("listener-status", "The session has ended."); leave(); });
   source.onopen = () => setStatus("listener-status", `Listening to session ${id}.`);
-  source.onerror = () => setStatus("listener-status", "Connection lost; reconnecting…", true);
+  source.onerror = (e) => {
+    if (!e.data) {  // the connection dropped (the browser reconnects by itself)
+      setStatus("listener-status", "Connection lost; reconnecting…", true);
+      return;
+    }
+    const error = JSON.parse(e.data);  // the gateway's "error" event ends the stream
+    setStatus("listener-status", `Stopped: ${error.message || error.code}.`, true);
+    leave();
+  };
   $("join").disabled = true;
   $("leave").disabled = false;
 }

@@ -1,0 +1,111 @@
+"""Request bodies: never read past ``max_upload_bytes``, never read before the key is checked.
+
+FastAPI parses a route's body before it runs the route's dependencies (where the role is
+checked), so without this gate a client with no key could make the gateway read, and spool
+to disk, a body as large as the upload limit. ``BodyGate`` is pure ASGI, in front of every
+route:
+
+- a declared ``Content-Length`` over the limit gets 413 before any of the body is read;
+- a request that carries a body (declared or chunked) is authenticated first: a missing or
+  wrong key gets 401 without the body being read (the route's role is still checked later);
+- a chunked body is cut off with 413 as soon as it passes the limit, so no route ever holds
+  more than the limit.
+
+Starlette's ``RequestBodyLimitMiddleware`` covers only the last point, answers in plain text
+rather than the gateway's error shape, and runs the route even when the declared length is
+already too large.
+"""
+
+from starlette.datastructures import Headers
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from services.gateway import auth
+from services.gateway.core import Core, GatewayError
+from services.gateway.errors import error_body
+
+
+class BodyTooLarge(HTTPException):
+    """Raised from ``receive`` once a body passes the limit; FastAPI passes it through as is
+    (an ``HTTPException``), and the app's handler answers 413."""
+
+    code = "too_large"
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"the request body is larger than {limit} bytes")
+
+
+def _refusal(status: int, message: str, code: str, **headers: str) -> JSONResponse:
+    return JSONResponse(error_body(status, message, code), status, headers or None)
+
+
+def _declared_problem(headers: Headers, limit: int) -> JSONResponse | None:
+    """413 for a declared length over ``limit``, 400 for one that is no number."""
+    declared = headers.get("content-length")
+    if declared is None:
+        return None
+    if not (declared.isascii() and declared.isdigit()):
+        return _refusal(400, f"Content-Length {declared[:20]!r} is no length", "bad_request")
+    if int(declared) > limit:
+        return _refusal(413, f"the request body is larger than {limit} bytes", "too_large")
+    return None
+
+
+def _has_body(headers: Headers) -> bool:
+    return "transfer-encoding" in headers or headers.get("content-length", "0") != "0"
+
+
+async def _authenticate(core: Core, scope: Scope) -> JSONResponse | None:
+    """None if the request's key is good (the identity is kept for the route), else 401/503."""
+    request = Request(scope)
+    try:
+        identity = await auth.authenticate(core, auth.token_of(request))
+    except auth.AuthError as exc:
+        auth.log_refusal(request, exc)
+        return _refusal(401, str(exc), "http_error", **{"WWW-Authenticate": "Bearer"})
+    except GatewayError as exc:
+        return _refusal(exc.status, exc.message, exc.code, **{"Retry-After": "5"})
+    scope.setdefault("state", {})[auth.EARLY_IDENTITY] = identity
+    return None
+
+
+def _capped(receive: Receive, limit: int) -> Receive:
+    """``receive`` that raises ``BodyTooLarge`` instead of handing on more than ``limit``."""
+    seen = 0
+
+    async def capped() -> Message:
+        nonlocal seen
+        if seen > limit:  # the route caught the first refusal and read on: refuse again
+            raise BodyTooLarge(limit)
+        message = await receive()
+        if message["type"] == "http.request":
+            seen += len(message.get("body", b""))
+            if seen > limit:
+                raise BodyTooLarge(limit)
+        return message
+
+    return capped
+
+
+class BodyGate:
+    """Pure ASGI middleware: the body rules above, for HTTP requests (sockets pass through)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        core: Core = scope["app"].state.core
+        limit = core.settings.max_upload_bytes
+        headers = Headers(scope=scope)
+        refusal = _declared_problem(headers, limit)
+        if refusal is None and _has_body(headers):
+            refusal = await _authenticate(core, scope)
+        if refusal is not None:
+            await refusal(scope, receive, send)
+            return
+        await self.app(scope, _capped(receive, limit), send)

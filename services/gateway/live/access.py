@@ -1,0 +1,69 @@
+"""Who may read or change a live session.
+
+Reading (events, transcript, info) is for the session's owner, admins, and the identities
+the owner granted (or every listener key, if it granted ``*``). Changing it (deleting it,
+granting, revoking, resuming it as presenter) is for its owner and admins. The route's role
+(``auth.require...``) is checked first; this adds the per-session rule. In the loopback-only
+open mode every caller is an admin, so everything stays open there.
+"""
+
+from collections.abc import Awaitable
+from typing import TypeVar
+
+from services.gateway.auth import Identity
+from services.gateway.core import Core, GatewayError
+from services.gateway.live.session import store_of
+from services.gateway.live.store import SessionInfo, SessionStore
+from shared import bus
+
+T = TypeVar("T")
+
+
+async def guarded(call: Awaitable[T]) -> T:
+    """Await a session-store call; a Redis outage becomes a clean 503."""
+    try:
+        return await call
+    except bus.TRANSIENT as exc:
+        raise GatewayError(503, f"the message bus is unavailable: {exc}", "bus_down") from exc
+
+
+def owns(identity: Identity, info: SessionInfo) -> bool:
+    """True if ``identity`` may change the session: its owner, or an admin."""
+    return identity.allows("admin") or (bool(info.owner) and info.owner == identity.name)
+
+
+async def may_read(store: SessionStore, identity: Identity, info: SessionInfo) -> bool:
+    """True if ``identity`` may read the session: an owner/admin, or a granted listener."""
+    return owns(identity, info) or await store.may_listen(info.id, identity.name)
+
+
+async def _found(core: Core, session_id: str) -> SessionInfo:
+    info = await guarded(store_of(core).get(session_id))
+    if info is None:
+        raise GatewayError(404, f"no session {session_id!r}", "unknown_session")
+    return info
+
+
+async def readable(core: Core, identity: Identity, session_id: str) -> SessionInfo:
+    """The session, if ``identity`` may read it; else 404 (no such session) or 403."""
+    info = await _found(core, session_id)
+    if not await guarded(may_read(store_of(core), identity, info)):
+        raise GatewayError(
+            403,
+            f"{identity.name!r} may not read session {session_id!r}: its presenter has not "
+            "granted access (POST /v1/sessions/{id}/listeners)",
+            "forbidden",
+        )
+    return info
+
+
+async def owned(core: Core, identity: Identity, session_id: str) -> SessionInfo:
+    """The session, if ``identity`` may change it; else 404 (no such session) or 403."""
+    info = await _found(core, session_id)
+    if not owns(identity, info):
+        raise GatewayError(
+            403,
+            f"only the presenter who created session {session_id!r} (or an admin) may change it",
+            "forbidden",
+        )
+    return info
