@@ -48,6 +48,12 @@ class GatewaySettings(ServiceSettings):
     live_max_utterance_s: float = Field(
         18.0, ge=2, le=29, description="longer speech is cut at its quietest point"
     )
+    live_soft_utterance_s: float = Field(
+        4.0, ge=0.5, le=29, description="past this, a shorter pause ends an utterance"
+    )
+    live_short_silence_ms: int = Field(
+        250, ge=50, le=10_000, description="the pause that ends an utterance past the soft length"
+    )
     live_partial_interval_s: float = Field(
         0.5, ge=0.1, le=10, description="new speech audio between two partial STT jobs"
     )

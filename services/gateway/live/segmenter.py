@@ -2,9 +2,12 @@
 
 An utterance starts when the speech probability reaches the threshold (with a little audio
 from before, so the first phoneme is not clipped) and ends after ``min_silence_ms`` below
-the lower threshold (hysteresis, as in Silero's own segmenter). Speech longer than
-``max_utterance_s`` is cut at its quietest window in the second half, and the rest goes on
-as the next utterance, so no words are lost at the cut.
+the lower threshold (hysteresis, as in Silero's own segmenter). Once an utterance is longer
+than ``soft_utterance_s``, a shorter pause (``short_silence_ms``) ends it: fluent speakers
+pause 0.3-0.5 s between sentences, and waiting for a long pause would keep one utterance open
+for a whole paragraph, so its final (and every partial over it) would grow and come late.
+Speech longer than ``max_utterance_s`` is cut at its quietest window in the second half, and
+the rest goes on as the next utterance, so no words are lost at the cut.
 """
 
 from dataclasses import dataclass, field
@@ -22,6 +25,8 @@ class SegmenterOptions:
     speech_pad_ms: int = 200
     min_speech_ms: int = 200
     max_utterance_s: float = 18.0
+    soft_utterance_s: float = 4.0
+    short_silence_ms: int = 250
 
     @classmethod
     def from_settings(cls, s: GatewaySettings) -> "SegmenterOptions":
@@ -32,6 +37,8 @@ class SegmenterOptions:
             s.live_speech_pad_ms,
             s.live_min_speech_ms,
             s.live_max_utterance_s,
+            s.live_soft_utterance_s,
+            s.live_short_silence_ms,
         )
 
 
@@ -63,6 +70,9 @@ class Segmenter:
         self.pad_windows = round(options.speech_pad_ms * RATE_HZ / 1000 / WINDOW)
         self.silence_windows = max(1, round(options.min_silence_ms * RATE_HZ / 1000 / WINDOW))
         self.max_windows = int(options.max_utterance_s * RATE_HZ / WINDOW)
+        self.soft_windows = int(options.soft_utterance_s * RATE_HZ / WINDOW)
+        short = round(options.short_silence_ms * RATE_HZ / 1000 / WINDOW)
+        self.short_silence_windows = max(1, min(short, self.silence_windows))
         self.min_voiced = round(options.min_speech_ms * RATE_HZ / 1000 / WINDOW)
         self.next_index = first_index
         self.samples = 0  # stream position, in samples
@@ -122,7 +132,10 @@ class Segmenter:
             cur.silence = 0
         elif prob < self.neg_threshold:
             cur.silence += 1
-        if cur.silence >= self.silence_windows:
+        needed = self.silence_windows
+        if len(cur.windows) - cur.silence >= self.soft_windows:
+            needed = self.short_silence_windows  # long already: any sentence pause ends it
+        if cur.silence >= needed:
             self.current = None
             self._preroll = cur.windows[-self.pad_windows :] if self.pad_windows else []
             return self._finish(cur, trim=max(cur.silence - self.pad_windows, 0))

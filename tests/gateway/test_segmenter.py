@@ -1,0 +1,45 @@
+"""Utterance segmentation on scripted speech probabilities (no model, no audio)."""
+
+import numpy as np
+
+from services.gateway.live.segmenter import Segmenter, SegmenterOptions
+from services.gateway.live.vad import RATE_HZ, WINDOW
+
+WINDOW_S = WINDOW / RATE_HZ
+
+
+def script(*parts: tuple[str, float]) -> tuple[np.ndarray, np.ndarray]:
+    """Windows and speech probabilities for ("speech"|"pause", seconds) parts."""
+    probs = np.concatenate(
+        [np.full(round(s / WINDOW_S), 0.9 if kind == "speech" else 0.05) for kind, s in parts]
+    )
+    return np.zeros((len(probs), WINDOW), dtype=np.float32), probs
+
+
+def utterances(options: SegmenterOptions, *parts: tuple[str, float]) -> list[float]:
+    """The lengths (s) of the utterances the segmenter cuts, the open one flushed last."""
+    seg = Segmenter(options)
+    done, _started = seg.push(*script(*parts))
+    return [round(len(u.audio) / RATE_HZ, 1) for u in [*done, *seg.flush()]]
+
+
+def test_a_sentence_pause_ends_a_long_utterance_but_not_a_short_one() -> None:
+    options = SegmenterOptions(min_silence_ms=500, soft_utterance_s=4.0, short_silence_ms=250)
+    talk = [("speech", 2.0), ("pause", 0.35), ("speech", 3.0), ("pause", 0.35), ("speech", 2.0)]
+    # 0.35 s after 2 s of speech is a breath; after 5 s, the end of a sentence.
+    lengths = utterances(options, *talk, ("pause", 1.0))
+    assert len(lengths) == 2, lengths
+    assert 5.3 <= lengths[0] <= 5.9 and 2.0 <= lengths[1] <= 2.6, lengths
+
+
+def test_short_pauses_alone_never_end_an_utterance_below_the_soft_length() -> None:
+    options = SegmenterOptions(min_silence_ms=500, soft_utterance_s=4.0, short_silence_ms=250)
+    talk = [("speech", 1.0), ("pause", 0.35), ("speech", 1.0), ("pause", 0.35), ("speech", 1.0)]
+    assert len(utterances(options, *talk, ("pause", 1.0))) == 1
+
+
+def test_without_a_soft_length_only_the_long_pause_counts() -> None:
+    options = SegmenterOptions(min_silence_ms=500, soft_utterance_s=29.0, short_silence_ms=250)
+    talk = [("speech", 5.0), ("pause", 0.35), ("speech", 2.0), ("pause", 0.6), ("speech", 1.0)]
+    lengths = utterances(options, *talk, ("pause", 1.0))
+    assert len(lengths) == 2 and lengths[0] >= 7.3, lengths
