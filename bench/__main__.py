@@ -1,7 +1,7 @@
 """``python -m bench``: run the benchmarks, print their sections, refresh the report.
 
-Full mode writes docs/BENCHMARKS.md (or ``--out``). Quick mode (``--quick``, under a
-minute, for CI) takes few samples and writes only where ``--out`` says, so it never
+Full mode writes docs/BENCHMARKS.md (or ``--out``). Quick mode (``--quick``, a few
+minutes, for CI) takes few samples and writes only where ``--out`` says, so it never
 replaces the full figures with rough ones.
 """
 
@@ -13,30 +13,63 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import DEFAULT_REPORT, hop, hop_report, machine, report, speech, speech_report
+from bench import (
+    DEFAULT_REPORT,
+    dialog,
+    dialog_report,
+    hop,
+    hop_report,
+    live,
+    live_report,
+    machine,
+    mt,
+    mt_report,
+    report,
+    scaleout,
+    scaleout_report,
+    speech,
+    speech_report,
+    tts,
+    tts_report,
+)
 
-SECTIONS = ("speech", "bus")
+SECTIONS = ("bus", "scaleout", "speech", "live", "tts", "mt", "dialog")
 
 
 @dataclass(frozen=True)
 class Preset:
     speech: speech.SpeechConfig
     bus: hop.HopConfig
+    live: live.LiveConfig
+    scaleout: scaleout.ScaleConfig
+    tts: tts.TtsConfig
+    mt: mt.MtConfig
+    dialog: dialog.DialogConfig
 
 
 FULL = Preset(
     speech.SpeechConfig(rounds=30, warmup=2),
     hop.HopConfig(requests=2_000, warmup=200, throughput_requests=4_000),
+    live.FULL,
+    scaleout.FULL,
+    tts.FULL,
+    mt.FULL,
+    dialog.FULL,
 )
 QUICK = Preset(
     speech.SpeechConfig(rounds=3, warmup=1),
     hop.HopConfig(requests=200, warmup=30, throughput_requests=400),
+    live.QUICK,
+    scaleout.QUICK,
+    tts.QUICK,
+    mt.QUICK,
+    dialog.QUICK,
 )
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="few samples (CI, < 1 min)")
+    parser.add_argument("--quick", action="store_true", help="few samples (CI, a few minutes)")
     parser.add_argument(
         "--out",
         type=Path,
@@ -67,6 +100,11 @@ def main(argv: list[str] | None = None) -> int:
     runners: dict[str, Callable[[str], str]] = {
         "speech": lambda header: speech_report.render(speech.run(preset.speech), header),
         "bus": lambda header: hop_report.render(hop.run(preset.bus), header),
+        "live": lambda header: live_report.render(live.run(preset.live), header),
+        "scaleout": lambda header: scaleout_report.render(scaleout.run(preset.scaleout), header),
+        "tts": lambda header: tts_report.render(tts.run(preset.tts), header),
+        "mt": lambda header: mt_report.render(mt.run(preset.mt), header),
+        "dialog": lambda header: dialog_report.render(dialog.run(preset.dialog), header),
     }
     for name in SECTIONS:
         if args.only and name not in args.only:
