@@ -39,8 +39,12 @@ def up(
     host: Annotated[str, typer.Option(help="gateway bind address")] = "127.0.0.1",
     detach: Annotated[bool, typer.Option(help="return once /ready is true")] = False,
     workers: Annotated[
-        str, typer.Option(help="worker processes, e.g. stt=2,mt=1")
-    ] = "stt=1,mt=1,tts=1,summarizer=1,dialog=1",
+        str,
+        typer.Option(
+            help="worker processes, e.g. stt=2,mt=1; STAGE:VARIANT picks a model or engine "
+            "(stt:base = multilingual Whisper, tts:espeak = espeak-ng voices)"
+        ),
+    ] = stack.DEFAULT_WORKERS,
     wyoming_port: Annotated[
         int, typer.Option(min=0, max=65535, help="Wyoming protocol port; 0 = off")
     ] = 0,

@@ -6,7 +6,7 @@ from pyparrot import procs, stack
 from pyparrot.procs import Proc
 from pyparrot.settings import CliSettings
 
-WORKER_NAME = re.compile(r"^(?P<stage>[a-z]+)-(?P<index>\d+)$")
+WORKER_NAME = re.compile(r"^(?P<stage>.+)-(?P<index>\d+)$")
 
 
 def parse(specs: list[str]) -> dict[str, int]:
@@ -22,7 +22,7 @@ def parse(specs: list[str]) -> dict[str, int]:
 
 def _index(proc: Proc, stage: str) -> int:
     match = WORKER_NAME.match(proc.name)
-    return int(match["index"]) if match and match["stage"] == stage else 0
+    return int(match["index"]) if match and match["stage"] == stack.proc_prefix(stage) else 0
 
 
 def scale(settings: CliSettings, counts: dict[str, int]) -> dict[str, tuple[int, int]]:
@@ -41,7 +41,8 @@ def scale(settings: CliSettings, counts: dict[str, int]) -> dict[str, tuple[int,
             live = [p for p in live if p not in extra_procs]
         for _ in range(wanted - len(mine)):
             index = max((_index(p, stage) for p in live), default=0) + 1
-            live.append(stack.spawn_worker(settings, f"{stage}-{index}", stage, redis_url))
+            name = f"{stack.proc_prefix(stage)}-{index}"
+            live.append(stack.spawn_worker(settings, name, stage, redis_url))
         changes[stage] = (len(mine), wanted)
     procs.save(settings.state_file, live, extra)
     return changes

@@ -2,6 +2,7 @@
 
 import importlib.util
 import json
+import re
 import sys
 import time
 from dataclasses import dataclass, field
@@ -16,6 +17,11 @@ from pyparrot.settings import CliSettings
 STAGES = ("stt", "mt", "tts", "summarizer", "dialog")
 # The heartbeat component of a stage's workers, where it differs from the stage's name.
 COMPONENTS = {"dialog": "llm"}
+# ``STAGE:VARIANT`` in a worker spec sets this setting of the worker to VARIANT, e.g.
+# ``stt:base`` (the multilingual Whisper) or ``tts:espeak`` (espeak-ng voices).
+VARIANT_SETTINGS = {"stt": "STT_MODEL", "mt": "MT_ENGINE", "tts": "TTS_ENGINE"}
+VARIANT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+DEFAULT_WORKERS = "stt=1,stt:base=1,mt=1,tts=1,tts:espeak=1,summarizer=1,dialog=1"
 
 
 class StackError(RuntimeError):
@@ -32,21 +38,47 @@ class UpOptions:
     state_file: Path | None = None  # default: settings.state_file (the `up` stack)
 
 
+def split_key(key: str) -> tuple[str, str]:
+    """``"stt:base"`` -> ``("stt", "base")``; ``"mt"`` -> ``("mt", "")``."""
+    stage, _sep, variant = key.partition(":")
+    return stage, variant
+
+
+def proc_prefix(key: str) -> str:
+    """The process name stem of a worker spec key: ``stt:base`` -> ``stt-base``."""
+    return key.replace(":", "-")
+
+
+def worker_env(key: str) -> dict[str, str]:
+    """The settings a worker spec key implies (its variant)."""
+    stage, variant = split_key(key)
+    return {VARIANT_SETTINGS[stage]: variant} if variant else {}
+
+
 def parse_workers(spec: str) -> dict[str, int]:
-    """``"stt=2,mt=1"`` -> ``{"stt": 2, "mt": 1}``, validated."""
+    """``"stt=2,stt:base=1,mt=1"`` -> ``{"stt": 2, "stt:base": 1, "mt": 1}``, validated."""
     counts: dict[str, int] = {}
     for part in filter(None, (p.strip() for p in spec.split(","))):
         name, sep, value = part.partition("=")
-        if not sep or name not in STAGES:
-            raise StackError(f"bad worker spec {part!r}: use STAGE=N with STAGE in {STAGES}")
+        stage, variant = split_key(name)
+        if not sep or stage not in STAGES:
+            raise StackError(
+                f"bad worker spec {part!r}: use STAGE=N or STAGE:VARIANT=N, STAGE in {STAGES}"
+            )
+        if ":" in name and (stage not in VARIANT_SETTINGS or not VARIANT.match(variant)):
+            raise StackError(
+                f"bad worker variant {name!r}: only {sorted(VARIANT_SETTINGS)} take one, "
+                "e.g. stt:base (sets STT_MODEL), tts:espeak (TTS_ENGINE), mt:ctranslate2"
+            )
         if not value.isdigit():
             raise StackError(f"bad worker count {value!r} for {name}: use a whole number >= 0")
         counts[name] = int(value)
     return counts
 
 
-def runnable(stage: str) -> bool:
-    """True if this install has a worker for ``stage``."""
+def runnable(key: str) -> bool:
+    """True if this install has a worker for the stage of ``key``."""
+    stage, _variant = split_key(key)
     return importlib.util.find_spec(f"services.{stage}.__main__") is not None
 
 
@@ -79,14 +111,22 @@ def up(settings: CliSettings, options: UpOptions) -> tuple[str, list[Proc]]:
             "GATEWAY_HOST": options.host,
             "GATEWAY_PORT": str(options.port),
             "GATEWAY_REQUIRED_STAGES": json.dumps(
-                [COMPONENTS.get(s, s) for s, n in options.workers.items() if n]
-            ),
+                sorted(
+                    {
+                        COMPONENTS.get(split_key(k)[0], split_key(k)[0])
+                        for k, n in options.workers.items()
+                        if n
+                    }
+                )
+            ),  # fmt: skip
             **options.gateway_env,
         }
         started.append(_python("gateway", "services.gateway", gateway_env, settings))
-        for stage, count in options.workers.items():
+        for key, count in options.workers.items():
             for i in range(count):
-                started.append(_python(f"{stage}-{i + 1}", f"services.{stage}", env, settings))
+                name = f"{proc_prefix(key)}-{i + 1}"
+                module = f"services.{split_key(key)[0]}"
+                started.append(_python(name, module, env | worker_env(key), settings))
         for module in options.extra_modules:
             started.append(_python(module, f"services.{module}", env, settings))
         procs.save(state_file, started, {"url": url, "redis_url": settings.redis_url})
@@ -98,10 +138,10 @@ def up(settings: CliSettings, options: UpOptions) -> tuple[str, list[Proc]]:
     return url, started
 
 
-def spawn_worker(settings: CliSettings, name: str, stage: str, redis_url: str) -> Proc:
-    """Start one more worker process of ``stage`` (for ``scale``)."""
-    env = {"REDIS_URL": redis_url, "LOG_LEVEL": settings.log_level}
-    return _python(name, f"services.{stage}", env, settings)
+def spawn_worker(settings: CliSettings, name: str, key: str, redis_url: str) -> Proc:
+    """Start one more worker process for a worker spec key (for ``scale``)."""
+    env = {"REDIS_URL": redis_url, "LOG_LEVEL": settings.log_level} | worker_env(key)
+    return _python(name, f"services.{split_key(key)[0]}", env, settings)
 
 
 def _python(name: str, module: str, env: dict[str, str], settings: CliSettings) -> Proc:

@@ -29,7 +29,7 @@ class TtsSettings(WorkerSettings):
         20_000, ge=1, le=20_000, description="longer requests are refused as text_too_long"
     )
     espeak_voice: str = Field(
-        "pt-br",
+        "pt-br,es,de,fr-fr",
         max_length=512,
         description="espeak-ng voice(s), comma-separated (pt-br,es,de); each served as espeak-<v>",
     )

@@ -85,18 +85,31 @@ def test_up_transcribe_status_down(stack: tuple[str, dict[str, str]]) -> None:
 
     status = json.loads(pyparrot("status", "--json", env=env).stdout)
     procs = {p["name"]: p for p in status["processes"]}
-    assert set(procs) == {"redis", "gateway", "stt-1", "mt-1", "tts-1", "summarizer-1", "dialog-1"}
+    assert set(procs) == {
+        "redis", "gateway", "stt-1", "stt-base-1", "mt-1", "tts-1", "tts-espeak-1",
+        "summarizer-1", "dialog-1",
+    }  # fmt: skip
     assert all(p["alive"] for p in procs.values())
-    [stt] = [w for w in status["workers"] if w["component"] == "stt"]
-    assert (stt["pid"], stt["model"]) == (procs["stt-1"]["pid"], "tiny.en")
+    stt = {w["model"]: w["pid"] for w in status["workers"] if w["component"] == "stt"}
+    assert stt == {"tiny.en": procs["stt-1"]["pid"], "base": procs["stt-base-1"]["pid"]}
     workers = httpx.get(f"{url}/v1/workers").json()
-    assert {w["component"]: w["pid"] for w in workers} == {
-        "stt": procs["stt-1"]["pid"],
-        "mt": procs["mt-1"]["pid"],
-        "tts": procs["tts-1"]["pid"],
-        "summarizer": procs["summarizer-1"]["pid"],
-        "llm": procs["dialog-1"]["pid"],
-    }
+    by_pid = {w["pid"]: w["component"] for w in workers}
+    assert {by_pid[procs[name]["pid"]] for name in procs if name not in ("redis", "gateway")} == {
+        "stt", "mt", "tts", "summarizer", "llm",
+    }  # fmt: skip
+    voices = {v["id"]: v for v in httpx.get(f"{url}/v1/voices").json()["data"]}
+    assert voices["espeak-pt-br"]["engine"] == "espeak" and "en_US-joe-medium" in voices
+
+    # Spoken language: the multilingual worker tells Spanish and Portuguese speech apart.
+    for clip, language in (("es_short", "es"), ("pt_short", "pt")):
+        with (DATA / f"{clip}.wav").open("rb") as fh:
+            heard = httpx.post(
+                f"{url}/v1/audio/transcriptions",
+                files={"file": (f"{clip}.wav", fh)},
+                data={"model": "base", "response_format": "verbose_json"},
+                timeout=120,
+            )
+        assert heard.status_code == 200 and heard.json()["language"] == language, heard.text
 
     # Every stage through the one gateway: speak a held-out sentence, transcribe it back.
     sentence = "The weather station reported strong winds along the northern coast this morning."
