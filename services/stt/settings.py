@@ -26,6 +26,14 @@ class SttSettings(WorkerSettings):
         True, description="re-decode at higher temperature when a final decode looks bad"
     )
     device: Literal["cpu", "cuda", "auto"] = Field("cpu", description="where the model runs")
+    drop_no_speech_prob: float = Field(
+        0.4,
+        ge=0,
+        le=1,
+        description="a segment this likely to be silence, and decoded with an average "
+        "log-probability under STT_DROP_LOGPROB, is dropped as a hallucination",
+    )
+    drop_logprob: float = Field(-0.6, le=0, description="see STT_DROP_NO_SPEECH_PROB")
     language_confidence: float = Field(
         0.7,
         ge=0,

@@ -93,3 +93,18 @@ def test_multilingual_base_detects_language(tmp_path: Path) -> None:
     forced = transcribe(base, settings, request("pt_short", language="pt"))
     assert forced.language == "pt"
     assert wer(reference("pt_short"), forced.text) < 0.6, forced.text
+
+
+def test_a_segment_made_up_over_silence_is_dropped() -> None:
+    """The live-caption hallucination measured on a trailing pause, against real speech."""
+    from services.stt.handler import _heard
+    from shared.messages import Segment
+
+    settings = SttSettings()
+    made_up = Segment(id=1, start_s=4.6, end_s=4.9, text="Thank you very much.",
+                      avg_logprob=-1.54, no_speech_prob=0.49)  # fmt: skip
+    spoken = Segment(id=0, start_s=0.0, end_s=4.6, text="And why keeping several copies...",
+                     avg_logprob=-0.08, no_speech_prob=0.0)  # fmt: skip
+    quiet_but_sure = spoken.model_copy(update={"no_speech_prob": 0.5})
+    assert not _heard(settings, made_up)
+    assert _heard(settings, spoken) and _heard(settings, quiet_but_sure)
