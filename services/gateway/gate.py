@@ -9,7 +9,8 @@ route:
 - a request that carries a body (declared or chunked) is authenticated first: a missing or
   wrong key gets 401 without the body being read (the route's role is still checked later);
 - a chunked body is cut off with 413 as soon as it passes the limit, so no route ever holds
-  more than the limit.
+  more than the limit;
+- a JSON body (parsed whole, in memory) has the smaller ``max_json_bytes`` limit.
 
 Starlette's ``RequestBodyLimitMiddleware`` covers only the last point, answers in plain text
 rather than the gateway's error shape, and runs the route even when the declared length is
@@ -100,8 +101,10 @@ class BodyGate:
             await self.app(scope, receive, send)
             return
         core: Core = scope["app"].state.core
-        limit = core.settings.max_upload_bytes
         headers = Headers(scope=scope)
+        limit = core.settings.max_upload_bytes
+        if headers.get("content-type", "").split(";")[0].strip().lower() == "application/json":
+            limit = min(limit, core.settings.max_json_bytes)
         refusal = _declared_problem(headers, limit)
         if refusal is None and _has_body(headers):
             refusal = await _authenticate(core, scope)

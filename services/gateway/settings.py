@@ -23,6 +23,11 @@ class GatewaySettings(ServiceSettings):
     max_upload_bytes: int = Field(
         100 * 1024 * 1024, ge=1_024, description="largest accepted upload"
     )
+    max_json_bytes: int = Field(
+        2 * 1024 * 1024,
+        ge=1_024,
+        description="largest accepted JSON body (parsed in memory; uploads use the limit above)",
+    )
     max_audio_s: float = Field(3_600.0, gt=0, description="longest accepted audio")
     default_stt_model: str = Field(
         "tiny.en", description="model used for 'whisper-1' when the language is English/unknown"

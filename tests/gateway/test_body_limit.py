@@ -143,6 +143,23 @@ async def test_a_chunked_body_is_cut_off_at_the_limit(gateway: Gateway) -> None:
         assert (await http.get("/health")).status_code == 200  # and still serves
 
 
+async def test_a_json_body_has_its_own_smaller_limit(
+    clean_redis: str, aredis: aioredis.Redis
+) -> None:
+    key, _ = await keystore.create(aredis, "presenter", "pat@example.com")
+    settings = settings_for(clean_redis).model_copy(update={"max_json_bytes": LIMIT // 4})
+    app = create_app(settings, CollectorRegistry())
+    auth = {"Authorization": f"Bearer {key}"}
+    big = {"text": "x" * (LIMIT // 2), "source": "en", "target": "pt"}
+    upload = {"file": ("a.wav", b"x" * (LIMIT // 2), "audio/wav")}
+    async with app.router.lifespan_context(app), listening(app) as address:
+        async with httpx.AsyncClient(base_url=f"http://{address}") as http:
+            refused = await http.post("/v1/translate", headers=auth, json=big)
+            as_upload = await http.post(ROUTE, headers=auth, files=upload)
+    assert refused.status_code == 413 and refused.json()["error"]["code"] == "too_large"
+    assert as_upload.status_code == 400  # the same size as an upload reaches its route
+
+
 async def test_a_body_within_the_limit_reaches_the_route(gateway: Gateway) -> None:
     auth = {"Authorization": f"Bearer {gateway.key}"}
     files = {"file": ("a.wav", b"not audio" * 100, "audio/wav")}
