@@ -38,6 +38,8 @@ class WorkerMetrics:
     realtime_factor: Histogram
     reclaimed: Counter
     in_flight: Gauge
+    external_up: Gauge
+    external_down_marks: Counter
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,18 @@ def worker_metrics(registry: CollectorRegistry) -> WorkerMetrics:
         ),
         in_flight=Gauge(
             f"{PREFIX}_jobs_in_flight", "Jobs being handled now", ["component"], registry=registry
+        ),
+        external_up=Gauge(
+            f"{PREFIX}_external_server_up",
+            "1 if a registered external server passed its last check or call, else 0",
+            ["component", "server"],
+            registry=registry,
+        ),
+        external_down_marks=Counter(
+            f"{PREFIX}_external_server_down_total",
+            "Times a registered external server was found down (jobs failed over)",
+            ["component", "server"],
+            registry=registry,
         ),
     )
 

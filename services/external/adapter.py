@@ -10,13 +10,14 @@ import contextlib
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 
 import redis.asyncio as aioredis
 
 from services.external.handler import handle
-from services.external.pool import Pool, check
+from services.external.pool import Pool, Server, check
 from services.external.settings import ExternalSettings
 from shared import bus, streams
 from shared.metrics import WorkerMetrics
@@ -72,6 +73,7 @@ class Adapter:
         self.pools: dict[str, Pool] = {}
         self.loops: dict[str, Running] = {}
         self.last_check_s = time.monotonic()
+        self.health: dict[tuple[str, str], bool] = {}  # (stage, server) -> last seen up
 
     async def run(self, stop: asyncio.Event) -> None:
         """Reconcile until ``stop`` is set, then stop every loop gracefully."""
@@ -91,7 +93,9 @@ class Adapter:
         """One reconciliation: registry -> pools -> health -> running loops."""
         wanted = await discover(self.redis)
         for stream, want in wanted.items():
-            self.pools.setdefault(stream, Pool()).update(want.servers)
+            if stream not in self.pools:
+                self.pools[stream] = Pool(on_mark=self._observer(want.stage))
+            self.pools[stream].update(want.servers)
         for stream in set(self.pools) - set(wanted):
             del self.pools[stream]
         if time.monotonic() - self.last_check_s >= self.settings.recheck_interval_s:
@@ -119,6 +123,18 @@ class Adapter:
                 if ok != server.healthy:
                     log.warning("%s (%s) is %s", server.name, server.url, "up" if ok else "down")
                 pool.mark(server, ok)
+
+    def _observer(self, stage: str) -> Callable[[Server, bool], None]:
+        """Record a server's health in the metrics (an operator's 'backend down' alert)."""
+
+        def observe(server: Server, healthy: bool) -> None:
+            key = (stage, server.name)
+            if not healthy and self.health.get(key) is not False:  # went down, not a repeat
+                self.metrics.external_down_marks.labels(*key).inc()
+            self.health[key] = healthy
+            self.metrics.external_up.labels(*key).set(1 if healthy else 0)
+
+        return observe
 
     def _serving(self, stream: str) -> bool:
         return any(s.healthy for s in self.pools[stream].servers.values())

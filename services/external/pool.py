@@ -2,7 +2,7 @@
 
 import itertools
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import httpx
@@ -20,6 +20,7 @@ class Pool:
     """The servers behind one stream; shared by the handler threads and the checker."""
 
     servers: dict[str, Server] = field(default_factory=dict)
+    on_mark: Callable[[Server, bool], None] | None = None  # e.g. metrics; any thread
     _turn: Iterator[int] = field(default_factory=itertools.count)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -45,6 +46,8 @@ class Pool:
 
     def mark(self, server: Server, healthy: bool) -> None:
         server.healthy = healthy
+        if self.on_mark is not None:
+            self.on_mark(server, healthy)
 
 
 def check(server: Server, timeout_s: float) -> bool:

@@ -10,6 +10,7 @@ import httpx
 import pytest
 import redis.asyncio as aioredis
 
+from pyparrot import redis_server
 from shared import heartbeat
 from tests.audio import DATA
 from tests.polling import eventually
@@ -63,6 +64,14 @@ async def no_external_stt(gateway: httpx.AsyncClient) -> bool:
     return not await external_stt(gateway)
 
 
+async def scrape(port: int) -> dict[str, float]:
+    """The adapter's Prometheus samples, by their exposition-format name and labels."""
+    async with httpx.AsyncClient() as http:
+        text = (await http.get(f"http://127.0.0.1:{port}/metrics")).text
+    samples = (line.rsplit(" ", 1) for line in text.splitlines() if not line.startswith("#"))
+    return {name: float(value) for name, value in samples}
+
+
 async def seen_health_checks(server: Standin, more: int) -> None:
     """Wait until the adapter has health-checked ``server`` ``more`` more times."""
     target = server.health_calls + more
@@ -76,13 +85,16 @@ async def seen_health_checks(server: Standin, more: int) -> None:
 async def test_round_robin_failover_and_recovery(
     gateway: httpx.AsyncClient, clean_redis: str, tmp_path: Path
 ) -> None:
+    metrics_port = redis_server.free_port()
     with (
         standins("alpha", "beta", "gamma") as (alpha, beta, gamma),
-        adapter_process(clean_redis, tmp_path / "adapter.log"),
+        adapter_process(clean_redis, tmp_path / "adapter.log", EXT_METRICS_PORT=str(metrics_port)),
     ):
         for server in (alpha, beta, gamma):
             await register(gateway, "asr", server)
         await eventually(lambda: external_stt(gateway), 15)
+        up = 'pyparrot_external_server_up{component="stt",server="%s"}'
+        down = 'pyparrot_external_server_down_total{component="stt",server="%s"}'
 
         # Round robin: consecutive jobs go to each healthy server in turn.
         assert await served_by(gateway, 6) == {"alpha": 2, "beta": 2, "gamma": 2}
@@ -93,11 +105,16 @@ async def test_round_robin_failover_and_recovery(
         assert set(await served_by(gateway, 6)) == {"alpha", "gamma"}
         assert beta.jobs("/asr") == 2
         await eventually(lambda: advertised(clean_redis, f"{beta.url} (down)"), 10)
+        seen = await scrape(metrics_port)
+        assert seen[up % "beta"] == 0 and seen[down % "beta"] == 1, seen
+        assert seen[up % "alpha"] == 1 and seen.get(down % "alpha", 0) == 0, seen
 
         # It comes back on the same port: a periodic re-check takes it in again.
         beta.start()
         await seen_health_checks(beta, 2)
         assert await served_by(gateway, 6) == {"alpha": 2, "beta": 2, "gamma": 2}
+        seen = await scrape(metrics_port)
+        assert seen[up % "beta"] == 1 and seen[down % "beta"] == 1, seen  # back, counted once
 
         # A server that answers but fails its health check is skipped too, then readmitted.
         gamma.healthy = False
