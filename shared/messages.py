@@ -70,6 +70,11 @@ class TranscribeRequest(_Frozen):
     task: Literal["transcribe", "translate"] = "transcribe"
     word_timestamps: bool = False
     final: bool = Field(True, description="False for a partial hypothesis of live speech")
+    fallback: bool = Field(
+        True,
+        description="allow Whisper's temperature-fallback re-decodes (if the worker does); "
+        "live finals turn them off: on short utterances they fire often and cost seconds",
+    )
 
     @model_validator(mode="after")
     def _whole_frames(self) -> "TranscribeRequest":

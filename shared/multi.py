@@ -8,7 +8,6 @@ loop needs its own settings only for a distinct ``worker_name`` (its heartbeat k
 import asyncio
 import signal
 from collections.abc import Awaitable, Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 
 import redis.asyncio as aioredis
 from prometheus_client import REGISTRY, start_http_server
@@ -45,11 +44,11 @@ async def run_many(
 Body = Callable[[aioredis.Redis, WorkerMetrics, asyncio.Event], Awaitable[None]]
 
 
-def serve_process(settings: WorkerSettings, body: Body, threads: int | None = None) -> None:
+def serve_process(settings: WorkerSettings, body: Body) -> None:
     """Process entry point: metrics port, Redis connection, SIGTERM/SIGINT -> ``stop``.
 
-    ``threads`` sizes the pool that runs blocking handlers: asyncio's default (cores + 4)
-    would quietly serialise a process running more concurrent jobs than that."""
+    Handlers run on ``shared.threads.POOL``, not asyncio's default executor (cores + 4
+    threads), which would quietly serialise a process running more jobs than that."""
     if settings.metrics_port:
         start_http_server(settings.metrics_port)
     metrics = worker_metrics(REGISTRY)
@@ -57,10 +56,6 @@ def serve_process(settings: WorkerSettings, body: Body, threads: int | None = No
     async def main() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
-        if threads is not None:
-            loop.set_default_executor(
-                ThreadPoolExecutor(max_workers=threads + 2, thread_name_prefix="handler")
-            )
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         redis = await bus.connect(settings)
@@ -74,7 +69,4 @@ def serve_process(settings: WorkerSettings, body: Body, threads: int | None = No
 
 def serve_many(loops: Sequence[Loop], settings: WorkerSettings) -> None:
     """Process entry point for one or several worker loops."""
-    threads = sum(loop_settings.concurrency for _spec, loop_settings in loops)
-    serve_process(
-        settings, lambda redis, metrics, stop: run_many(redis, loops, metrics, stop), threads
-    )
+    serve_process(settings, lambda redis, metrics, stop: run_many(redis, loops, metrics, stop))

@@ -4,10 +4,15 @@ import asyncio
 import contextlib
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 from pydantic import BaseModel
 
 from shared.messages import Envelope
+
+# Threads are made on demand and reused; the bound only caps a runaway. A process's job
+# concurrency (WorkerSettings.concurrency per loop) stays far below it.
+POOL = ThreadPoolExecutor(max_workers=256, thread_name_prefix="handler")
 
 
 async def iterate_in_thread(
@@ -16,9 +21,14 @@ async def iterate_in_thread(
     """Run a blocking handler in one worker thread and yield its results as they come.
 
     One thread hop per job (not one per item): the thread hands each result to the event
-    loop with ``call_soon_threadsafe``. If the consumer stops early (timeout, shutdown, a
-    cancelled turn) the handler's generator is closed before it produces its next item, so
-    a streaming model (LLM tokens, TTS sentences) stops working instead of running on.
+    loop with ``call_soon_threadsafe``, the last one together with "done", so a one-result
+    job wakes the loop once. The thread comes from this module's own pool, submitted to
+    directly: ``run_in_executor`` would wrap it in an asyncio future whose completion wakes
+    the loop a second time.
+
+    If the consumer stops early (timeout, shutdown, a cancelled turn) the handler's generator
+    is closed before it produces its next item, so a streaming model (LLM tokens, TTS
+    sentences) stops working instead of running on.
     """
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[tuple[str, object]] = asyncio.Queue()
@@ -51,7 +61,7 @@ async def iterate_in_thread(
             if close is not None:
                 close()  # runs the handler's own clean-up (e.g. stops generation)
 
-    loop.run_in_executor(None, produce)
+    POOL.submit(produce)
     try:
         while True:
             kind, value = await queue.get()

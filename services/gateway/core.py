@@ -74,6 +74,7 @@ class SttOptions:
     word_timestamps: bool = False
     final: bool = True  # False: a live partial, sent to the background lane
     start_within_s: float | None = None  # not started by then: answered expired
+    fallback: bool = True  # Whisper's temperature-fallback re-decodes (file jobs)
 
 
 async def transcribe(core: Core, pcm16: bytes, options: SttOptions) -> Transcript:
@@ -93,6 +94,7 @@ async def transcribe(core: Core, pcm16: bytes, options: SttOptions) -> Transcrip
         task=options.task,  # type: ignore[arg-type]
         word_timestamps=options.word_timestamps,
         final=options.final,
+        fallback=options.fallback,
     )
     stream = streams.jobs("stt", worker.model)
     if not options.final:

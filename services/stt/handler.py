@@ -61,7 +61,7 @@ def transcribe(model: SttModel, settings: SttSettings, request: TranscribeReques
     started = time.perf_counter()
     audio = to_float32_mono(request.audio, request.audio_format)
     # Partials must be fast and predictable: no temperature fallback re-decodes.
-    fallback = settings.temperature_fallback and request.final
+    fallback = settings.temperature_fallback and request.final and request.fallback
     language, probability = request.language, None
     if model.multilingual and language is None:
         choice = choose_language(model, settings, audio, rescore=request.final)
