@@ -66,6 +66,7 @@ class WorkerSpec:
     languages: list[str] = field(default_factory=list)
     audio_field: str = ""  # payload field whose duration feeds the real-time-factor metric
     background_lane: bool = False  # also serve streams.background(stream), at low priority
+    extra: dict[str, str] = field(default_factory=dict)  # advertised too, e.g. a TTS engine
 
     @property
     def lanes(self) -> list[str]:
@@ -115,6 +116,7 @@ class Worker:
             model=spec.model,
             languages=spec.languages,
             concurrency=settings.concurrency,
+            extra=dict(spec.extra),
         )
 
     async def run(self, stop: asyncio.Event, burst: bool = False) -> None:

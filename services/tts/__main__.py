@@ -16,6 +16,18 @@ from shared.settings import configure_logging
 from shared.worker import Worker, WorkerSpec
 
 
+def worker_spec(engine: TtsEngine, settings: TtsSettings) -> WorkerSpec:
+    """What a worker for one voice serves; its heartbeat says which engine speaks it."""
+    return WorkerSpec(
+        component="tts",
+        stream=streams.jobs("tts", engine.name),
+        handle=partial(handle, engine, settings),
+        model=engine.name,
+        languages=engine.languages,
+        extra={"engine": engine.engine},  # GET /v1/voices shows it
+    )
+
+
 def voice_worker(
     redis: aioredis.Redis,
     engine: TtsEngine,
@@ -23,19 +35,10 @@ def voice_worker(
     metrics: WorkerMetrics,
     several: bool,
 ) -> Worker:
-    """A consumer-group loop for one voice; its heartbeat says which engine speaks it."""
-    spec = WorkerSpec(
-        component="tts",
-        stream=streams.jobs("tts", engine.name),
-        handle=partial(handle, engine, settings),
-        model=engine.name,
-        languages=engine.languages,
-    )
+    """A consumer-group loop for one voice."""
     # Each loop of a process needs its own consumer name (and heartbeat key).
     loop_settings = named(settings, engine.name) if several else settings
-    worker = Worker(redis, spec, loop_settings, metrics)
-    worker.info.extra = {"engine": engine.engine}  # GET /v1/voices shows it
-    return worker
+    return Worker(redis, worker_spec(engine, settings), loop_settings, metrics)
 
 
 async def serve_voices(

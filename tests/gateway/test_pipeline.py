@@ -23,7 +23,7 @@ from services.stt.__main__ import worker_spec as stt_spec
 from services.stt.model import SttModel
 from services.stt.model import load_model as load_stt
 from services.stt.settings import SttSettings
-from services.tts.handler import handle as handle_tts
+from services.tts.__main__ import worker_spec as tts_spec
 from services.tts.settings import TtsSettings
 from shared import streams
 from shared.messages import Envelope, Transcript
@@ -64,13 +64,7 @@ def real_loops(redis_url: str, tiny: SttModel, bergamot: MtModel) -> list[Loop]:
     mt_settings = MtSettings(redis_url=redis_url, worker_name="mt", block_ms=50)
     tts_settings = TtsSettings(redis_url=redis_url, worker_name="tts", block_ms=50)
     voice = bundled_voice()
-    tts = WorkerSpec(
-        component="tts",
-        stream=streams.jobs("tts", voice.name),
-        handle=partial(handle_tts, voice, tts_settings),
-        model=voice.name,
-        languages=voice.languages,
-    )
+    tts = tts_spec(voice, tts_settings)
     return [stt_loop(redis_url, tiny), *mt_loops(bergamot, mt_settings), (tts, tts_settings)]
 
 

@@ -22,11 +22,9 @@ from services.stt.__main__ import worker_spec as stt_spec
 from services.stt.model import SttModel
 from services.stt.model import load_model as load_stt
 from services.stt.settings import SttSettings
-from services.tts.handler import handle as handle_tts
+from services.tts.__main__ import worker_spec as tts_spec
 from services.tts.settings import TtsSettings
-from shared import streams
 from shared.textnorm import wer
-from shared.worker import WorkerSpec
 from tests.audio import read_pcm, reference
 from tests.gateway.live_helpers import serving
 from tests.polling import eventually
@@ -58,13 +56,7 @@ def tiny() -> SttModel:
 async def workers(clean_redis: str, tiny: SttModel) -> AsyncIterator[None]:
     voice = bundled_voice()
     settings = TtsSettings(redis_url=clean_redis, worker_name="tts", block_ms=50)
-    tts = WorkerSpec(
-        component="tts",
-        stream=streams.jobs("tts", voice.name),
-        handle=partial(handle_tts, voice, settings),
-        model=voice.name,
-        languages=voice.languages,
-    )
+    tts = tts_spec(voice, settings)
     stt_settings = SttSettings(redis_url=clean_redis, worker_name="stt", block_ms=50)
     stt = stt_spec(tiny, stt_settings)
     async with serving(clean_redis, [(stt, stt_settings), (tts, settings)]):
