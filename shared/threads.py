@@ -2,6 +2,7 @@
 
 import asyncio
 import contextlib
+import os
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -12,7 +13,18 @@ from shared.messages import Envelope
 
 # Threads are made on demand and reused; the bound only caps a runaway. A process's job
 # concurrency (WorkerSettings.concurrency per loop) stays far below it.
-POOL = ThreadPoolExecutor(max_workers=256, thread_name_prefix="handler")
+MAX_THREADS = 256
+POOL = ThreadPoolExecutor(max_workers=MAX_THREADS, thread_name_prefix="handler")
+
+
+def _fresh_pool_after_fork() -> None:
+    """A forked child inherits the pool's bookkeeping but none of its threads: it would count
+    the parent's idle threads as its own and never start one, so its jobs would never run."""
+    global POOL
+    POOL = ThreadPoolExecutor(max_workers=MAX_THREADS, thread_name_prefix="handler")
+
+
+os.register_at_fork(after_in_child=_fresh_pool_after_fork)
 
 
 async def iterate_in_thread(
