@@ -18,8 +18,9 @@ from redis.exceptions import NoScriptError
 
 from services.gateway.bridge import SUBMIT_BOUNDED, Backlogged, Bridge
 from shared import bus
+from shared.intake import Entry
 from shared.messages import Envelope, pack
-from shared.worker import Worker, _Entry
+from shared.worker import Worker
 
 Flush = Callable[[list[Any]], Awaitable[list[Any]]]
 
@@ -66,7 +67,7 @@ class BatchingWorker(Worker):
         self.finishes = Coalescer(self._flush_finishes)
 
     async def _flush_finishes(
-        self, items: list[tuple[_Entry, list[Envelope], Envelope | None]]
+        self, items: list[tuple[Entry, list[Envelope], Envelope | None]]
     ) -> list[None]:
         async with self.redis.pipeline(transaction=True) as pipe:
             for entry, replies, job in items:
@@ -79,7 +80,7 @@ class BatchingWorker(Worker):
         return [None] * len(items)
 
     async def _finish(
-        self, entry: _Entry, replies: list[Envelope], outcome: str, job: Envelope | None = None
+        self, entry: Entry, replies: list[Envelope], outcome: str, job: Envelope | None = None
     ) -> None:
         await self.finishes.add((entry, replies, job))
         self.metrics.jobs.labels(self.spec.component, outcome).inc()

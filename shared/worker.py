@@ -31,6 +31,7 @@ from redis.exceptions import ResponseError
 
 from shared import bus, heartbeat, streams
 from shared.heartbeat import WorkerInfo
+from shared.intake import Entry, Intake
 from shared.messages import DecodeError, Envelope, ErrorResult, unpack
 from shared.metrics import WorkerMetrics
 from shared.settings import WorkerSettings
@@ -78,14 +79,6 @@ class WorkerSpec:
         )
 
 
-@dataclass
-class _Entry:
-    stream: str
-    id: bytes
-    raw: bytes | None
-    deliveries: int
-
-
 class Worker:
     """State of one running loop; use ``run_worker`` rather than this class directly."""
 
@@ -104,8 +97,8 @@ class Worker:
         self.in_flight: set[asyncio.Task[None]] = set()
         self.active_ids: set[tuple[str, bytes]] = set()  # (lane, entry id) being handled
         self._ending = False
-        self.claim_cursors = dict.fromkeys(spec.lanes, "0-0")
-        self.last_claim_s = 0.0
+        self.intake = Intake(redis, self.group, settings.worker_name, spec.lanes,
+                             settings.claim_idle_ms)  # fmt: skip
         for outcome in ("done", "retry", "dead", "invalid", "expired", "cancelled"):
             metrics.jobs.labels(spec.component, outcome)  # export zeros, not "no data"
         metrics.reclaimed.labels(spec.component)
@@ -121,7 +114,7 @@ class Worker:
 
     async def run(self, stop: asyncio.Event, burst: bool = False) -> None:
         """Serve until ``stop`` is set (or, in burst mode, until no work is left)."""
-        await self._ensure_groups()
+        await self.intake.ensure_groups()
         await heartbeat.beat(self.redis, self.info, self.settings.heartbeat_ttl_s)
         beating = asyncio.create_task(self._heartbeat(stop))
         self._stopping = asyncio.create_task(stop.wait())
@@ -159,15 +152,17 @@ class Worker:
             await asyncio.wait([*self.in_flight, self._stopping], return_when=FIRST_COMPLETED)
             return True
         try:
-            entries = await self._reclaim(free) or await self._read(free)
+            entries = await self._reclaim(free) or await self.intake.read(
+                free, 10 if self.in_flight else self.settings.block_ms
+            )
         except ResponseError as exc:
             # XAUTOCLAIM and XREADGROUP alike: a Redis restarted without persistence has
             # lost the group (and the stream); recreate it and carry on.
             if "NOGROUP" not in str(exc) and "no longer exists" not in str(exc):
                 raise
             log.warning("group %s vanished from %s; recreating it", self.group, self.spec.stream)
-            await self._ensure_groups()
-            self.claim_cursors = dict.fromkeys(self.spec.lanes, "0-0")
+            await self.intake.ensure_groups()
+            self.intake.reset()
             return False
         for entry in entries:
             key = (entry.stream, entry.id)
@@ -180,70 +175,15 @@ class Worker:
             task.add_done_callback(lambda _t, k=key: self.active_ids.discard(k))
         return bool(entries)
 
-    async def _ensure_groups(self) -> None:
-        for stream in self.spec.lanes:
-            await bus.ensure_group(self.redis, stream, self.group)
-
-    async def _read(self, count: int) -> list[_Entry]:
-        block_ms = 10 if self.in_flight else self.settings.block_ms
-        lanes = self.spec.lanes
-        if len(lanes) > 1:
-            # The main stream first, without waiting; then block on every lane. Should both
-            # answer at once (a race of a few microseconds), the extra job simply runs too.
-            urgent = await self._xreadgroup([lanes[0]], count, None)
-            if urgent:
-                return urgent
-        return await self._xreadgroup(lanes, count, block_ms)
-
-    async def _xreadgroup(self, lanes: list[str], count: int, block_ms: int | None) -> list[_Entry]:
-        reply = await self.redis.xreadgroup(
-            self.group, self.info.name, dict.fromkeys(lanes, ">"), count=count, block=block_ms
-        )
-        return [
-            _Entry(stream.decode() if isinstance(stream, bytes) else stream, entry_id,
-                   fields.get(b"e"), 1)
-            for stream, entries in reply or []
-            for entry_id, fields in entries
-        ]  # fmt: skip
-
-    async def _reclaim(self, count: int) -> list[_Entry]:
-        """Take over entries another consumer has held too long (or a failed one of ours)."""
-        interval_s = min(self.settings.claim_idle_ms / 2000, 5.0)
-        if time.monotonic() - self.last_claim_s < interval_s:
-            return []
-        self.last_claim_s = time.monotonic()
-        entries: list[_Entry] = []
-        for stream in self.spec.lanes:
-            if len(entries) < count:
-                entries += await self._reclaim_lane(stream, count - len(entries))
+    async def _reclaim(self, count: int) -> list[Entry]:
+        """Take over entries another consumer has held too long (a crashed peer's work)."""
+        entries = await self.intake.reclaim(count)
         if entries:
             self.metrics.reclaimed.labels(self.spec.component).inc(len(entries))
             log.info("reclaimed %d idle job(s) on %s", len(entries), self.spec.stream)
         return entries
 
-    async def _reclaim_lane(self, stream: str, count: int) -> list[_Entry]:
-        cursor, claimed, *_deleted = await self.redis.xautoclaim(
-            stream,
-            self.group,
-            self.info.name,
-            min_idle_time=self.settings.claim_idle_ms,
-            start_id=self.claim_cursors[stream],
-            count=count,
-        )
-        cursor = cursor.decode() if isinstance(cursor, bytes) else cursor
-        self.claim_cursors[stream] = cursor
-        entries = []
-        for entry_id, fields in claimed:
-            pending = await self.redis.xpending_range(
-                stream, self.group, min=entry_id, max=entry_id, count=1
-            )
-            deliveries = pending[0]["times_delivered"] if pending else 1
-            entries.append(_Entry(stream, entry_id, (fields or {}).get(b"e"), deliveries))
-        if len(claimed) == count and cursor != "0-0":
-            self.last_claim_s = 0.0  # more may be waiting: look again next turn
-        return entries
-
-    async def _process(self, entry: _Entry) -> None:
+    async def _process(self, entry: Entry) -> None:
         """Decide how one job ends: done, retry or dead."""
         try:
             envelope = unpack(entry.raw or b"")
@@ -255,13 +195,10 @@ class Worker:
             await self._dead(entry, envelope, "max_deliveries", message)
             return
         if envelope.deadline_s is not None and bus.now_s() > envelope.deadline_s:
-            error = ErrorResult(
-                code="expired", message="not started before its deadline", stage=self.spec.component
-            )
-            await self._finish(entry, [envelope.reply(error)], "expired", envelope)
+            await self._refuse(entry, envelope, "expired", "not started before its deadline")
             return
         if await self._cancelled(envelope):
-            await self._finish_cancelled(entry, envelope)
+            await self._refuse(entry, envelope, "cancelled", "the turn was cancelled")
             return
         component = self.spec.component
         self.metrics.in_flight.labels(component).inc()
@@ -279,14 +216,14 @@ class Worker:
         self.metrics.job_seconds.labels(component).observe(elapsed)
         self._observe_rtf(envelope, elapsed)
 
-    async def _handle(self, entry: _Entry, envelope: Envelope) -> None:
+    async def _handle(self, entry: Entry, envelope: Envelope) -> None:
         """Run the handler in a thread. A result marked ``last=False`` is published at once
         (streamed speech); the final one goes out with the ack in one transaction."""
         held: BaseModel | None = None  # a result that may be the final one
         seq = 0
         async for item in iterate_in_thread(self.spec.handle, envelope):
             if seq + (held is not None) > 0 and await self._cancelled(envelope):
-                await self._finish_cancelled(entry, envelope)  # stops the handler too
+                await self._refuse(entry, envelope, "cancelled", "the turn was cancelled")
                 return
             if held is not None:
                 await self._publish([envelope.reply(held, seq)], envelope)
@@ -308,7 +245,7 @@ class Worker:
             await pipe.execute()
 
     async def _finish(
-        self, entry: _Entry, replies: list[Envelope], outcome: str, job: Envelope | None = None
+        self, entry: Entry, replies: list[Envelope], outcome: str, job: Envelope | None = None
     ) -> None:
         """Publish the last results, XACK and XDEL in one MULTI."""
         async with self.redis.pipeline(transaction=True) as pipe:
@@ -330,14 +267,15 @@ class Worker:
         marker = await self.redis.get(streams.session_cancel(job.session))
         return marker is not None and int(marker) >= job.seq
 
-    async def _finish_cancelled(self, entry: _Entry, job: Envelope) -> None:
-        log.info("job %s of session %s turn %d was cancelled", job.id, job.session, job.seq)
-        error = ErrorResult(
-            code="cancelled", message="the turn was cancelled", stage=self.spec.component
-        )
-        await self._finish(entry, [job.reply(error)], "cancelled", job)
+    async def _refuse(self, entry: Entry, job: Envelope, outcome: str, message: str) -> None:
+        """End a job without running it (any further): acknowledge it and answer ``outcome``
+        as the error code, so a waiting requester hears at once. Leaving the handler's
+        ``async for`` also closes its generator, which stops the model."""
+        log.info("job %s (session %s, turn %d) %s", job.id, job.session, job.seq, outcome)
+        error = ErrorResult(code=outcome, message=message, stage=self.spec.component)
+        await self._finish(entry, [job.reply(error)], outcome, job)
 
-    async def _retry(self, entry: _Entry, envelope: Envelope, exc: Exception) -> None:
+    async def _retry(self, entry: Entry, envelope: Envelope, exc: Exception) -> None:
         reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         if entry.deliveries >= self.settings.max_deliveries:
             await self._dead(entry, envelope, "failed", reason)
@@ -347,9 +285,7 @@ class Worker:
         )
         self.metrics.jobs.labels(self.spec.component, "retry").inc()
 
-    async def _dead(
-        self, entry: _Entry, envelope: Envelope | None, code: str, message: str
-    ) -> None:
+    async def _dead(self, entry: Entry, envelope: Envelope | None, code: str, message: str) -> None:
         """Copy the entry to the dead-letter stream, tell the requester, acknowledge it."""
         log.error("dead-lettering %s on %s: %s: %s", entry.id, entry.stream, code, message)
         async with self.redis.pipeline(transaction=True) as pipe:
@@ -396,17 +332,9 @@ class Worker:
             self.info.in_flight = len(self.in_flight)
             try:
                 await heartbeat.beat(self.redis, self.info, self.settings.heartbeat_ttl_s)
-                await self._touch_active()
+                await self.intake.touch(self.active_ids)
             except bus.TRANSIENT as exc:
                 log.warning("heartbeat failed: %s", exc)
-
-    async def _touch_active(self) -> None:
-        """Reset the idle time of jobs we are still handling (XCLAIM JUSTID to ourselves),
-        so a long job is not mistaken for a crashed consumer's and handled twice."""
-        for stream in self.spec.lanes:
-            ids = [entry_id for lane, entry_id in self.active_ids if lane == stream]
-            if ids:
-                await self.redis.xclaim(stream, self.group, self.info.name, 0, ids, justid=True)
 
     async def _drain(self) -> None:
         """Let in-flight jobs finish within the grace period; the rest stay pending."""
