@@ -14,7 +14,6 @@ worker, PyParrot only. The figures' definitions are in ``bench/live_score.py``.
 import argparse
 import asyncio
 import sys
-import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
@@ -29,7 +28,7 @@ from bench.live_tap import Job, Tap
 from bench.report import write_section
 from bench.stack import Stack, http_ok, wait_until
 from bench.wyoming import ready as wyoming_ready
-from bench.wyoming import tiny_en_dir
+from bench.wyoming import spawn_peer, tiny_en_dir
 from pyparrot import redis_server
 from shared import streams
 
@@ -123,12 +122,7 @@ def add_stt_workers(stack: Stack, total: int) -> None:
 def start_wyoming(stack: Stack) -> int:
     """wyoming-faster-whisper as ``bench.wyoming`` starts it (tiny.en int8 beam 1, 2 threads)."""
     port = redis_server.free_port()
-    data_dir = tempfile.mkdtemp(prefix="wfw-", dir=stack.logs)
-    args = ["-m", "wyoming_faster_whisper", "--model", tiny_en_dir(), "--device", "cpu"]
-    args += ["--compute-type", "int8", "--beam-size", "1", "--cpu-threads", "2"]
-    args += ["--language", "en", "--local-files-only", "--data-dir", data_dir]
-    args += ["--uri", f"tcp://127.0.0.1:{port}"]
-    stack.spawn("wyoming-faster-whisper", args, {"HF_HUB_OFFLINE": "1"})
+    spawn_peer(stack, tiny_en_dir(), port)
     return port
 
 

@@ -10,7 +10,6 @@ so 64 of them start in a moment instead of each importing pydantic and redis-py 
 import asyncio
 import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 
@@ -93,9 +92,6 @@ def serve(plan: WorkerPlan, report: Connection) -> None:
     threads = plan.loops * plan.concurrency
 
     async def body(redis: aioredis.Redis, metrics: WorkerMetrics, stop: asyncio.Event) -> None:
-        # asyncio's default executor has min(32, cores + 4) threads: 6 here, which would
-        # make a 16-loop process run only 6 sleeping handlers at once. One per job slot.
-        asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(threads))
         await warm_pool(redis, 2 * threads + 2)
         run = _run_batching if plan.batching else run_many
         await run(redis, loops, metrics, stop)

@@ -43,6 +43,17 @@ def tiny_en_dir() -> str:
     return str(get_model_path())
 
 
+def spawn_peer(stack: Stack, model: str, port: int) -> None:
+    """wyoming-faster-whisper on ``port``: ``model`` (tiny.en), int8, beam 1, 2 threads,
+    English, offline, as every comparison with it runs it."""
+    data_dir = tempfile.mkdtemp(prefix="wfw-", dir=stack.logs)
+    args = ["-m", "wyoming_faster_whisper", "--model", model, "--device", "cpu"]
+    args += ["--compute-type", "int8", "--beam-size", "1", "--cpu-threads", "2"]
+    args += ["--language", "en", "--local-files-only", "--data-dir", data_dir]
+    args += ["--uri", f"tcp://127.0.0.1:{port}"]
+    stack.spawn("wyoming-faster-whisper", args, {"HF_HUB_OFFLINE": "1"})
+
+
 async def ready(port: int) -> bool:
     """True once the server answers ``describe`` with a speech-to-text model."""
     try:
@@ -92,12 +103,7 @@ def start(stack: Stack) -> dict[str, int]:
     stack.spawn("stt", ["-m", "services.stt"], stt_env)
     gw_env = {"GATEWAY_PORT": str(gateway_port), "GATEWAY_WYOMING_PORT": str(ours)}
     stack.spawn("gateway", ["-m", "services.gateway"], gw_env)
-    data_dir = tempfile.mkdtemp(prefix="wfw-", dir=stack.logs)
-    args = ["-m", "wyoming_faster_whisper", "--model", model, "--device", "cpu"]
-    args += ["--compute-type", "int8", "--beam-size", "1", "--cpu-threads", "2"]
-    args += ["--language", "en", "--local-files-only", "--data-dir", data_dir]
-    args += ["--uri", f"tcp://127.0.0.1:{theirs}"]
-    stack.spawn("wyoming-faster-whisper", args, {"HF_HUB_OFFLINE": "1"})
+    spawn_peer(stack, model, theirs)
     ports = {"wyoming-faster-whisper": theirs, "PyParrot Wyoming": ours}
     for port in ports.values():
         wait_until(lambda p=port: asyncio.run(ready(p)), stack.children, 120.0)
