@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 
 import httpx
 
-from bench import interleave
+from bench import interleave, wyoming
 from bench.gateway import spawn_gateway, wait_ready
 from bench.stack import Child, Stack, StartupError, wait_until
 from pyparrot import redis_server
@@ -43,7 +43,6 @@ with warnings.catch_warnings():  # wyoming.audio imports the deprecated stdlib a
     from wyoming.audio import AudioChunk, AudioStop
     from wyoming.client import AsyncTcpClient
     from wyoming.error import Error
-    from wyoming.info import Describe, Info
     from wyoming.tts import Synthesize
 
 # Two sentences, as an assistant's answer starts: only the first one decides the wait.
@@ -167,13 +166,8 @@ def _wyoming_path(port: int) -> Timed:
 
 async def _speaks(port: int) -> bool:
     """True once a Wyoming server answers ``describe`` with a voice."""
-    try:
-        async with AsyncTcpClient("127.0.0.1", port, 1, 5) as client:
-            await client.write_event(Describe().event())
-            event = await client.read_event()
-    except OSError:
-        return False
-    return event is not None and any(p.voices for p in Info.from_event(event).tts)
+    info = await wyoming.server_info(port)
+    return info is not None and any(p.voices for p in info.tts)
 
 
 def _peer_unavailable() -> str:

@@ -54,15 +54,21 @@ def spawn_peer(stack: Stack, model: str, port: int) -> None:
     stack.spawn("wyoming-faster-whisper", args, {"HF_HUB_OFFLINE": "1"})
 
 
-async def ready(port: int) -> bool:
-    """True once the server answers ``describe`` with a speech-to-text model."""
+async def server_info(port: int) -> "Info | None":
+    """The Wyoming server's ``info``, or None while it does not answer yet."""
     try:
         async with AsyncTcpClient("127.0.0.1", port, 1, 5) as client:
             await client.write_event(Describe().event())
             event = await client.read_event()
     except OSError:
-        return False
-    return event is not None and bool(Info.from_event(event).asr)
+        return None
+    return Info.from_event(event) if event is not None else None
+
+
+async def ready(port: int) -> bool:
+    """True once the server answers ``describe`` with a speech-to-text model."""
+    info = await server_info(port)
+    return info is not None and bool(info.asr)
 
 
 async def one_request(port: int, pcm: bytes) -> float:

@@ -11,16 +11,9 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.deploy.workers import ENV_PREFIX, WORKERS
+
 ROOT = Path(__file__).resolve().parents[2]
-WORKERS = ("stt", "mt", "tts", "summarizer", "dialog", "external")
-ENV_PREFIX = {
-    "stt": "STT",
-    "mt": "MT",
-    "tts": "TTS",
-    "summarizer": "SUM",
-    "dialog": "LLM",
-    "external": "EXT",
-}
 EXTRAS = {"gateway": "gateway", "external": ""}  # the pip extra each image installs
 METRICS_PORT = 9100
 

@@ -15,6 +15,7 @@ from services.dialog.model import BUNDLED_NAME
 from services.mt.model import BUNDLED_PAIRS
 from services.summarizer.model import ExtractiveModel
 from shared import streams
+from tests.deploy.workers import ENV_PREFIX
 
 kubernetes_validate = pytest.importorskip(
     "kubernetes_validate", reason="pip install kubernetes-validate (dev extra)"
@@ -32,14 +33,6 @@ STREAMS = {
 }
 # Deployment -> the component its workers advertise (their consumer group's name).
 COMPONENTS = {"dialog": "llm"}
-ENV_PREFIX = {
-    "stt": "STT",
-    "mt": "MT",
-    "tts": "TTS",
-    "summarizer": "SUM",
-    "dialog": "LLM",
-    "external": "EXT",
-}
 
 _COUNT = {"type": "string", "pattern": "^[0-9]+$"}
 REDIS_STREAMS_METADATA = {
