@@ -75,6 +75,11 @@ class TranscribeRequest(_Frozen):
         description="allow Whisper's temperature-fallback re-decodes (if the worker does); "
         "live finals turn them off: on short utterances they fire often and cost seconds",
     )
+    live: bool = Field(
+        False,
+        description="a live session's final: the worker may run Whisper on a shorter "
+        "window (STT_LIVE_FINAL_WINDOW_S); partials (final=False) are live anyway",
+    )
 
     @model_validator(mode="after")
     def _whole_frames(self) -> "TranscribeRequest":

@@ -75,6 +75,7 @@ class SttOptions:
     final: bool = True  # False: a live partial, sent to the background lane
     start_within_s: float | None = None  # not started by then: answered expired
     fallback: bool = True  # Whisper's temperature-fallback re-decodes (file jobs)
+    live: bool = False  # a live session's job: the worker may trade a little accuracy for time
 
 
 async def transcribe(core: Core, pcm16: bytes, options: SttOptions) -> Transcript:
@@ -95,6 +96,7 @@ async def transcribe(core: Core, pcm16: bytes, options: SttOptions) -> Transcrip
         word_timestamps=options.word_timestamps,
         final=options.final,
         fallback=options.fallback,
+        live=options.live,
     )
     stream = streams.jobs("stt", worker.model)
     if not options.final:

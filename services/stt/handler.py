@@ -3,6 +3,8 @@
 import time
 from collections.abc import Iterator
 
+import numpy as np
+
 from services.stt.langid import choose_language
 from services.stt.model import SttModel
 from services.stt.settings import SttSettings
@@ -11,6 +13,11 @@ from shared.messages import Envelope, Segment, TranscribeRequest, Transcript, Wo
 from shared.worker import JobFailed
 
 MIN_AUDIO_S = 0.05
+# A partial's tokens per second of audio, at most (capped at 200: faster-whisper refuses a
+# prompt plus new tokens over 448, and cuts the prompt at 223): speech runs ~4 text tokens/s
+# plus timestamps; the cap stops the rare repetition loop a shortened window can start.
+PARTIAL_TOKENS_PER_S = 8
+PARTIAL_MIN_TOKENS = 24
 
 
 def _check(model: SttModel, request: TranscribeRequest) -> None:
@@ -55,6 +62,41 @@ def _heard(settings: SttSettings, segment: Segment) -> bool:
     )
 
 
+def _decode(
+    model: SttModel,
+    settings: SttSettings,
+    request: TranscribeRequest,
+    audio: np.ndarray,
+    language: str | None,
+    fallback: bool,
+) -> tuple[list[object], object]:
+    """One Whisper call. A live job runs on a shorter encoder window; a partial's tokens are
+    capped too."""
+    window_s = 0.0
+    if not request.final:
+        window_s = settings.partial_window_s
+    elif request.live:
+        window_s = settings.live_final_window_s
+    max_tokens = None
+    if not request.final:
+        duration_s = request.audio_format.duration_s(request.audio)
+        max_tokens = min(PARTIAL_MIN_TOKENS + int(duration_s * PARTIAL_TOKENS_PER_S), 200)
+    with model.whisper.encoder_window(window_s):
+        segments, info = model.whisper.transcribe(
+            audio,
+            language=language if model.multilingual else "en",
+            task=request.task if model.multilingual else "transcribe",
+            beam_size=settings.beam_size,
+            vad_filter=settings.vad_filter,
+            word_timestamps=request.word_timestamps,
+            initial_prompt=request.prompt or None,
+            temperature=[0.0, 0.2, 0.4, 0.6, 0.8, 1.0] if fallback else 0.0,
+            condition_on_previous_text=False,
+            max_new_tokens=max_tokens,
+        )
+        return list(segments), info  # decoded here, inside the window
+
+
 def transcribe(model: SttModel, settings: SttSettings, request: TranscribeRequest) -> Transcript:
     """Run Whisper on one request."""
     _check(model, request)
@@ -66,17 +108,7 @@ def transcribe(model: SttModel, settings: SttSettings, request: TranscribeReques
     if model.multilingual and language is None:
         choice = choose_language(model, settings, audio, rescore=request.final)
         language, probability = choice.language, choice.probability
-    segments, info = model.whisper.transcribe(
-        audio,
-        language=language if model.multilingual else "en",
-        task=request.task if model.multilingual else "transcribe",
-        beam_size=settings.beam_size,
-        vad_filter=settings.vad_filter,
-        word_timestamps=request.word_timestamps,
-        initial_prompt=request.prompt or None,
-        temperature=[0.0, 0.2, 0.4, 0.6, 0.8, 1.0] if fallback else 0.0,
-        condition_on_previous_text=False,
-    )
+    segments, info = _decode(model, settings, request, audio, language, fallback)
     parts = [p for p in (_segment(i, seg) for i, seg in enumerate(segments)) if _heard(settings, p)]
     return Transcript(
         text=" ".join(p.text for p in parts if p.text),

@@ -40,6 +40,41 @@ def test_transcribes_english_speech(
     assert result.duration_s == pytest.approx(read_pcm(clip)[1].duration_s(read_pcm(clip)[0]))
 
 
+def test_live_jobs_encode_a_shorter_window_and_still_read_the_speech(
+    tiny: SttModel, settings: SttSettings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    frames: list[int] = []
+    real_encode = tiny.whisper.model.encode
+
+    def spy(features: object, **kw: object) -> object:
+        frames.append(features.shape[-1])  # type: ignore[attr-defined]
+        return real_encode(features, **kw)
+
+    monkeypatch.setattr(tiny.whisper, "model", _Proxy(tiny.whisper.model, encode=spy))
+    partial = transcribe(tiny, settings, request("en_short", final=False))
+    live_final = transcribe(tiny, settings, request("en_short", live=True, word_timestamps=True))
+    file_final = transcribe(tiny, settings, request("en_short"))
+    window = int(settings.partial_window_s * 100)
+    assert frames == [window, int(settings.live_final_window_s * 100), 3000]  # file: 30 s
+    frames.clear()
+    full = settings.model_copy(update={"live_final_window_s": 0.0})
+    live_full = transcribe(tiny, full, request("en_short", live=True, word_timestamps=True))
+    assert frames == [3000] and live_full.segments[0].words
+    for result in (partial, live_final, live_full):
+        assert wer(reference("en_short"), result.text) <= 0.20, result.text
+        assert wer(file_final.text, result.text) <= 0.20, (result.text, file_final.text)
+
+
+class _Proxy:
+    """Forwards to a CTranslate2 model, with some attributes replaced."""
+
+    def __init__(self, target: object, **replaced: object) -> None:
+        self._target, self._replaced = target, replaced
+
+    def __getattr__(self, name: str) -> object:
+        return self._replaced.get(name) or getattr(self._target, name)
+
+
 def test_silence_gives_no_text(tiny: SttModel, settings: SttSettings) -> None:
     assert transcribe(tiny, settings, request("silence_3s")).text == ""
 
