@@ -166,6 +166,9 @@ def _batch(system: str, workers: int, count: int, traces: list[Trace], result: L
     shown = ", ".join(f"{lag:.2f}" for lag in lags) or "none"
     _progress(f"{system} ×{count} (workers {workers}): {done}/{count} completed; "
               f"end of audio → last final (s): {shown}")  # fmt: skip
+    for trace, scored in zip(traces, scores, strict=False):
+        if scored.wer > 0:
+            _progress(f"  final text at WER {scored.wer:.3f}: {trace.final_text!r}")
     errors = {e for t in traces for e in t.errors}
     if errors:
         _progress(f"  errors: {sorted(errors)[:3]}")
@@ -237,6 +240,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--rounds", type=int, help="batches per system and concurrency")
     parser.add_argument("--repeat", type=int, help="copies of the lecture in the clip")
     parser.add_argument("--no-peers", action="store_true", help="PyParrot only")
+    parser.add_argument("--sessions", help="concurrent sessions to run, e.g. 1,4")
+    parser.add_argument("--workers", help="PyParrot STT worker counts, e.g. 1,2")
     return parser
 
 
@@ -249,6 +254,10 @@ def config_from(args: argparse.Namespace) -> LiveConfig:
         config = replace(config, repeat=args.repeat)
     if args.no_peers:
         config = replace(config, peers=False)
+    if args.sessions:
+        config = replace(config, concurrency=tuple(int(n) for n in args.sessions.split(",")))
+    if args.workers:
+        config = replace(config, workers=tuple(sorted(int(n) for n in args.workers.split(","))))
     return config
 
 

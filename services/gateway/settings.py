@@ -59,6 +59,13 @@ class GatewaySettings(ServiceSettings):
     live_short_silence_ms: int = Field(
         250, ge=50, le=10_000, description="the pause that ends an utterance past the soft length"
     )
+    live_speculate_silence_ms: int = Field(
+        100,
+        ge=0,
+        le=10_000,
+        description="after this much pause, transcribe the utterance as if it had ended, so "
+        "its final is ready when the pause turns out to end it (0: never)",
+    )
     live_partial_interval_s: float = Field(
         0.5, ge=0.1, le=10, description="new speech audio between two partial STT jobs"
     )

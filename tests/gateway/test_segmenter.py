@@ -43,3 +43,31 @@ def test_without_a_soft_length_only_the_long_pause_counts() -> None:
     talk = [("speech", 5.0), ("pause", 0.35), ("speech", 2.0), ("pause", 0.6), ("speech", 1.0)]
     lengths = utterances(options, *talk, ("pause", 1.0))
     assert len(lengths) == 2 and lengths[0] >= 7.3, lengths
+
+
+def test_a_pause_that_ends_the_utterance_matches_the_tentative_cut_made_in_it() -> None:
+    options = SegmenterOptions(min_silence_ms=500, soft_utterance_s=4.0, short_silence_ms=250)
+    seg = Segmenter(options)
+    seg.push(*script(("speech", 2.0), ("pause", 0.2)))
+    early = seg.tentative()
+    assert early is not None and seg.pause_windows >= round(0.2 / WINDOW_S) - 1
+    done, _ = seg.push(*script(("pause", 0.5)))
+    assert len(done) == 1 and done[0].index == early.index
+    assert done[0].speech_windows == early.speech_windows  # the speculation stands
+
+
+def test_speech_after_the_pause_makes_the_tentative_cut_stale() -> None:
+    options = SegmenterOptions(min_silence_ms=500, soft_utterance_s=4.0, short_silence_ms=250)
+    seg = Segmenter(options)
+    seg.push(*script(("speech", 2.0), ("pause", 0.2)))
+    early = seg.tentative()
+    assert early is not None
+    done, _ = seg.push(*script(("speech", 0.5), ("pause", 0.6)))
+    assert len(done) == 1 and done[0].speech_windows > early.speech_windows
+    assert len(done[0].audio) > len(early.audio)
+
+
+def test_nothing_tentative_without_an_open_utterance() -> None:
+    seg = Segmenter(SegmenterOptions())
+    seg.push(*script(("pause", 1.0)))
+    assert seg.tentative() is None and seg.pause_windows == 0

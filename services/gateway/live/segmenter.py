@@ -49,6 +49,7 @@ class Utterance:
     index: int
     audio: np.ndarray
     start_s: float
+    speech_windows: int = 0  # windows up to the trailing pause: equal for two cuts of one pause
 
 
 @dataclass
@@ -101,6 +102,21 @@ class Segmenter:
         current, self.current = self.current, None
         self._preroll = []
         return self._finish(current, trim=current.silence) if current else []
+
+    @property
+    def pause_windows(self) -> int:
+        """VAD windows of silence at the end of the open utterance (0 if none is open)."""
+        return self.current.silence if self.current is not None else 0
+
+    def tentative(self) -> Utterance | None:
+        """The open utterance as it will end if its current pause goes on, or None if it is
+        not speech yet. A final transcribed from it stands for the real one as long as no
+        voice comes before the end: both then have the same ``speech_windows``."""
+        cur = self.current
+        if cur is None or not cur.windows:
+            return None
+        done = self._finish(cur, trim=max(cur.silence - self.pad_windows, 0))
+        return done[0] if done else None
 
     def window_audio(self, max_s: float) -> tuple[int, np.ndarray] | None:
         """The open utterance's index and its most recent ``max_s`` of audio."""
@@ -161,4 +177,5 @@ class Segmenter:
             return []  # a click or a breath, not speech
         windows = cur.windows[: len(cur.windows) - trim] if trim else cur.windows
         audio = np.concatenate(windows) if windows else np.zeros(0, dtype=np.float32)
-        return [Utterance(cur.index, audio, cur.start_sample / RATE_HZ)]
+        spoken = len(cur.windows) - cur.silence
+        return [Utterance(cur.index, audio, cur.start_sample / RATE_HZ, spoken)]

@@ -6,7 +6,11 @@ it sends is self-contained, so any STT replica can answer any of them:
 - while an utterance is open, a *partial* job over its recent audio each time
   ``partial_interval_s`` of new audio has arrived, at most one in flight per session (so
   partials never pile up behind a slow worker: the next one simply covers more audio);
-- when it ends, a *final* job with word timings, prompted with the previous final's text.
+- when it ends, a *final* job with word timings, prompted with the previous final's text;
+- when it pauses (``speculate_silence_ms``), a *speculative* final over the audio so far: if
+  the pause turns out to end the utterance, its transcript is the final, ready up to the
+  rest of the pause sooner; if the speaker goes on, it is dropped. Partials stop during a
+  pause: the utterance may be ending, and its final will say it all.
 
 Ordering: finals run as a chain (each waits for the one before, which also gives it the
 right prompt), so they reach the client in utterance order whichever worker answers. A
@@ -18,18 +22,20 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
 from services.gateway.core import Core, GatewayError, SttOptions, transcribe
 from services.gateway.live.segmenter import Segmenter, SegmenterOptions, Utterance
-from services.gateway.live.vad import RATE_HZ, StreamingVad
+from services.gateway.live.vad import RATE_HZ, WINDOW, StreamingVad
 from shared.audio import float32_to_pcm16
 from shared.messages import Transcript
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 PROMPT_CHARS = 400  # Whisper reads at most ~224 prompt tokens; the end matters most
+PAUSE_WINDOWS = 3  # ~0.1 s of trailing silence: no new partial, the utterance may be ending
 
 
 @dataclass(frozen=True)
@@ -88,10 +94,18 @@ class Transcriber:
         self.segmenter = Segmenter(SegmenterOptions.from_settings(s), first_index)
         self.interval = int(s.live_partial_interval_s * RATE_HZ)
         self.window_s = s.live_partial_window_s
+        self.speculate_windows = (
+            max(1, round(s.live_speculate_silence_ms * RATE_HZ / 1000 / WINDOW))
+            if s.live_speculate_silence_ms
+            else 0
+        )
+        # (utterance, speech windows) it stands for, and the job transcribing it
+        self.speculation: tuple[tuple[int, int], asyncio.Task[Transcript]] | None = None
+        self.pause_seen = False  # a speculation was made (or not possible) in this pause
         self.language: str | None = None  # the client's hint: every job uses it
         self.heard: str | None = None  # the last final's language: partials assume it
         self.prompt = ""
-        self.tasks: set[asyncio.Task[None]] = set()
+        self.tasks: set[asyncio.Task[Any]] = set()
         self.last_final: asyncio.Task[None] | None = None
         self.partial: asyncio.Task[None] | None = None
         self.partial_seq = 0
@@ -107,6 +121,7 @@ class Transcriber:
             await self.hooks.on_speech()
         for utterance in done:
             self._start_final(utterance)
+        self._maybe_speculate()
         self._maybe_partial()
 
     def flush(self) -> None:
@@ -126,7 +141,7 @@ class Transcriber:
         if self.tasks:
             await asyncio.wait(list(self.tasks))
 
-    def _spawn(self, coro: Awaitable[None]) -> asyncio.Task[None]:
+    def _spawn(self, coro: Awaitable[T]) -> asyncio.Task[T]:
         task = asyncio.ensure_future(coro)
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
@@ -135,17 +150,52 @@ class Transcriber:
     def _start_final(self, utterance: Utterance) -> None:
         self.last_final = self._spawn(self._final(utterance, self.last_final))
 
-    async def _final(self, u: Utterance, previous: asyncio.Task[None] | None) -> None:
-        if previous is not None:
-            await asyncio.wait([previous])  # order, and the previous text as the prompt
+    def _final_job(self, u: Utterance) -> asyncio.Task[Transcript]:
+        """Transcribe ``u`` as a final; its prompt is the text of every final before it."""
         options = SttOptions(
             language=self.language, prompt=self.prompt[-PROMPT_CHARS:] or None,
             word_timestamps=True, final=True,
             fallback=False,  # measured: re-decodes made a final's p95 7.4 s (bench/live)
+            live=True,
         )  # fmt: skip
+        return self._spawn(transcribe(self.core, float32_to_pcm16(u.audio), options))
+
+    def _maybe_speculate(self) -> None:
+        """At a pause, start the final the pause would make, unless started already or an
+        earlier final (whose text is this one's prompt) is still due."""
+        if not self.speculate_windows:
+            return
+        if self.segmenter.pause_windows < self.speculate_windows:
+            self.pause_seen = False  # speaking: the next pause may be the end
+            return
+        if self.pause_seen or (self.last_final is not None and not self.last_final.done()):
+            return
+        u = self.segmenter.tentative()
+        if u is None:
+            return
+        self.pause_seen = True  # one speculation per pause
+        if self.speculation is not None:
+            self.speculation[1].cancel()  # the speaker went on: that pause was not the end
+        self.speculation = ((u.index, u.speech_windows), self._final_job(u))
+
+    async def _transcribe_final(self, u: Utterance) -> Transcript:
+        """The speculative final made at this utterance's last pause, or a new job."""
+        spec, self.speculation = self.speculation, None
+        if spec is not None and spec[0] == (u.index, u.speech_windows):
+            try:
+                return await spec[1]
+            except GatewayError as exc:
+                log.info("speculative final failed (%s); transcribing again", exc.message)
+        elif spec is not None:
+            spec[1].cancel()
+        return await self._final_job(u)
+
+    async def _final(self, u: Utterance, previous: asyncio.Task[None] | None) -> None:
+        if previous is not None:
+            await asyncio.wait([previous])  # order, and the previous text as the prompt
         pcm16 = float32_to_pcm16(u.audio)
         try:
-            t = await transcribe(self.core, pcm16, options)
+            t = await self._transcribe_final(u)
         except GatewayError as exc:
             await self.hooks.emit(
                 {"type": "error", "code": exc.code, "message": f"final transcript: {exc.message}"}
@@ -167,8 +217,8 @@ class Transcriber:
         if self.partial is not None:
             return
         current = self.segmenter.current
-        if current is None:
-            return
+        if current is None or (self.speculate_windows and current.silence >= PAUSE_WINDOWS):
+            return  # none open, or pausing: the final may be next
         utterance, at = self.partial_at
         # New audio since the last partial of this utterance (all of it, for a new one).
         fresh = self.segmenter.samples - max(at, current.start_sample)
