@@ -12,7 +12,9 @@ Paths, one turn at a time, interleaved round by round:
 - ``/ws/converse`` (the live voice assistant: ``pipeline: dialog``, a voice, barge-in):
   ``text_input`` sent → first ``llm_response`` event and first binary audio frame;
 - ``POST /converse`` with ``response_format: wav`` (the HTTP assistant API): request sent →
-  first body byte.
+  first body byte;
+- the question *spoken* to ``/ws/converse`` at real-time pace (``bench.dialog_spoken``):
+  end of speech → its ``stt_final``, the first ``llm_response`` and the first audio frame.
 
 Each gateway turn starts a new session (no history, no memory), so every path sends the
 model the same two messages (system prompt + question). Every turn is read to its end before
@@ -36,7 +38,7 @@ from typing import TYPE_CHECKING
 import httpx
 from websockets.asyncio.client import ClientConnection, connect
 
-from bench import interleave
+from bench import dialog_spoken, interleave
 from bench.gateway import spawn_gateway, wait_ready
 from bench.stack import Stack
 from services.dialog.handler import reply
@@ -49,7 +51,7 @@ if TYPE_CHECKING:
     from services.tts.model import TtsModel
 
 QUESTION = "What should I pack for a weekend trip to the mountains?"
-DIRECT, WS, HTTP = "direct", "ws", "http"
+DIRECT, WS, HTTP, SPOKEN = "direct", "ws", "http", "spoken"
 TIMEOUT_S = 120.0
 NAN = math.nan
 
@@ -60,22 +62,25 @@ class DialogConfig:
     warmup: int = 1
     max_tokens: int = 64  # reply cap, LLM_MAX_TOKENS_LIMIT on the worker and here
     cpu_threads: int = 2  # llama.cpp and ONNX Runtime threads, in-process and in the workers
-    paths: tuple[str, ...] = (DIRECT, WS, HTTP)  # DIRECT (the baseline) is always run
+    paths: tuple[str, ...] = (DIRECT, WS, HTTP, SPOKEN)  # DIRECT (the baseline) always runs
 
 
-# Quick mode leaves out POST /converse: a turn costs seconds, and CI's budget is tight.
-QUICK = DialogConfig(rounds=2, warmup=1, paths=(DIRECT, WS))
+# Quick mode leaves out POST /converse (a turn costs seconds; CI's budget is tight) but keeps
+# the spoken turn, the only one to exercise STT → dialog → TTS.
+QUICK = DialogConfig(rounds=2, warmup=1, paths=(DIRECT, WS, SPOKEN))
 FULL = DialogConfig(rounds=20, warmup=2)
 
 
 @dataclass(frozen=True)
 class Sample:
-    """One turn, in seconds from the end of the user's text (NaN: not seen on this path)."""
+    """One turn, in seconds from the end of the user's text or speech (NaN: not seen on
+    this path)."""
 
     first_token_s: float
     first_sentence_s: float
     first_audio_s: float
     sentence_chars: int  # length of the first sentence spoken (0: not seen)
+    heard_s: float = NAN  # spoken turns: end of speech → the question's stt_final
 
     def __str__(self) -> str:
         return f"{self.first_audio_s * 1000:.0f} ms"
@@ -221,6 +226,17 @@ def _http_path(client: httpx.Client) -> Timed:
     return run
 
 
+def _spoken_path(base: str, voice: "TtsModel") -> Timed:
+    url = base.replace("http://", "ws://", 1) + "/ws/converse"
+    pcm, speech_samples = dialog_spoken.question_audio(voice, QUESTION)
+
+    def run() -> Sample:
+        heard, sentence, audio = asyncio.run(dialog_spoken.spoken_turn(url, pcm, speech_samples))
+        return Sample(NAN, sentence, audio, 0, heard)
+
+    return run
+
+
 def run(config: DialogConfig) -> DialogResult:
     """Measure ``config.rounds`` interleaved turns on each path."""
     # Imported here so that `python -m bench --only bus` never loads a voice library.
@@ -232,7 +248,12 @@ def run(config: DialogConfig) -> DialogResult:
         llm_env = {"LLM_CPU_THREADS": threads, "LLM_MAX_TOKENS_LIMIT": str(config.max_tokens)}
         workers = [stack.spawn("llm", ["-m", "services.dialog"], llm_env)]
         workers.append(stack.spawn("tts", ["-m", "services.tts"], {"TTS_CPU_THREADS": threads}))
-        gateway, base = spawn_gateway(stack, ["llm", "tts"])
+        stages = ["llm", "tts"]
+        if SPOKEN in config.paths:
+            stt_env = {"STT_CPU_THREADS": threads}
+            workers.append(stack.spawn("stt", ["-m", "services.stt"], stt_env))
+            stages.append("stt")
+        gateway, base = spawn_gateway(stack, stages)
         llm = load_model(settings)  # while they start
         voice = load_voice(TtsSettings(cpu_threads=config.cpu_threads))
         wait_ready(base, [*workers, gateway])
@@ -241,6 +262,7 @@ def run(config: DialogConfig) -> DialogResult:
             request = _request()
             every = {DIRECT: _direct_path(llm, settings, voice, request), WS: _ws_path(base)}
             every[HTTP] = _http_path(client)
+            every[SPOKEN] = _spoken_path(base, voice)
             paths = {name: path for name, path in every.items() if name in config.paths}
             paths[DIRECT] = every[DIRECT]
             series = interleave.rounds(paths, config.rounds, config.warmup, "dialog")

@@ -3,7 +3,7 @@
 import math
 import statistics
 
-from bench.dialog import DIRECT, HTTP, QUESTION, WS, DialogResult
+from bench.dialog import DIRECT, HTTP, QUESTION, SPOKEN, WS, DialogResult
 from bench.report import table
 from bench.stats import ms
 
@@ -11,6 +11,8 @@ LABELS = {
     DIRECT: "in-process: `reply()` on SmolLM2 → first sentence → Piper (baseline)",
     WS: "**`/ws/converse` `text_input` → gateway → bus → dialog + TTS workers**",
     HTTP: "`POST /converse` (WAV) → gateway → bus → dialog + TTS workers",
+    SPOKEN: "**the question spoken to `/ws/converse`** → VAD → STT → dialog → TTS, from the "
+    "end of speech",
 }
 
 
@@ -69,12 +71,30 @@ def render(result: DialogResult, header: str) -> str:
             "first sentence differs in length, and so does the time to speak it: compare "
             "medians over many rounds, and the sentence → audio leg (the TTS job, through "
             "the bus on the gateway paths) beside the sentence's length. " + _ratios(result),
+            _spoken(result),
         ]
     )
 
 
+def _spoken(result: DialogResult) -> str:
+    """What hearing the question adds to a typed turn, if the spoken path ran."""
+    if SPOKEN not in result.series:
+        return "The spoken path did not run (quick mode)."
+    heard = _median_ms(result.values(SPOKEN, "heard_s"))
+    spoken = _median_ms(result.values(SPOKEN, "first_audio_s"))
+    typed = _median_ms(result.values(WS, "first_audio_s")) if WS in result.series else "–"
+    return (
+        "Spoken turns: the question is Piper speech streamed at real-time pace in 100 ms "
+        "chunks and followed by silence, with no `audio_complete`, so the gateway's VAD "
+        "must find its end (a pause of `GATEWAY_LIVE_MIN_SILENCE_MS`; the final is started "
+        "speculatively after `GATEWAY_LIVE_SPECULATE_SILENCE_MS`). End of speech → "
+        f"`stt_final`: {heard} ms (median); → first reply audio: {spoken} ms, against "
+        f"{typed} ms for the same question typed."
+    )
+
+
 def _ratios(result: DialogResult) -> str:
-    names = {WS: "`/ws/converse`", HTTP: "`POST /converse`"}
+    names = {WS: "`/ws/converse`", HTTP: "`POST /converse`", SPOKEN: "spoken question"}
     found = [f"{names[p]} {result.ratio(p):.3f}×" for p in names if p in result.series]
     if not found:
         return "Only the in-process path ran."
