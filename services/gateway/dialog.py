@@ -198,7 +198,7 @@ async def speak_replies(
 ) -> AsyncIterator[SpeechChunk]:
     """Speak each reply sentence as soon as it arrives (the LLM keeps writing meanwhile)."""
     async for reply in replies:
-        if not reply.text.strip():
+        if not tts.speakable(reply.text):
             continue
         try:
             async for chunk in tts.speak(core, tts.SpeechOptions(text=reply.text, voice=voice)):

@@ -61,6 +61,12 @@ class SpeechOptions:
     turn: int = 0
 
 
+def speakable(text: str) -> bool:
+    """Whether a voice could say anything of ``text``: a reply piece of only "..." or "-"
+    is not sent to a TTS worker (which would dead-letter it as ``empty_text``)."""
+    return any(ch.isalnum() for ch in text)
+
+
 async def tts_worker(core: Core, voice: str) -> WorkerInfo:
     """A live TTS worker serving ``voice``; OpenAI voice names pick the default voice."""
     live = await live_workers(core, "tts", "text-to-speech")

@@ -184,7 +184,7 @@ class Turns:
                 piece = chunk.text
                 pieces.append(piece)
                 await emit({"type": "llm_response", "turn": self.turns, "text": piece})
-                if self.auth.voice is not None and piece.strip():
+                if self.auth.voice is not None and tts.speakable(piece):
                     await self._speak(piece, None, self.turns, emit, gen, complete=False)
         except GatewayError as exc:
             await self._report(emit, exc)
@@ -217,6 +217,9 @@ class Turns:
             if encoder is not None and gen == self.generation:
                 await self._send_audio(encoder.finish())
         except GatewayError as exc:
-            await self._report(emit, exc)
+            # A reply piece of only "..." or "-" has nothing to say: not an error to the
+            # client (the HTTP assistant skips it the same way, dialog.speak_replies).
+            if complete or exc.code != "empty_text":
+                await self._report(emit, exc)
         if complete:
             await emit({"type": "tts_complete", "utterance": index})
