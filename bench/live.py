@@ -22,7 +22,7 @@ from pathlib import Path
 import redis
 
 from bench import DEFAULT_REPORT, live_clients, machine, whisperlive
-from bench.live_clip import LECTURE, Clip, Offline, load_clip, transcribe_offline
+from bench.live_clip import LECTURE, Clip, Offline, load_clip, spoken_clip, transcribe_offline
 from bench.live_score import Scores, Trace, score
 from bench.live_tap import Job, Tap
 from bench.report import write_section
@@ -54,6 +54,7 @@ class LiveConfig:
     whisperlive_wait_s: float = 20.0  # how long to wait for WhisperLive's last final
     timeout_s: float = 120.0
     cache: Path = whisperlive.DEFAULT_CACHE
+    clip: Path = LECTURE  # a 16 kHz WAV with its .txt, or a .txt for Piper to read
 
 
 FULL = LiveConfig()
@@ -222,7 +223,10 @@ def _peer_batches(
 
 def run(config: LiveConfig) -> LiveResult:
     """Transcribe the clip offline (for word times and the WER baseline), then stream it."""
-    clip = load_clip(LECTURE, config.repeat, config.gap_s)
+    path = config.clip
+    if path.suffix == ".txt":
+        path = spoken_clip(path, config.cache)
+    clip = load_clip(path, config.repeat, config.gap_s)
     offline = transcribe_offline(clip)
     _progress(f"{clip.name}: {clip.duration_s:.1f} s, {len(offline.words)} words; offline "
               f"WER {offline.wer:.3f} in {offline.seconds:.2f} s")  # fmt: skip
@@ -241,6 +245,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--repeat", type=int, help="copies of the lecture in the clip")
     parser.add_argument("--no-peers", action="store_true", help="PyParrot only")
     parser.add_argument("--sessions", help="concurrent sessions to run, e.g. 1,4")
+    parser.add_argument(
+        "--clip",
+        type=Path,
+        help="a 16 kHz WAV with its .txt, or a .txt "
+        "that the bundled Piper voice reads (bench/data/lecture_long.txt)",
+    )
     parser.add_argument("--workers", help="PyParrot STT worker counts, e.g. 1,2")
     return parser
 
@@ -254,6 +264,8 @@ def config_from(args: argparse.Namespace) -> LiveConfig:
         config = replace(config, repeat=args.repeat)
     if args.no_peers:
         config = replace(config, peers=False)
+    if args.clip:
+        config = replace(config, clip=args.clip)
     if args.sessions:
         config = replace(config, concurrency=tuple(int(n) for n in args.sessions.split(",")))
     if args.workers:

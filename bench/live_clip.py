@@ -8,6 +8,7 @@ system could know it, so the client's own chunking is not charged to the systems
 """
 
 import asyncio
+import hashlib
 import math
 import time
 import wave
@@ -21,6 +22,7 @@ from shared.textnorm import normalize, wer
 RATE_HZ = 16_000
 SAMPLE_BYTES = 2
 LECTURE = REPO / "tests" / "data" / "en_lecture.wav"  # the same file as ../shared/audio/
+LONG_LECTURE = REPO / "bench" / "data" / "lecture_long.txt"  # 178 words, read by Piper
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,35 @@ class Offline:
     words: list[SpokenWord]
     seconds: float
     wer: float
+
+
+def spoken_clip(text_path: Path, cache: Path) -> Path:
+    """A 16 kHz WAV of ``text_path`` read by the bundled Piper voice (with the text beside
+    it, as ``load_clip`` wants), made once and kept in ``cache``."""
+    text = text_path.read_text().strip()
+    digest = hashlib.sha256(text.encode()).hexdigest()[:12]
+    wav_path = cache / f"{text_path.stem}-{digest}.wav"
+    if not wav_path.exists():
+        import numpy as np
+        import soxr
+
+        from services.tts.model import load_model
+        from services.tts.settings import TtsSettings
+
+        voice = load_model(TtsSettings())
+        pcm = b"".join(voice.synthesize(text, 1.0))
+        audio = np.frombuffer(pcm, dtype="<i2").astype(np.float32)
+        audio = soxr.resample(audio, voice.sample_rate_hz, RATE_HZ)
+        cache.mkdir(parents=True, exist_ok=True)
+        partial = wav_path.with_suffix(".tmp")
+        with wave.open(str(partial), "wb") as wav:
+            wav.setnchannels(1)
+            wav.setsampwidth(SAMPLE_BYTES)
+            wav.setframerate(RATE_HZ)
+            wav.writeframes(np.clip(audio, -32768, 32767).astype("<i2").tobytes())
+        wav_path.with_suffix(".txt").write_text(text + "\n")
+        partial.replace(wav_path)
+    return wav_path
 
 
 def load_clip(path: Path, repeat: int = 1, gap_s: float = 1.0) -> Clip:
