@@ -52,6 +52,7 @@ class GatewayMetrics:
     stream_pending: Gauge
     dead_letters: Gauge
     duplicates_dropped: Counter
+    jobs_withdrawn: Counter
     stream_lag: Gauge
     live_sessions: Gauge
     sse_listeners: Gauge
@@ -148,6 +149,12 @@ def gateway_metrics(registry: CollectorRegistry) -> GatewayMetrics:
         duplicates_dropped=Counter(
             f"{PREFIX}_duplicate_results_total",
             "Results dropped because their job was already answered",
+            registry=registry,
+        ),
+        jobs_withdrawn=Counter(
+            f"{PREFIX}_jobs_withdrawn_total",
+            "Jobs taken off their stream because nobody waits for them any more (one a "
+            "worker already holds still runs)",
             registry=registry,
         ),
         stream_lag=Gauge(

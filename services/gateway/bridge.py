@@ -5,6 +5,10 @@ stream; one reader task reads that stream and routes each result to the request 
 for it by the job id (``parent``). Results for jobs nobody waits for any more (timed out,
 or a duplicate from a redelivered job) are counted and dropped.
 
+Abandoned jobs: a request that stops waiting before any result (its client left, a live
+session dropped a speculative final, a timeout) takes its job back off the stream (XDEL), so
+no worker spends a model call on it. One a worker has already read just runs to its end.
+
 Backpressure: a job stream holds only unfinished work (``shared.streams``), so its XLEN is
 the stage's backlog. A job is added only while that backlog is under the bound, checked and
 added in one Lua script: atomic, and no extra round trip per request.
@@ -60,6 +64,7 @@ class Bridge:
         self._reader: asyncio.Task[None] | None = None
         self._closed = False
         self._trimmed_at = 0.0
+        self._withdrawing: set[asyncio.Task[None]] = set()
         self._submit_bounded = redis.register_script(SUBMIT_BOUNDED)
 
     async def start(self) -> None:
@@ -108,8 +113,10 @@ class Bridge:
         queue: asyncio.Queue[Envelope] = asyncio.Queue()
         self.waiters[job.id] = queue
         started = time.perf_counter()
+        entry_id: bytes | None = None
+        answered = False
         try:
-            await self._submit(stream, job, component, max_backlog)
+            entry_id = await self._submit(stream, job, component, max_backlog)
             while True:
                 try:
                     async with asyncio.timeout(timeout_s):
@@ -121,23 +128,39 @@ class Bridge:
                         time.perf_counter() - started
                     )
                 done = single or result.kind == "error" or getattr(result.payload, "last", False)
+                answered = True
                 yield result
                 if done:
                     return
         finally:
             del self.waiters[job.id]
             self._remember(job.id)
+            if entry_id is not None and not answered:
+                self._withdraw(stream, entry_id)
+
+    def _withdraw(self, stream: str, entry_id: bytes) -> None:
+        """Take an abandoned job off its stream, in the background: this runs in a ``finally``
+        of a request that may itself be being cancelled."""
+        task = asyncio.get_running_loop().create_task(self._xdel(stream, entry_id))
+        self._withdrawing.add(task)
+        task.add_done_callback(self._withdrawing.discard)
+
+    async def _xdel(self, stream: str, entry_id: bytes) -> None:
+        with contextlib.suppress(*bus.TRANSIENT):
+            if await self.redis.xdel(stream, entry_id):
+                self.metrics.jobs_withdrawn.inc()
 
     async def _submit(
         self, stream: str, job: Envelope, component: str, max_backlog: int | None
-    ) -> None:
+    ) -> bytes:
+        """Add ``job`` to ``stream``; its entry id."""
         if max_backlog is None:
-            await bus.submit(self.redis, stream, job)
-            return
+            return await bus.submit(self.redis, stream, job)
         added = await self._submit_bounded(keys=[stream], args=[pack(job), max_backlog])
         if added is None:
             log.warning("%s backlog at its bound (%d): job refused", component, max_backlog)
             raise Backlogged(component, max_backlog)
+        return added  # type: ignore[no-any-return]
 
     def job(
         self, payload: object, timeout_s: float, session: str | None = None, turn: int = 0
