@@ -158,7 +158,11 @@ class Transcriber:
             fallback=False,  # measured: re-decodes made a final's p95 7.4 s (bench/live)
             live=True,
         )  # fmt: skip
-        return self._spawn(transcribe(self.core, float32_to_pcm16(u.audio), options))
+        task = self._spawn(transcribe(self.core, float32_to_pcm16(u.audio), options))
+        # A speculation dropped after it failed is never awaited: read its error here, or
+        # asyncio logs "exception was never retrieved".
+        task.add_done_callback(lambda t: t.cancelled() or t.exception())
+        return task
 
     def _maybe_speculate(self) -> None:
         """At a pause, start the final the pause would make, unless started already or an
