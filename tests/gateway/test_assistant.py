@@ -105,7 +105,10 @@ async def test_converse_replies_and_the_history_grows(
     assert info["history"][0]["assistant"] == body["response_text"]
     # Every exchange also went into alice's long-term memory.
     found = await client.post("/memory/query", json={"query_text": "France", "user_id": "alice"})
-    assert found.json()["results"][0]["metadata"]["user_text"] == QUESTION
+    # Not necessarily first: the model's sampled reply to "And of Italy?" may name France
+    # too (CI saw it rank first once). Ranking is tested on stored, fixed text below.
+    recalled = [hit["metadata"]["user_text"] for hit in found.json()["results"]]
+    assert QUESTION in recalled, recalled
 
 
 async def test_converse_hears_audio_and_speaks_the_reply(
