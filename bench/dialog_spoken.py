@@ -13,15 +13,14 @@ import time
 from typing import TYPE_CHECKING
 
 import numpy as np
-import soxr
 from websockets.asyncio.client import ClientConnection, connect
 
+from bench.live_clip import RATE_HZ, piper_16k
 from shared.audio import float32_to_pcm16
 
 if TYPE_CHECKING:
     from services.tts.engine import TtsEngine
 
-RATE_HZ = 16_000
 CHUNK_S = 0.1
 TAIL_S = 3.0  # silence sent after the question (the turn's reply usually starts within it)
 QUIET = 0.01  # |sample| below this counts as silence when finding the end of speech
@@ -31,9 +30,7 @@ NAN = math.nan
 
 def question_audio(voice: "TtsEngine", text: str) -> tuple[bytes, int]:
     """16 kHz PCM of ``text`` spoken, then silence; and how many samples are speech."""
-    pcm = b"".join(voice.synthesize(text, 1.0))
-    audio = np.frombuffer(pcm, dtype="<i2").astype(np.float32) / 32768
-    audio = soxr.resample(audio, voice.sample_rate_hz, RATE_HZ).astype(np.float32)
+    audio = piper_16k(voice, text)
     loud = np.flatnonzero(np.abs(audio) > QUIET)
     speech = audio[: int(loud[-1]) + 1] if len(loud) else audio
     tail = np.zeros(int(TAIL_S * RATE_HZ), dtype=np.float32)

@@ -15,14 +15,19 @@ import wave
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bench import REPO
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from services.tts.engine import TtsEngine
 from shared.textnorm import normalize, wer
 
 RATE_HZ = 16_000
 SAMPLE_BYTES = 2
 LECTURE = REPO / "tests" / "data" / "en_lecture.wav"  # the same file as ../shared/audio/
-LONG_LECTURE = REPO / "bench" / "data" / "lecture_long.txt"  # 178 words, read by Piper
 
 
 @dataclass(frozen=True)
@@ -65,6 +70,16 @@ class Offline:
     wer: float
 
 
+def piper_16k(voice: "TtsEngine", text: str) -> "np.ndarray":
+    """``text`` read by ``voice``, as 16 kHz float32 samples in [-1, 1]."""
+    import numpy as np
+    import soxr
+
+    pcm = b"".join(voice.synthesize(text, 1.0))
+    audio = np.frombuffer(pcm, dtype="<i2").astype(np.float32) / 32768
+    return soxr.resample(audio, voice.sample_rate_hz, RATE_HZ).astype(np.float32)
+
+
 def spoken_clip(text_path: Path, cache: Path) -> Path:
     """A 16 kHz WAV of ``text_path`` read by the bundled Piper voice (with the text beside
     it, as ``load_clip`` wants), made once and kept in ``cache``."""
@@ -72,23 +87,18 @@ def spoken_clip(text_path: Path, cache: Path) -> Path:
     digest = hashlib.sha256(text.encode()).hexdigest()[:12]
     wav_path = cache / f"{text_path.stem}-{digest}.wav"
     if not wav_path.exists():
-        import numpy as np
-        import soxr
-
         from services.tts.model import load_model
         from services.tts.settings import TtsSettings
+        from shared.audio import float32_to_pcm16
 
-        voice = load_model(TtsSettings())
-        pcm = b"".join(voice.synthesize(text, 1.0))
-        audio = np.frombuffer(pcm, dtype="<i2").astype(np.float32)
-        audio = soxr.resample(audio, voice.sample_rate_hz, RATE_HZ)
+        audio = piper_16k(load_model(TtsSettings()), text)
         cache.mkdir(parents=True, exist_ok=True)
         partial = wav_path.with_suffix(".tmp")
         with wave.open(str(partial), "wb") as wav:
             wav.setnchannels(1)
             wav.setsampwidth(SAMPLE_BYTES)
             wav.setframerate(RATE_HZ)
-            wav.writeframes(np.clip(audio, -32768, 32767).astype("<i2").tobytes())
+            wav.writeframes(float32_to_pcm16(audio))
         wav_path.with_suffix(".txt").write_text(text + "\n")
         partial.replace(wav_path)
     return wav_path

@@ -78,6 +78,8 @@ class Bridge:
             self._reader.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._reader
+        if self._withdrawing:  # jobs abandoned just before: take them off their streams too
+            await asyncio.wait(self._withdrawing)
         with contextlib.suppress(*bus.TRANSIENT):
             await self.redis.delete(self.stream)
 

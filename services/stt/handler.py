@@ -72,13 +72,10 @@ def _decode(
 ) -> tuple[list[object], object]:
     """One Whisper call. A live job runs on a shorter encoder window; a partial's tokens are
     capped too."""
-    window_s = 0.0
-    if not request.final:
-        window_s = settings.partial_window_s
-    elif request.live:
-        window_s = settings.live_final_window_s
+    window_s = settings.live_final_window_s if request.live else 0.0
     max_tokens = None
     if not request.final:
+        window_s = settings.partial_window_s
         duration_s = request.audio_format.duration_s(request.audio)
         max_tokens = min(PARTIAL_MIN_TOKENS + int(duration_s * PARTIAL_TOKENS_PER_S), 200)
     with model.whisper.encoder_window(window_s):

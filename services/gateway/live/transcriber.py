@@ -221,7 +221,8 @@ class Transcriber:
         if self.partial is not None:
             return
         current = self.segmenter.current
-        if current is None or (self.speculate_windows and current.silence >= PAUSE_WINDOWS):
+        pausing = self.speculate_windows and self.segmenter.pause_windows >= PAUSE_WINDOWS
+        if current is None or pausing:
             return  # none open, or pausing: the final may be next
         utterance, at = self.partial_at
         # New audio since the last partial of this utterance (all of it, for a new one).
