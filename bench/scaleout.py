@@ -27,7 +27,7 @@ from bench.standin import stream as standin_stream
 from shared import streams
 
 PROCESSES, TASKS = "processes", "tasks"
-ZERO, ZERO_BATCHED = "zero-sleep", "zero-sleep, batched writes (prototype)"
+ZERO = "zero-sleep"
 TIMEOUT_S = 30.0
 # Requests one producer keeps in flight. redis-py's asyncio pool holds at most 100
 # connections and each in-flight submit takes one, so a Bridge with more requests than that
@@ -47,7 +47,6 @@ class Layout:
     producers: int = 1
     requesters: int = 2  # per producer: requests kept in flight
     sleep_s: float = 0.0
-    batching: bool = False  # the prototype loop and Bridge of bench.scaleout_batching
 
 
 @dataclass(frozen=True)
@@ -130,13 +129,10 @@ def sleeping_layout(kind: str, n: int, config: ScaleConfig) -> Layout:
     return Layout(kind, n, math.ceil(n / loops), loops, 1, producers, requesters, sleep_s)
 
 
-def zero_layout(producers: int, consumers: int, config: ScaleConfig, batching: bool) -> Layout:
+def zero_layout(producers: int, consumers: int, config: ScaleConfig) -> Layout:
     """Handlers that return at once: consumer processes of one loop at high concurrency."""
     c = config.zero_concurrency
-    name = ZERO_BATCHED if batching else ZERO
-    return Layout(
-        name, consumers * c, consumers, 1, c, producers, config.zero_requesters, 0.0, batching
-    )
+    return Layout(ZERO, consumers * c, consumers, 1, c, producers, config.zero_requesters, 0.0)
 
 
 def _rate(done_s: list[float]) -> float:
@@ -168,15 +164,7 @@ def _start_workers(children: Children, layout: Layout, url: str, stream: str, ta
     for index in range(layout.processes):
         loops = min(layout.loops, remaining)
         remaining -= loops
-        plan = WorkerPlan(
-            url,
-            stream,
-            f"{tag}-{index}",
-            loops,
-            layout.concurrency,
-            layout.sleep_s,
-            layout.batching,
-        )
+        plan = WorkerPlan(url, stream, f"{tag}-{index}", loops, layout.concurrency, layout.sleep_s)
         children.fork("worker", serve, plan)
 
 
@@ -198,9 +186,7 @@ def run_phase(
         children.wait(lambda: _ready(client, tag, loops), 60)
         for index in range(layout.producers):
             name = f"{tag}-p{index}"
-            plan = ProducerPlan(
-                stack.redis_url, stream, name, layout.requesters, TIMEOUT_S, layout.batching
-            )
+            plan = ProducerPlan(stack.redis_url, stream, name, layout.requesters, TIMEOUT_S)
             children.fork("producer", produce, plan)
         for producer in children.of("producer"):
             producer.receive(30)  # "ready"
@@ -258,15 +244,12 @@ def run(config: ScaleConfig) -> ScaleResult:
                 layout = sleeping_layout(kind, n, config)
                 scaling.append(_run_one(stack, layout, config, f"s{len(scaling)}"))
         for producers, consumers in config.zero_grid:
-            for batching in (False, True):
-                layout = zero_layout(producers, consumers, config, batching)
-                zero.append(_run_one(stack, layout, config, f"z{len(zero)}"))
+            layout = zero_layout(producers, consumers, config)
+            zero.append(_run_one(stack, layout, config, f"z{len(zero)}"))
         profiled = []
-        if config.profile:  # the best layout of the real loop, and of the prototype
-            for batching in (False, True):
-                runs = [r for r in zero if r.layout.batching == batching]
-                best = max(runs, key=lambda r: r.throughput).layout
-                profiled.append(_run_one(stack, best, config, f"prof{batching:d}", True))
+        if config.profile:  # the best zero-sleep layout again, under py-spy
+            best = max(zero, key=lambda r: r.throughput).layout
+            profiled.append(_run_one(stack, best, config, "prof", True))
     return ScaleResult(config, scaling, zero, profiled)
 
 

@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 
 import msgpack
+import uvloop
 from prometheus_client import CollectorRegistry
 
 from bench import standin
-from bench.scaleout_batching import CoalescingBridge
 from bench.scaleout_worker import warm_pool
 from services.gateway.bridge import Bridge
 from services.gateway.settings import GatewaySettings
@@ -38,7 +38,6 @@ class ProducerPlan:
     name: str  # gateway id: names this producer's reply stream
     requesters: int  # requests kept in flight
     timeout_s: float
-    batching: bool = False  # pipeline the submits (bench.scaleout_batching)
 
 
 @dataclass(frozen=True)
@@ -64,8 +63,8 @@ class ProducerResult:
     errors: list[str] = field(default_factory=list)  # first few failures, for the report
 
 
-class Counting:
-    """Mixed into a Bridge: also count every reply entry by the job it answers."""
+class CountingBridge(Bridge):
+    """The gateway's Bridge, also counting every reply entry by the job it answers."""
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
@@ -76,15 +75,7 @@ class Counting:
         # stays what the gateway does.
         with contextlib.suppress(Exception):
             self.replies[msgpack.unpackb(raw or b"", raw=False).get("parent") or ""] += 1
-        super()._route(raw)  # type: ignore[misc]
-
-
-class CountingBridge(Counting, Bridge):
-    """The gateway's Bridge, counting replies."""
-
-
-class CountingCoalescingBridge(Counting, CoalescingBridge):
-    """The prototype Bridge with pipelined submits, counting replies."""
+        super()._route(raw)
 
 
 async def _requester(
@@ -127,8 +118,7 @@ def _tally(sent: list[str], replies: Counter[str], out: ProducerResult) -> None:
 
 async def _produce(plan: ProducerPlan, control: Connection) -> ProducerResult:
     redis = bus.client(plan.url)
-    kind = CountingCoalescingBridge if plan.batching else CountingBridge
-    bridge = kind(redis, plan.name, gateway_metrics(CollectorRegistry()))
+    bridge = CountingBridge(redis, plan.name, gateway_metrics(CollectorRegistry()))
     await bridge.start()
     out, sent = ProducerResult(), []
     try:
@@ -150,7 +140,8 @@ async def _produce(plan: ProducerPlan, control: Connection) -> ProducerResult:
 def produce(plan: ProducerPlan, control: Connection) -> None:
     """Forked-child body: say ready, wait for the schedule, run it, send the result."""
     try:
-        control.send(asyncio.run(_produce(plan, control)))
+        # uvloop, as the gateway has under uvicorn (whose default loop it is when installed)
+        control.send(uvloop.run(_produce(plan, control)))
     except Exception as exc:  # the parent reports it; a silent child would look like a hang
         first = exc.exceptions[0] if isinstance(exc, ExceptionGroup) else exc
         control.send(RuntimeError(f"producer {plan.name}: {type(first).__name__}: {first}"))

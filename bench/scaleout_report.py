@@ -97,55 +97,30 @@ def _zero(result: ScaleResult) -> str:
         s = Summary.of(phase.latencies_s) if phase.latencies_s else None
         rows.append(
             [
-                "prototype: batched writes" if lay.batching else "`shared.worker` + `Bridge`",
                 f"{lay.producers} × {lay.requesters}",
                 f"{lay.processes} × concurrency {lay.concurrency}",
                 f"**{phase.throughput:,.0f}**",
                 ms(s.p50_s) if s else "",
                 ms(s.p99_s) if s else "",
+                f"{_jobs_per_exec(phase):.1f}",
                 *_cpu_cells(phase),
                 _checked(phase),
             ]
         )
-    headers = ["loop", "producer processes × requesters", "consumer processes", "jobs/s"]
-    headers += ["p50 (ms)", "p99 (ms)", *CPU_HEADERS, "every job one reply"]
+    headers = ["producer processes × requesters", "consumer processes", "jobs/s"]
+    headers += ["p50 (ms)", "p99 (ms)", "jobs per MULTI", *CPU_HEADERS, "every job one reply"]
     return table(headers, rows)
 
 
-def best_zero(result: ScaleResult, batching: bool = False) -> PhaseResult:
-    """The zero-sleep run with the highest throughput (of the real loop, or the prototype)."""
-    return max(
-        (r for r in result.zero if r.layout.batching == batching), key=lambda r: r.throughput
-    )
+def best_zero(result: ScaleResult) -> PhaseResult:
+    """The zero-sleep run with the highest throughput."""
+    return max(result.zero, key=lambda r: r.throughput)
 
 
 def _jobs_per_exec(phase: PhaseResult) -> float:
-    """Jobs finished per EXEC over the window: the prototype's batch size (1 for the loop)."""
+    """Jobs finished per EXEC over the window: the worker's group-commit batch size."""
     calls = phase.used.commands.get("exec", (0, 0.0))[0]
     return phase.completions / calls if calls else 0.0
-
-
-def _prototype(result: ScaleResult) -> str:
-    rows = []
-    plain = [r for r in result.zero if not r.layout.batching]
-    for real in plain:
-        proto = next(
-            r
-            for r in result.zero
-            if r.layout.batching
-            and (r.layout.producers, r.layout.processes)
-            == (real.layout.producers, real.layout.processes)
-        )
-        row = [f"{real.layout.producers} / {real.layout.processes}"]
-        row.append(f"{real.throughput:,.0f} → {proto.throughput:,.0f}")
-        row.append(f"{proto.throughput / real.throughput:.2f}×" if real.throughput else "")
-        for role in ("worker", "producer", "redis"):
-            row.append(f"{_per_job_us(real, role):.0f} → {_per_job_us(proto, role):.0f}")
-        row.append(f"{_jobs_per_exec(real):.1f} → {_jobs_per_exec(proto):.1f}")
-        rows.append(row)
-    headers = ["producers / consumers", "jobs/s", "gain"]
-    headers += ["worker CPU µs/job", "producer CPU µs/job", "redis CPU µs/job", "jobs per MULTI"]
-    return table(headers, rows)
 
 
 def _bus_verdict(result: ScaleResult, cores: int) -> str:
@@ -267,25 +242,18 @@ def render(result: ScaleResult, header: str) -> str:
         "per producer process.",
         _zero(result),
         _bus_verdict(result, cores),
-        "The prototype (`bench/scaleout_batching.py`, not used by the services) changes "
-        "two things the profile below points at: the worker's publish + XACK + XDEL MULTIs "
-        "of jobs that finish while the previous one is in flight go out as one MULTI, and "
-        "the Bridge pipelines the bounded submits of requests made meanwhile. Same commands "
-        "and the same per-job atomicity; one socket write and one reply parse per batch "
-        "instead of per job. Batches grow only when the processes are busy (like a "
-        "database's group commit): an idle loop still sends one MULTI per job, and the "
-        "coalescing adds a task hop, so the gain shows under load and can be slightly "
-        "negative without it. Real loop → prototype, same processes:",
-        _prototype(result),
+        "Jobs per MULTI: the worker's group commit (`shared.coalesce`): jobs that finish "
+        "while the previous publish + XACK + XDEL transaction is in flight share the next "
+        "one, and the Bridge pipelines the bounded submits made meanwhile the same way. An "
+        "idle loop still writes each job at once, alone.",
         "Redis's own time per job in the best zero-sleep run (`INFO commandstats`, over the "
         "window; heartbeats and claims included):",
         _commands(best_zero(result)),
     ]
     for profiled in result.profiled:
-        loop = "the prototype" if profiled.layout.batching else "`shared.worker` + `Bridge`"
         parts += [
-            f"### Where the Python time goes: {loop} (py-spy, {profiled.throughput:,.0f} "
-            "jobs/s, its best zero-sleep layout)",
+            f"### Where the Python time goes (py-spy, {profiled.throughput:,.0f} jobs/s, "
+            "the best zero-sleep layout)",
             "py-spy samples the first consumer and the first producer process at 200 Hz "
             "over the window without stopping them; each sample goes to the innermost "
             "layer it is in (waiting in epoll or an idle executor thread left out):",

@@ -17,10 +17,9 @@ import redis.asyncio as aioredis
 from prometheus_client import REGISTRY
 
 from bench import standin
-from bench.scaleout_batching import BatchingWorker
 from shared.messages import Envelope, Transcript
 from shared.metrics import PREFIX, WorkerMetrics
-from shared.multi import Loop, named, run_many, serve_process
+from shared.multi import named, run_many, serve_process
 from shared.settings import WorkerSettings
 from shared.worker import Handler, WorkerSpec
 
@@ -35,17 +34,6 @@ class WorkerPlan:
     loops: int
     concurrency: int  # jobs each loop handles at once
     sleep_s: float
-    batching: bool = False  # the prototype loop of bench.scaleout_batching
-
-
-async def _run_batching(
-    redis: aioredis.Redis, loops: list[Loop], metrics: WorkerMetrics, stop: asyncio.Event
-) -> None:
-    """``shared.multi.run_many`` with the prototype loop in place of ``run_worker``'s."""
-    async with asyncio.TaskGroup() as group:
-        for spec, settings in loops:
-            worker = BatchingWorker(redis, spec, settings, metrics)
-            group.create_task(worker.run(stop))
 
 
 def model_call(sleep_s: float) -> None:
@@ -93,8 +81,7 @@ def serve(plan: WorkerPlan, report: Connection) -> None:
 
     async def body(redis: aioredis.Redis, metrics: WorkerMetrics, stop: asyncio.Event) -> None:
         await warm_pool(redis, 2 * threads + 2)
-        run = _run_batching if plan.batching else run_many
-        await run(redis, loops, metrics, stop)
+        await run_many(redis, loops, metrics, stop)
 
     try:
         serve_process(settings, body)

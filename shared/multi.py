@@ -10,6 +10,7 @@ import signal
 from collections.abc import Awaitable, Callable, Sequence
 
 import redis.asyncio as aioredis
+import uvloop
 from prometheus_client import REGISTRY, start_http_server
 
 from shared import bus
@@ -48,7 +49,9 @@ def serve_process(settings: WorkerSettings, body: Body) -> None:
     """Process entry point: metrics port, Redis connection, SIGTERM/SIGINT -> ``stop``.
 
     Handlers run on ``shared.threads.POOL``, not asyncio's default executor (cores + 4
-    threads), which would quietly serialise a process running more jobs than that."""
+    threads), which would quietly serialise a process running more jobs than that. The
+    event loop is uvloop's, as under the gateway's uvicorn: the bus's per-job socket and
+    task work costs less CPU there (docs/BENCHMARKS.md, scale-out)."""
     if settings.metrics_port:
         start_http_server(settings.metrics_port)
     metrics = worker_metrics(REGISTRY)
@@ -64,7 +67,7 @@ def serve_process(settings: WorkerSettings, body: Body) -> None:
         finally:
             await redis.aclose()
 
-    asyncio.run(main())
+    uvloop.run(main())
 
 
 def serve_many(loops: Sequence[Loop], settings: WorkerSettings) -> None:

@@ -2,7 +2,8 @@
 
 Each turn: reclaim entries idle too long (a crashed peer's work, XAUTOCLAIM), read new
 ones (XREADGROUP), run the handler in a thread under a timeout, then publish the results
-and XACK + XDEL in one transaction. Each job ends one way only, decided here:
+and XACK + XDEL in one transaction (jobs finishing while the previous transaction is in
+flight share the next one: ``shared.coalesce``). Each job ends one way only, decided here:
 
 - done: results published, entry acknowledged and deleted;
 - retry: a ``Retryable`` error or an unexpected one leaves it pending for a later reclaim;
@@ -24,12 +25,14 @@ import time
 from asyncio import FIRST_COMPLETED
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import redis.asyncio as aioredis
 from pydantic import BaseModel
 from redis.exceptions import ResponseError
 
 from shared import bus, heartbeat, streams
+from shared.coalesce import Coalescer
 from shared.heartbeat import WorkerInfo
 from shared.intake import Entry, Intake
 from shared.messages import DecodeError, Envelope, ErrorResult, unpack
@@ -54,6 +57,14 @@ class JobFailed(Exception):
         super().__init__(message)
         self.code = code
         self.message = message
+
+
+class Finish(NamedTuple):
+    """A job's end, waiting for its transaction: the entry, its last replies, the job."""
+
+    entry: Entry
+    replies: list[Envelope]
+    job: Envelope | None
 
 
 @dataclass(frozen=True)
@@ -97,6 +108,7 @@ class Worker:
         self.in_flight: set[asyncio.Task[None]] = set()
         self.active_ids: set[tuple[str, bytes]] = set()  # (lane, entry id) being handled
         self._ending = False
+        self._finishes: Coalescer[Finish, None] = Coalescer(self._commit)
         self.intake = Intake(redis, self.group, settings.worker_name, spec.lanes,
                              settings.claim_idle_ms)  # fmt: skip
         for outcome in ("done", "retry", "dead", "invalid", "expired", "cancelled"):
@@ -248,14 +260,20 @@ class Worker:
         self, entry: Entry, replies: list[Envelope], outcome: str, job: Envelope | None = None
     ) -> None:
         """Publish the last results, XACK and XDEL in one MULTI."""
-        async with self.redis.pipeline(transaction=True) as pipe:
-            if job is not None and job.reply_to:
-                for reply in replies:
-                    bus.publish_reply(pipe, reply, job.reply_to)
-            pipe.xack(entry.stream, self.group, entry.id)
-            pipe.xdel(entry.stream, entry.id)
-            await pipe.execute()
+        await self._finishes.add(Finish(entry, replies, job))
         self.metrics.jobs.labels(self.spec.component, outcome).inc()
+
+    async def _commit(self, finishes: list[Finish]) -> list[None]:
+        """One MULTI for every job finishing now: each job's replies, XACK and XDEL."""
+        async with self.redis.pipeline(transaction=True) as pipe:
+            for entry, replies, job in finishes:
+                if job is not None and job.reply_to:
+                    for reply in replies:
+                        bus.publish_reply(pipe, reply, job.reply_to)
+                pipe.xack(entry.stream, self.group, entry.id)
+                pipe.xdel(entry.stream, entry.id)
+            await pipe.execute()
+        return [None] * len(finishes)
 
     async def _cancelled(self, job: Envelope) -> bool:
         """Whether ``job`` belongs to a session turn that has been cancelled (barge-in).

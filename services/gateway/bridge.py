@@ -11,7 +11,8 @@ no worker spends a model call on it. One a worker has already read just runs to 
 
 Backpressure: a job stream holds only unfinished work (``shared.streams``), so its XLEN is
 the stage's backlog. A job is added only while that backlog is under the bound, checked and
-added in one Lua script: atomic, and no extra round trip per request.
+added in one Lua script: atomic, and no extra round trip per request. Submits made while the
+previous one is in flight go out together in one pipeline (``shared.coalesce``).
 """
 
 import asyncio
@@ -20,10 +21,13 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator
+from typing import NamedTuple
 
 import redis.asyncio as aioredis
+from redis.exceptions import NoScriptError
 
 from shared import bus, streams
+from shared.coalesce import Coalescer
 from shared.messages import DecodeError, Envelope, pack, unpack
 from shared.metrics import GatewayMetrics
 
@@ -51,6 +55,14 @@ class Backlogged(Exception):
         self.max_backlog = max_backlog
 
 
+class Submit(NamedTuple):
+    """A bounded submit waiting for its pipeline: the stream, the packed job, the bound."""
+
+    stream: str
+    data: bytes
+    bound: int
+
+
 class Bridge:
     """Submits jobs and routes their results back to the waiting request."""
 
@@ -65,10 +77,13 @@ class Bridge:
         self._closed = False
         self._trimmed_at = 0.0
         self._withdrawing: set[asyncio.Task[None]] = set()
-        self._submit_bounded = redis.register_script(SUBMIT_BOUNDED)
+        self._submit_sha = redis.register_script(SUBMIT_BOUNDED).sha
+        self._submits: Coalescer[Submit, object] = Coalescer(self._submit_batch)
 
     async def start(self) -> None:
-        """Start reading replies; call before accepting clients."""
+        """Load the submit script, start reading replies; call before accepting clients."""
+        with contextlib.suppress(*bus.TRANSIENT):  # if Redis is down now, a submit loads it
+            await self.redis.script_load(SUBMIT_BOUNDED)
         self._reader = asyncio.create_task(self._read_loop())
 
     async def stop(self) -> None:
@@ -158,11 +173,40 @@ class Bridge:
         """Add ``job`` to ``stream``; its entry id."""
         if max_backlog is None:
             return await bus.submit(self.redis, stream, job)
-        added = await self._submit_bounded(keys=[stream], args=[pack(job), max_backlog])
+        pending = self._submits.submit(Submit(stream, pack(job), max_backlog))
+        try:
+            added = await asyncio.shield(pending)
+        except asyncio.CancelledError:  # the request is gone, its job may be added yet
+            pending.add_done_callback(lambda done: self._withdraw_added(stream, done))
+            raise
+        if isinstance(added, Exception):
+            raise added
         if added is None:
             log.warning("%s backlog at its bound (%d): job refused", component, max_backlog)
             raise Backlogged(component, max_backlog)
-        return added  # type: ignore[no-any-return]
+        return added  # type: ignore[return-value]
+
+    def _withdraw_added(self, stream: str, done: asyncio.Future[object]) -> None:
+        if not done.cancelled() and done.exception() is None and isinstance(done.result(), bytes):
+            self._withdraw(stream, done.result())  # type: ignore[arg-type]
+
+    async def _submit_batch(self, submits: list[Submit]) -> list[object]:
+        """Every bounded submit queued meanwhile, in one pipeline: per submit its entry id,
+        None (backlog full) or the error Redis answered for it alone."""
+        results = await self._evalsha(submits)
+        missing = [i for i, result in enumerate(results) if isinstance(result, NoScriptError)]
+        if missing:  # a restarted Redis has forgotten the script: load it, send those again
+            await self.redis.script_load(SUBMIT_BOUNDED)
+            again = await self._evalsha([submits[i] for i in missing])
+            for i, result in zip(missing, again, strict=True):
+                results[i] = result
+        return results
+
+    async def _evalsha(self, submits: list[Submit]) -> list[object]:
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for stream, data, bound in submits:
+                pipe.evalsha(self._submit_sha, 1, stream, data, bound)
+            return list(await pipe.execute(raise_on_error=False))
 
     def job(
         self, payload: object, timeout_s: float, session: str | None = None, turn: int = 0
