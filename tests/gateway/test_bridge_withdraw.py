@@ -23,17 +23,22 @@ async def test_a_cancelled_request_withdraws_its_queued_job(aredis: aioredis.Red
     metrics = gateway_metrics(CollectorRegistry())
     bridge = Bridge(aredis, "wd", metrics)
     await bridge.start()
+    other = asyncio.create_task(bridge.request(STREAM, _job(bridge), "mt", 30))
     try:
-        other = asyncio.create_task(bridge.request(STREAM, _job(bridge), "mt", 30))
         waiting = asyncio.create_task(bridge.request(STREAM, _job(bridge), "mt", 30))
         await eventually(lambda: _length_is(aredis, 2), 5.0)
         waiting.cancel()
         with pytest.raises(asyncio.CancelledError):
             await waiting
-        await eventually(lambda: _length_is(aredis, 1), 5.0)  # the other job stays queued
-        assert metrics.jobs_withdrawn._value.get() == 1
-        other.cancel()
+
+        async def counted() -> bool:  # the XDEL's reply comes back before it is counted
+            return bool(metrics.jobs_withdrawn._value.get() == 1)
+
+        await eventually(counted, 5.0)
+        assert await aredis.xlen(STREAM) == 1  # the other job stays queued
     finally:
+        other.cancel()
+        await asyncio.wait([other])
         await bridge.stop()
 
 
@@ -69,3 +74,25 @@ async def test_a_job_a_worker_already_read_is_left_to_finish(aredis: aioredis.Re
 
 async def _length_is(redis: aioredis.Redis, length: int) -> bool:
     return await redis.xlen(STREAM) == length
+
+
+async def test_a_request_cancelled_while_its_submit_is_in_flight_withdraws_it(
+    aredis: aioredis.Redis,
+) -> None:
+    metrics = gateway_metrics(CollectorRegistry())
+    bridge = Bridge(aredis, "wd4", metrics)
+    await bridge.start()
+    try:
+        waiting = asyncio.create_task(bridge.request(STREAM, _job(bridge), "mt", 30, 100))
+        await asyncio.sleep(0)  # the request has queued its submit and waits for it
+        waiting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+
+        async def withdrawn() -> bool:
+            return bool(metrics.jobs_withdrawn._value.get() == 1)
+
+        await eventually(withdrawn, 5.0)  # added after the request was gone, then taken back
+        assert await aredis.xlen(STREAM) == 0
+    finally:
+        await bridge.stop()
