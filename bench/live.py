@@ -5,10 +5,11 @@
 The lecture clip is streamed at real-time pace (100 ms chunks) by 1, 2, 4 and 8 sessions at
 once to each system: PyParrot (``/ws/converse`` on the real gateway, with 1 and then 2
 ``services.stt`` workers), wyoming-faster-whisper and WhisperLive, all running the bundled
-tiny.en with int8, beam 1 and 2 CPU threads. Figures (``live_score``): speech → text per
-word, utterance onset → first text, end of utterance → final, end of audio → last final,
-final WER; the report gives each as PyParrot, peer and ratio. Quick mode: one session, one
-worker, PyParrot only. The figures' definitions are in ``bench/live_score.py``.
+tiny.en with int8, beam 1 and 2 CPU threads (``--stt-threads``: PyParrot's, per worker).
+Figures (``live_score``): speech → text per word, utterance onset → first text, end of
+utterance → final, end of audio → last final, final WER; the report gives each as PyParrot,
+peer and ratio. Quick mode: one session, one worker, PyParrot only. The figures'
+definitions are in ``bench/live_score.py``.
 """
 
 import argparse
@@ -35,7 +36,9 @@ from shared import streams
 PYPARROT, WYOMING, WHISPERLIVE = "PyParrot", "wyoming-faster-whisper", "WhisperLive"
 GATEWAY_ID = "bench-live"
 STT_ENV = {"STT_MODEL": "tiny.en", "STT_COMPUTE_TYPE": "int8", "STT_BEAM_SIZE": "1"}
-STT_ENV |= {"STT_CPU_THREADS": "2"}
+# Model threads per system: each peer's one model, PyParrot's STT workers split them (2
+# workers: 1 thread each; measured on 2 cores, two 2-thread workers slow each other down).
+THREADS = 2
 SETTLE_S = 1.0  # between batches, so one batch's stragglers do not load the next
 
 
@@ -55,6 +58,7 @@ class LiveConfig:
     timeout_s: float = 120.0
     cache: Path = whisperlive.DEFAULT_CACHE
     clip: Path = LECTURE  # a 16 kHz WAV with its .txt, or a .txt for Piper to read
+    stt_threads: int | None = None  # per PyParrot STT worker (None: THREADS ÷ workers)
 
 
 FULL = LiveConfig()
@@ -91,8 +95,9 @@ def _progress(message: str) -> None:
     print(f"bench live: {message}", file=sys.stderr, flush=True)
 
 
-def _spawn_stt(stack: Stack, number: int) -> None:
-    stack.spawn(f"stt-{number}", ["-m", "services.stt"], STT_ENV)
+def _spawn_stt(stack: Stack, number: int, threads: int) -> None:
+    env = STT_ENV | {"STT_CPU_THREADS": str(threads)}
+    stack.spawn(f"stt-{number}x{threads}", ["-m", "services.stt"], env)
 
 
 def _stt_workers(url: str) -> int:
@@ -103,9 +108,8 @@ def _stt_workers(url: str) -> int:
         client.close()
 
 
-def start_pyparrot(stack: Stack) -> str:
-    """Gateway + one STT worker; the ``/ws/converse`` URL."""
-    _spawn_stt(stack, 1)
+def start_gateway(stack: Stack) -> str:
+    """The gateway; its ``/ws/converse`` URL."""
     port = redis_server.free_port()
     env = {"GATEWAY_PORT": str(port), "GATEWAY_INSTANCE_ID": GATEWAY_ID}
     stack.spawn("gateway", ["-m", "services.gateway"], env)
@@ -113,10 +117,21 @@ def start_pyparrot(stack: Stack) -> str:
     return f"ws://127.0.0.1:{port}/ws/converse"
 
 
-def add_stt_workers(stack: Stack, total: int) -> None:
-    """Start STT workers until ``total`` are live (heartbeat = model loaded)."""
+def threads_per_worker(config: LiveConfig, workers: int) -> int:
+    return config.stt_threads or max(1, THREADS // workers)
+
+
+def set_stt_workers(stack: Stack, total: int, threads: int) -> None:
+    """``total`` live STT workers of ``threads`` threads each (heartbeat = model loaded):
+    more are added, or, if the thread count changes, all are replaced."""
+    running = [c for c in stack.children if c.name.startswith("stt-") and c.running()]
+    if running and not running[0].name.endswith(f"x{threads}"):
+        for child in running:
+            child.stop()
+            stack.children.remove(child)  # an exit the stack must not report as a crash
+        wait_until(lambda: _stt_workers(stack.redis_url) == 0, stack.children, 30.0)
     for number in range(_stt_workers(stack.redis_url) + 1, total + 1):
-        _spawn_stt(stack, number)
+        _spawn_stt(stack, number, threads)
     wait_until(lambda: _stt_workers(stack.redis_url) >= total, stack.children, 180.0)
 
 
@@ -178,7 +193,9 @@ def _batch(system: str, workers: int, count: int, traces: list[Trace], result: L
 
 def _measure(stack: Stack, config: LiveConfig, result: LiveResult) -> None:
     """Every batch, PyParrot's interleaved with the peers' at each concurrency."""
-    url = start_pyparrot(stack)
+    first = config.workers[0]
+    set_stt_workers(stack, first, threads_per_worker(config, first))  # the gateway waits for one
+    url = start_gateway(stack)
     peer_ports: dict[str, int] = {}
     if config.peers:
         peer_ports[WYOMING] = start_wyoming(stack)
@@ -189,7 +206,7 @@ def _measure(stack: Stack, config: LiveConfig, result: LiveResult) -> None:
         wait_until(lambda: asyncio.run(wyoming_ready(peer_ports[WYOMING])), stack.children, 180)
         whisperlive.wait_listening(child, peer_ports[WHISPERLIVE])
     for phase, workers in enumerate(config.workers):
-        add_stt_workers(stack, workers)
+        set_stt_workers(stack, workers, threads_per_worker(config, workers))
         for count in config.concurrency:
             for _round in range(config.rounds):
                 traces, jobs = asyncio.run(
@@ -252,6 +269,9 @@ def _parser() -> argparse.ArgumentParser:
         "that the bundled Piper voice reads (bench/data/lecture_long.txt)",
     )
     parser.add_argument("--workers", help="PyParrot STT worker counts, e.g. 1,2")
+    parser.add_argument(
+        "--stt-threads", type=int, help=f"threads per STT worker (default: {THREADS} ÷ workers)"
+    )
     return parser
 
 
@@ -270,6 +290,8 @@ def config_from(args: argparse.Namespace) -> LiveConfig:
         config = replace(config, concurrency=tuple(int(n) for n in args.sessions.split(",")))
     if args.workers:
         config = replace(config, workers=tuple(sorted(int(n) for n in args.workers.split(","))))
+    if args.stt_threads:
+        config = replace(config, stt_threads=args.stt_threads)
     return config
 
 

@@ -3,7 +3,16 @@
 import statistics
 from collections.abc import Callable, Sequence
 
-from bench.live import PYPARROT, WHISPERLIVE, WYOMING, Batch, LiveResult
+from bench.live import (
+    PYPARROT,
+    THREADS,
+    WHISPERLIVE,
+    WYOMING,
+    Batch,
+    LiveConfig,
+    LiveResult,
+    threads_per_worker,
+)
 from bench.live_score import Scores
 from bench.live_tap import Job
 from bench.report import table
@@ -179,6 +188,14 @@ def _breakdown(result: LiveResult) -> str:
     return table(headers, body)
 
 
+def _threads(config: LiveConfig) -> str:
+    """How many threads each PyParrot phase's workers had."""
+    return ", ".join(
+        f"{n} worker{'s' if n > 1 else ''} × {threads_per_worker(config, n)}"
+        for n in config.workers
+    )
+
+
 def render(result: LiveResult, header: str) -> str:
     """The markdown section for this benchmark."""
     config, clip, offline = result.config, result.clip, result.offline
@@ -188,7 +205,9 @@ def render(result: LiveResult, header: str) -> str:
         header,
         f"Clip: `{clip.name}` ({clip.duration_s:.1f} s, {len(offline.words)} words), sent by "
         f"each session in {config.chunk_s * 1000:.0f} ms chunks at real-time pace. Every system "
-        "runs the bundled tiny.en (CTranslate2, int8, beam 1, 2 CPU threads). PyParrot: the "
+        f"runs the bundled tiny.en (CTranslate2, int8, beam 1) on {THREADS} CPU threads: "
+        "the peers' one model has them all, PyParrot's STT workers share them "
+        f"({_threads(config)}). PyParrot: the "
         "real gateway (`/ws/converse`, pipeline end2end) and `services.stt` workers on a "
         "private Redis. wyoming-faster-whisper: one request per session, audio-stop at the "
         "end. WhisperLive 0.10.0 (its own venv, `bench/whisperlive.py`): its faster_whisper "
