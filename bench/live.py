@@ -5,7 +5,8 @@
 The lecture clip is streamed at real-time pace (100 ms chunks) by 1, 2, 4 and 8 sessions at
 once to each system: PyParrot (``/ws/converse`` on the real gateway, with 1 and then 2
 ``services.stt`` workers), wyoming-faster-whisper and WhisperLive, all running the bundled
-tiny.en with int8, beam 1 and 2 CPU threads (``--stt-threads``: PyParrot's, per worker).
+tiny.en with int8, beam 1 on 2 CPU threads per system (PyParrot's STT workers split them;
+``--stt-threads`` sets a count per worker).
 Figures (``live_score``): speech → text per word, utterance onset → first text, end of
 utterance → final, end of audio → last final, final WER; the report gives each as PyParrot,
 peer and ratio. Quick mode: one session, one worker, PyParrot only. The figures'
