@@ -18,12 +18,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bench import REPO
+from shared.textnorm import normalize, wer
 
 if TYPE_CHECKING:
     import numpy as np
 
     from services.tts.engine import TtsEngine
-from shared.textnorm import normalize, wer
 
 RATE_HZ = 16_000
 SAMPLE_BYTES = 2

@@ -27,7 +27,7 @@ class Coalescer(Generic[Item, Result]):
         self._flush = flush
         self._queued: list[tuple[Item, asyncio.Future[Result]]] = []
         self._running: asyncio.Task[None] | None = None
-        self.batches = 0  # flushes so far, for the metrics
+        self.batches = 0  # flushes so far (items ÷ batches: how much was grouped)
         self.items = 0  # items flushed so far
 
     def submit(self, item: Item) -> asyncio.Future[Result]:
