@@ -19,6 +19,7 @@ from services.gateway.core import Core, GatewayError
 from services.gateway.errors import error_body
 from services.gateway.gate import BodyGate
 from services.gateway.live.router import router as live_router
+from services.gateway.live.webrtc import Peers
 from services.gateway.registry import Registry
 from services.gateway.routes import assistant as assistant_routes
 from services.gateway.routes import health, openai, page, speech, translate
@@ -81,6 +82,7 @@ def create_app(settings: GatewaySettings, registry: CollectorRegistry | None = N
             settings, redis, bridge, Registry(redis, settings.registry_cache_s), metrics, prometheus
         )
         app.state.core = core
+        app.state.peers = Peers(settings.webrtc_max_peers)
         await bridge.start()  # read replies before any client can send a job
         from services.gateway.wyoming.server import start_wyoming  # only loaded by this feature
 
@@ -93,6 +95,7 @@ def create_app(settings: GatewaySettings, registry: CollectorRegistry | None = N
         finally:
             if wyoming is not None:
                 await wyoming.stop()  # before the bridge: in-flight Wyoming jobs end first
+            await app.state.peers.close_all()
             closing.set()
             await gauges
             await bridge.stop()

@@ -93,6 +93,14 @@ class GatewaySettings(ServiceSettings):
     live_max_chunk_bytes: int = Field(
         1024 * 1024, ge=1_024, description="largest accepted binary audio message"
     )
+    webrtc_max_peers: int = Field(
+        32, ge=0, le=10_000, description="WebRTC presenters (POST /offer) at once; 0 turns it off"
+    )
+    webrtc_ice_servers: list[str] = Field(
+        default_factory=list,
+        description="STUN/TURN URLs for WebRTC clients behind NAT; empty: host candidates "
+        "only (same host or LAN), nothing contacted outside",
+    )
     session_ttl_s: int = Field(
         86_400, ge=10, description="an idle session and its history expire after this"
     )

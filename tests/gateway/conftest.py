@@ -1,4 +1,5 @@
-"""A real gateway app (lifespan included) on the test Redis, with a stand-in STT worker."""
+"""A real gateway app (lifespan included) on the test Redis, with a stand-in STT worker; and
+for the live-session tests, a gateway behind a real socket with the real STT and MT workers."""
 
 import asyncio
 import io
@@ -14,11 +15,19 @@ from prometheus_client import CollectorRegistry
 
 from services.gateway.app import create_app
 from services.gateway.settings import GatewaySettings
+from services.mt.__main__ import loops as mt_loops
+from services.mt.model import load_model as load_mt
+from services.mt.settings import MtSettings
+from services.stt.__main__ import worker_spec as stt_spec
+from services.stt.model import SttModel
+from services.stt.model import load_model as load_stt
+from services.stt.settings import SttSettings
 from shared import streams
 from shared.messages import Envelope, Segment, Transcript, Word
 from shared.metrics import worker_metrics
 from shared.settings import WorkerSettings
 from shared.worker import JobFailed, WorkerSpec, run_worker
+from tests.gateway.live_helpers import listening, serving
 
 
 def standin_stt(envelope: Envelope) -> Iterator[Transcript]:
@@ -101,3 +110,38 @@ def encode(pcm16: bytes, rate_hz: int, container: str, codec: str) -> bytes:
             box.mux(stream.encode(chunk))  # type: ignore[attr-defined]
         box.mux(stream.encode(None))  # type: ignore[attr-defined]
     return out.getvalue()
+
+
+@pytest.fixture(scope="module")
+def live_whisper() -> tuple[SttModel, SttSettings]:
+    return load_stt(SttSettings()), SttSettings()
+
+
+@pytest.fixture
+async def live_gateway(clean_redis: str) -> AsyncIterator[tuple[FastAPI, str]]:
+    settings = GatewaySettings(
+        redis_url=clean_redis,
+        request_timeout_s=30,
+        registry_cache_s=0,
+        live_send_queue=16,
+        live_send_timeout_s=1.0,
+    )
+    app = create_app(settings, CollectorRegistry())
+    async with app.router.lifespan_context(app), listening(app) as address:
+        yield app, address
+
+
+@pytest.fixture
+async def live_workers(
+    clean_redis: str, live_whisper: tuple[SttModel, SttSettings]
+) -> AsyncIterator[None]:
+    """The real STT (tiny.en) and MT (Bergamot en-pt) handlers behind consumer groups."""
+    model, stt_settings = live_whisper
+    stt = stt_spec(model, stt_settings)
+    mt_settings = MtSettings(redis_url=clean_redis, pairs=["en-pt"], block_ms=50)
+    loops = [
+        (stt, SttSettings(redis_url=clean_redis, worker_name="stt-a", block_ms=50)),
+        *mt_loops(load_mt(mt_settings), mt_settings),
+    ]
+    async with serving(clean_redis, loops):
+        yield

@@ -4,7 +4,6 @@ real workers, SSE listeners, session history, and the protocol's bad-input cases
 import asyncio
 import json
 import socket
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -12,14 +11,8 @@ import py3langid
 import pytest
 import websockets
 from fastapi import FastAPI
-from prometheus_client import CollectorRegistry
 from websockets.asyncio.client import connect
 
-from services.gateway.app import create_app
-from services.gateway.settings import GatewaySettings
-from services.mt.__main__ import loops as mt_loops
-from services.mt.model import load_model as load_mt
-from services.mt.settings import MtSettings
 from services.stt.__main__ import worker_spec as stt_spec
 from services.stt.handler import transcribe
 from services.stt.model import SttModel
@@ -29,43 +22,10 @@ from shared import streams
 from shared.messages import TranscribeRequest
 from shared.textnorm import wer
 from tests.audio import read_pcm, reference
-from tests.gateway.live_helpers import auth, collect, listening, next_event, serving, stream
+from tests.gateway.live_helpers import auth, collect, next_event, serving, stream
 from tests.polling import eventually
 
 SPEED = 3.0  # times real time: the 13 s clip takes ~4.5 s
-
-
-@pytest.fixture(scope="module")
-def whisper() -> tuple[SttModel, SttSettings]:
-    return load_stt(SttSettings()), SttSettings()
-
-
-@pytest.fixture
-async def gateway(clean_redis: str) -> AsyncIterator[tuple[FastAPI, str]]:
-    settings = GatewaySettings(
-        redis_url=clean_redis,
-        request_timeout_s=30,
-        registry_cache_s=0,
-        live_send_queue=16,
-        live_send_timeout_s=1.0,
-    )
-    app = create_app(settings, CollectorRegistry())
-    async with app.router.lifespan_context(app), listening(app) as address:
-        yield app, address
-
-
-@pytest.fixture
-async def workers(clean_redis: str, whisper: tuple[SttModel, SttSettings]) -> AsyncIterator[None]:
-    """The real STT (tiny.en) and MT (Bergamot en-pt) handlers behind consumer groups."""
-    model, stt_settings = whisper
-    stt = stt_spec(model, stt_settings)
-    mt_settings = MtSettings(redis_url=clean_redis, pairs=["en-pt"], block_ms=50)
-    loops = [
-        (stt, SttSettings(redis_url=clean_redis, worker_name="stt-a", block_ms=50)),
-        *mt_loops(load_mt(mt_settings), mt_settings),
-    ]
-    async with serving(clean_redis, loops):
-        yield
 
 
 async def sse_events(
@@ -93,12 +53,12 @@ async def sse_events(
 
 
 @pytest.mark.model
-@pytest.mark.usefixtures("workers")
+@pytest.mark.usefixtures("live_workers")
 @pytest.mark.timeout(90)
 async def test_live_captions_translation_listeners_and_history(
-    gateway: tuple[FastAPI, str], whisper: tuple[SttModel, SttSettings]
+    live_gateway: tuple[FastAPI, str], live_whisper: tuple[SttModel, SttSettings]
 ) -> None:
-    _app, address = gateway
+    _app, address = live_gateway
     pcm, _fmt = read_pcm("en_lecture")
     silence = bytes(2 * 16_000)  # a second of room noise before and after
     async with httpx.AsyncClient(base_url=f"http://{address}") as http:
@@ -136,7 +96,7 @@ async def test_live_captions_translation_listeners_and_history(
     assert finals and "error" not in kinds, events
     assert kinds.index("stt_partial") < kinds.index("stt_final"), kinds  # partials while speaking
     live_text = " ".join(f["text"] for f in finals)
-    model, settings = whisper
+    model, settings = live_whisper
     offline = transcribe(model, settings, TranscribeRequest(audio=pcm)).text
     assert wer(reference("en_lecture"), live_text) <= wer(reference("en_lecture"), offline) + 0.05
     assert [f["utterance"] for f in finals] == sorted(f["utterance"] for f in finals)
@@ -193,9 +153,9 @@ async def test_live_captions_translation_listeners_and_history(
     ],
 )
 async def test_bad_input_gets_an_error_and_the_socket_stays_usable(
-    gateway: tuple[FastAPI, str], message: str | bytes, code: str
+    live_gateway: tuple[FastAPI, str], message: str | bytes, code: str
 ) -> None:
-    _app, address = gateway
+    _app, address = live_gateway
     async with connect(f"ws://{address}/ws/converse") as ws:
         await ws.send(message)
         event = await next_event(ws)
@@ -212,9 +172,9 @@ async def test_bad_input_gets_an_error_and_the_socket_stays_usable(
 
 
 async def test_a_client_that_never_reads_is_dropped_and_others_go_on(
-    gateway: tuple[FastAPI, str], caplog: pytest.LogCaptureFixture
+    live_gateway: tuple[FastAPI, str], caplog: pytest.LogCaptureFixture
 ) -> None:
-    _app, address = gateway
+    _app, address = live_gateway
     host, port = address.split(":")
     sock = socket.create_connection((host, int(port)))
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # a stuck reader fills it fast
@@ -238,8 +198,8 @@ async def test_a_client_that_never_reads_is_dropped_and_others_go_on(
     assert closed.value.rcvd.code == 1013 and "not reading" in closed.value.rcvd.reason
 
 
-async def test_sessions_rest_lifecycle(gateway: tuple[FastAPI, str], aredis: Any) -> None:
-    _app, address = gateway
+async def test_sessions_rest_lifecycle(live_gateway: tuple[FastAPI, str], aredis: Any) -> None:
+    _app, address = live_gateway
     async with httpx.AsyncClient(base_url=f"http://{address}") as http:
         created = await http.post("/v1/sessions")
         assert created.status_code == 201
@@ -269,9 +229,9 @@ async def test_sessions_rest_lifecycle(gateway: tuple[FastAPI, str], aredis: Any
 
 
 async def test_interrupt_is_acknowledged_and_marked_for_workers(
-    gateway: tuple[FastAPI, str], aredis: Any
+    live_gateway: tuple[FastAPI, str], aredis: Any
 ) -> None:
-    _app, address = gateway
+    _app, address = live_gateway
     async with connect(f"ws://{address}/ws/converse") as ws:
         started = await auth(ws, pipeline="cascaded", target_languages=["pt"])
         await ws.send(json.dumps({"type": "text_input", "text": "Hello there."}))
@@ -296,11 +256,11 @@ async def test_interrupt_is_acknowledged_and_marked_for_workers(
 @pytest.mark.model
 @pytest.mark.timeout(120)
 async def test_end2end_translates_spanish_speech_into_english(
-    gateway: tuple[FastAPI, str], clean_redis: str, tmp_path_factory: pytest.TempPathFactory
+    live_gateway: tuple[FastAPI, str], clean_redis: str, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     """One multilingual model does it all: detects Spanish, transcribes it, and its translate
     task turns the same utterance into English (no MT stage runs)."""
-    _app, address = gateway
+    _app, address = live_gateway
     cache = tmp_path_factory.getbasetemp() / "models"
     settings = SttSettings(redis_url=clean_redis, model="base", model_cache_dir=str(cache),
                            worker_name="base", block_ms=50)  # fmt: skip
@@ -327,8 +287,8 @@ async def test_end2end_translates_spanish_speech_into_english(
     assert py3langid.classify(english)[0] == "en", english
 
 
-async def test_dialog_without_an_llm_worker_reports_it(gateway: tuple[FastAPI, str]) -> None:
-    _app, address = gateway
+async def test_dialog_without_an_llm_worker_reports_it(live_gateway: tuple[FastAPI, str]) -> None:
+    _app, address = live_gateway
     async with connect(f"ws://{address}/ws/converse") as ws:
         await auth(ws, pipeline="dialog")
         await ws.send(json.dumps({"type": "text_input", "text": "Hello there."}))

@@ -7,6 +7,7 @@ Client -> server: ``auth`` (first), binary audio, ``audio_complete``, ``text_inp
 ``audio_processed`` and ``error`` ``{code, message}``.
 """
 
+import json
 from typing import Any, Literal
 
 import numpy as np
@@ -30,21 +31,26 @@ class ProtocolError(Exception):
         self.message = message
 
 
-class Auth(BaseModel):
-    """The first message of a connection."""
+class SessionOptions(BaseModel):
+    """What a presenter chooses for a session, over either transport (socket or WebRTC)."""
 
     model_config = ConfigDict(extra="ignore")
 
-    type: Literal["auth"]
-    api_key: str = Field("", max_length=512, description="a presenter API key (unless open mode)")
     user_id: str = Field("", max_length=128)
     session_id: str | None = Field(None, pattern=SESSION_ID_PATTERN, description="resume it")
-    audio_format: Literal["float32", "pcm_s16le"] = "float32"
-    sample_rate: int = 16_000
     pipeline: Literal["end2end", "cascaded", "dialog"] = "cascaded"
     target_languages: list[str] = Field(default_factory=list, max_length=8)
     voice: str | None = Field(None, max_length=128)
     language: str | None = Field(None, min_length=2, max_length=8, description="source hint")
+
+
+class Auth(SessionOptions):
+    """The first message of a socket connection."""
+
+    type: Literal["auth"]
+    api_key: str = Field("", max_length=512, description="a presenter API key (unless open mode)")
+    audio_format: Literal["float32", "pcm_s16le"] = "float32"
+    sample_rate: int = 16_000
 
 
 def parse_auth(message: dict[str, Any]) -> Auth:
@@ -59,17 +65,33 @@ def parse_auth(message: dict[str, Any]) -> Auth:
             "bad_sample_rate",
             f"sample_rate {auth.sample_rate} Hz is outside {MIN_RATE_HZ}-{MAX_RATE_HZ} Hz",
         )
-    for language in auth.target_languages:
+    check_options(auth)
+    return auth
+
+
+def check_options(options: SessionOptions) -> None:
+    """What the model cannot check alone: language codes, and what ``end2end`` can do."""
+    for language in options.target_languages:
         if not 2 <= len(language) <= 8 or not language.isalpha():
             raise ProtocolError("invalid_auth", f"target language {language[:16]!r} is no code")
-    other = sorted(set(auth.target_languages) - {END2END_TARGET})
-    if auth.pipeline == "end2end" and other:
+    other = sorted(set(options.target_languages) - {END2END_TARGET})
+    if options.pipeline == "end2end" and other:
         raise ProtocolError(
             "invalid_auth",
             f"pipeline 'end2end' translates speech into {END2END_TARGET!r} only (Whisper's "
             f"translate task); use 'cascaded' for {other}",
         )
-    return auth
+
+
+def parse_message(text: str) -> dict[str, Any]:
+    """A client's JSON text message; raise ``ProtocolError`` unless it is an object."""
+    try:
+        message = json.loads(text)
+    except ValueError as exc:
+        raise ProtocolError("bad_json", f"malformed JSON: {exc}") from exc
+    if not isinstance(message, dict):
+        raise ProtocolError("bad_json", "expected a JSON object with a 'type'")
+    return message
 
 
 class AudioInput:

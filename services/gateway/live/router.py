@@ -2,9 +2,10 @@
 
 from fastapi import APIRouter
 
-from services.gateway.live import sessions, sse, ws
+from services.gateway.live import sessions, sse, webrtc, ws
 
 router = APIRouter()
 router.include_router(ws.router)
 router.include_router(sessions.router)
 router.include_router(sse.router)
+router.include_router(webrtc.router)

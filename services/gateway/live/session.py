@@ -18,6 +18,7 @@ from shared import bus
 log = logging.getLogger(__name__)
 # Events listeners see (binary audio and connection bookkeeping stay on the socket).
 PUBLISHED = frozenset({"stt_partial", "stt_final", "translation", "llm_response"})
+CONTROL_TYPES = ("audio_complete", "text_input", "interrupt")  # from the client, after auth
 TTS_RATE_HZ = 24_000  # TTS audio is sent as 24 kHz s16le mono, whatever the voice's rate
 
 
@@ -120,6 +121,16 @@ class LiveSession:
         await self.turns.drain()
         await self.emit({"type": "audio_processed", "utterances": self.stt.segmenter.next_index})
 
+    async def control(self, message: dict[str, Any]) -> None:
+        """A client's control message: ``audio_complete``, ``text_input`` or ``interrupt``."""
+        kind = control_kind(message)
+        if kind == "audio_complete":
+            self.complete()
+        elif kind == "text_input":
+            self.text(message)
+        else:
+            await self.interrupt("client")
+
     def text(self, message: dict[str, Any]) -> None:
         """``text_input``: a typed turn, answered like a spoken one."""
         text = message.get("text")
@@ -155,6 +166,14 @@ class LiveSession:
             if self.auth.pipeline != "end2end" or self.auth.target_languages:
                 turn = Turn(final.index, final.text, final.language, final.pcm16)
                 self.turns.submit(turn)
+
+
+def control_kind(message: dict[str, Any]) -> str:
+    """The type of a control message; raise ``ProtocolError`` for an unknown one."""
+    kind = message.get("type")
+    if kind not in CONTROL_TYPES:
+        raise ProtocolError("unknown_type", f"unknown message type {str(kind)[:64]!r}")
+    return str(kind)
 
 
 def dumps(event: dict[str, Any]) -> str:

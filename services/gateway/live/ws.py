@@ -8,7 +8,6 @@ Bad messages get an ``error`` event and the socket stays usable.
 
 import asyncio
 import contextlib
-import json
 import logging
 from typing import Any
 
@@ -17,8 +16,8 @@ from starlette.websockets import WebSocketDisconnect
 
 from services.gateway.auth import authenticate_socket
 from services.gateway.core import Core, GatewayError
-from services.gateway.live.protocol import ProtocolError, error, parse_auth
-from services.gateway.live.session import LiveSession, dumps
+from services.gateway.live.protocol import ProtocolError, error, parse_auth, parse_message
+from services.gateway.live.session import LiveSession, control_kind, dumps
 
 log = logging.getLogger(__name__)
 router = APIRouter()
@@ -123,26 +122,14 @@ class Connection:
         await self.session.audio(data)
 
     async def _text(self, text: str) -> None:
-        try:
-            message = json.loads(text)
-        except ValueError as exc:
-            raise ProtocolError("bad_json", f"malformed JSON: {exc}") from exc
-        if not isinstance(message, dict):
-            raise ProtocolError("bad_json", "expected a JSON object with a 'type'")
-        kind = message.get("type")
-        if kind == "auth":
+        message = parse_message(text)
+        if message.get("type") == "auth":
             await self._auth(message)
             return
-        if kind not in ("audio_complete", "text_input", "interrupt"):
-            raise ProtocolError("unknown_type", f"unknown message type {str(kind)[:64]!r}")
+        kind = control_kind(message)
         if self.session is None:
             raise ProtocolError("not_authenticated", f"send 'auth' before {kind!r}")
-        if kind == "audio_complete":
-            self.session.complete()
-        elif kind == "text_input":
-            self.session.text(message)
-        else:
-            await self.session.interrupt("client")
+        await self.session.control(message)
 
     async def _auth(self, message: dict[str, Any]) -> None:
         if self.session is not None:
