@@ -108,15 +108,23 @@ async def shows(page: Page, selector: str, check: Callable[[str], bool]) -> bool
 
 @pytest.mark.model
 @pytest.mark.timeout(150)
+@pytest.mark.parametrize("transport", ["websocket", "webrtc"])
 async def test_presenter_and_listener_pages_show_live_captions(
-    address: str, browser: Browser
+    address: str, browser: Browser, transport: str
 ) -> None:
     errors: list[str] = []
     presenter = await browser.new_page()
     presenter.on("pageerror", lambda exc: errors.append(str(exc)))
+    sockets: list[str] = []
+    offers: list[str] = []
+    presenter.on("websocket", lambda ws: sockets.append(ws.url))
+    presenter.on("request", lambda r: offers.append(r.url) if r.url.endswith("/offer") else None)
     await presenter.goto(f"http://{address}/")
     # The translation pair the MT worker serves is offered; choose it and start.
     await presenter.get_by_label("Portuguese (pt)").check()
+    if transport == "webrtc":
+        await presenter.get_by_text("More").click()
+        await presenter.get_by_label("Send the microphone over WebRTC").check()
     await presenter.get_by_role("button", name="Start presenting").click()
     await presenter.locator("#session-box").wait_for(state="visible", timeout=15_000)
     session_id = await presenter.locator("#session-id").inner_text()
@@ -142,6 +150,8 @@ async def test_presenter_and_listener_pages_show_live_captions(
         transcript = (await http.get(f"/v1/sessions/{session_id}/transcript")).text
     assert distributed(transcript), transcript
     assert not errors, errors
+    # The audio went the chosen way.
+    assert (len(offers), len(sockets)) == ((1, 0) if transport == "webrtc" else (0, 1))
 
 
 async def test_page_and_its_files_are_served(clean_redis: str) -> None:

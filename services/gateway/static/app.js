@@ -1,4 +1,5 @@
-// PyParrot live page: presenter (microphone -> /ws/converse) and listener (SSE) views.
+// PyParrot live page: presenter (microphone -> /ws/converse or WebRTC /offer) and listener
+// (SSE) views.
 // Plain browser JavaScript, no framework and no build step: the page must work offline.
 "use strict";
 
@@ -142,7 +143,7 @@ function selectedTargets() {
 
 // ---- presenter ---------------------------------------------------------------------------
 const presenter = {
-  ws: null, context: null, stream: null, node: null, player: null,
+  link: null, context: null, stream: null, node: null, player: null,
   captions: null, translations: new Map(), ready: false,
 };
 
@@ -190,9 +191,9 @@ async function openMicrophone() {
 }
 
 function sendAudio(samples) {
-  const ws = presenter.ws;
-  if (!presenter.ready || !ws || ws.readyState !== WebSocket.OPEN) return;
-  ws.send(samples.buffer);
+  const link = presenter.link;
+  if (!presenter.ready || !link || !link.open()) return;
+  link.sendAudio?.(samples); // over WebRTC the microphone's track carries the audio
   let sum = 0;
   for (let i = 0; i < samples.length; i += 4) sum += samples[i] * samples[i];
   $("level").value = Math.min(1, Math.sqrt(sum / (samples.length / 4)) * 4);
@@ -227,40 +228,98 @@ async function startPresenting(event) {
   }
   const targets = selectedTargets();
   targets.forEach(translationPane);
-  const auth = {
-    type: "auth",
-    api_key: apiKey(),
-    audio_format: "float32",
-    sample_rate: Math.round(sampleRate),
-    pipeline: "cascaded",
-    target_languages: targets,
-  };
-  if ($("voice").value) auth.voice = $("voice").value;
-  if ($("source-language").value) auth.language = $("source-language").value;
-  if (resume) auth.session_id = resume;
-  connect(auth);
+  const options = { pipeline: "cascaded", target_languages: targets };
+  if ($("voice").value) options.voice = $("voice").value;
+  if ($("source-language").value) options.language = $("source-language").value;
+  if (resume) options.session_id = resume;
+  if (!$("webrtc").checked) {
+    connect({ type: "auth", api_key: apiKey(), audio_format: "float32",
+              sample_rate: Math.round(sampleRate), ...options });
+    return;
+  }
+  try {
+    await connectRtc(options);
+  } catch (err) {
+    presenter.link?.close();
+    linkClosed(`: ${err.message || err}`, true);
+  }
+}
+
+// The presenter's link to the gateway, either transport: send(text), open(), close() and,
+// over the socket only, sendAudio(samples).
+function onMessage(data) {
+  if (typeof data === "string") onPresenterEvent(JSON.parse(data));
+  else playSpeech(data);
+}
+
+function linkClosed(reason, wasError) {
+  presenter.ready = false;
+  presenter.link = null;
+  closeMicrophone();
+  $("start").disabled = false;
+  $("stop").disabled = true;
+  if (wasError || reason) setStatus("presenter-status", `Disconnected${reason}`, wasError);
 }
 
 function connect(auth) {
   const scheme = location.protocol === "https:" ? "wss" : "ws";
   const ws = new WebSocket(withKey(`${scheme}://${location.host}/ws/converse`));
   ws.binaryType = "arraybuffer";
-  presenter.ws = ws;
+  presenter.link = {
+    send: (text) => ws.send(text),
+    open: () => ws.readyState === WebSocket.OPEN,
+    close: () => ws.close(1000),
+    sendAudio: (samples) => ws.send(samples.buffer),
+  };
   ws.onopen = () => ws.send(JSON.stringify(auth));
-  ws.onmessage = (e) => {
-    if (typeof e.data === "string") onPresenterEvent(JSON.parse(e.data));
-    else playSpeech(e.data);
-  };
-  ws.onclose = (e) => {
-    presenter.ready = false;
-    closeMicrophone();
-    $("start").disabled = false;
-    $("stop").disabled = true;
-    const reason = e.reason ? `: ${e.reason}` : "";
-    const wasError = e.code !== 1000 && e.code !== 1005;
-    if (wasError || reason) setStatus("presenter-status", `Disconnected${reason}`, wasError);
-  };
+  ws.onmessage = (e) => onMessage(e.data);
+  ws.onclose = (e) => linkClosed(e.reason ? `: ${e.reason}` : "", e.code !== 1000 && e.code !== 1005);
   ws.onerror = () => setStatus("presenter-status", "The connection to the gateway failed.", true);
+}
+
+// WebRTC: the microphone's track goes to POST /offer (Opus, the browser's jitter handling);
+// the session's events and speech come back on a data channel.
+async function connectRtc(options) {
+  const pc = new RTCPeerConnection({ iceServers: [] });
+  presenter.stream.getAudioTracks().forEach((track) => pc.addTrack(track, presenter.stream));
+  const channel = pc.createDataChannel("events");
+  channel.binaryType = "arraybuffer";
+  channel.onmessage = (e) => onMessage(e.data);
+  let closed = false;
+  const close = (reason, wasError) => {
+    if (closed) return;
+    closed = true;
+    pc.close();
+    linkClosed(reason, wasError);
+  };
+  channel.onclose = () => close("", false);
+  pc.onconnectionstatechange = () => {
+    if (pc.connectionState === "failed") close(": the WebRTC connection failed", true);
+  };
+  presenter.link = {
+    send: (text) => channel.send(text),
+    open: () => channel.readyState === "open",
+    close: () => close("", false),
+  };
+  await pc.setLocalDescription(await pc.createOffer());
+  await iceGathered(pc); // the gateway takes no trickled candidates: all go in the offer
+  const headers = { "Content-Type": "application/json" };
+  if (apiKey()) headers.Authorization = `Bearer ${apiKey()}`;
+  const body = JSON.stringify({ sdp: pc.localDescription.sdp, type: "offer", ...options });
+  const response = await fetch("/offer", { method: "POST", headers, body });
+  const answer = await response.json();
+  if (!response.ok) throw new Error(answer.detail || response.statusText);
+  await pc.setRemoteDescription({ type: answer.type, sdp: answer.sdp });
+}
+
+function iceGathered(pc) {
+  return new Promise((resolve) => {
+    if (pc.iceGatheringState === "complete") return resolve();
+    pc.addEventListener("icegatheringstatechange", () => {
+      if (pc.iceGatheringState === "complete") resolve();
+    });
+    setTimeout(resolve, 3000); // whatever was gathered by then
+  });
 }
 
 function onPresenterEvent(event) {
@@ -285,7 +344,7 @@ function onPresenterEvent(event) {
       break;
     case "audio_processed":
       setStatus("presenter-status", "Stopped. The transcript is complete.");
-      presenter.ws?.close(1000);
+      presenter.link?.close();
       break;
     case "error":
       setStatus("presenter-status", `Error (${event.code}): ${event.message}`, true);
@@ -299,12 +358,12 @@ function stopPresenting() {
   $("stop").disabled = true;
   presenter.ready = false;
   closeMicrophone();
-  const ws = presenter.ws;
-  if (ws && ws.readyState === WebSocket.OPEN) {
+  const link = presenter.link;
+  if (link && link.open()) {
     setStatus("presenter-status", "Finishing the last sentence…");
-    ws.send(JSON.stringify({ type: "audio_complete" }));
+    link.send(JSON.stringify({ type: "audio_complete" }));
     // The gateway answers audio_processed; do not wait forever for it.
-    setTimeout(() => ws.readyState === WebSocket.OPEN && ws.close(1000), 20000);
+    setTimeout(() => link.open() && link.close(), 20000);
   }
 }
 
