@@ -197,3 +197,27 @@ async def test_webrtc_can_be_turned_off_and_is_bounded(clean_redis: str) -> None
                     await first.pc.close()
                     await second.pc.close()
         assert not app.state.peers.live  # shutdown closed every peer
+
+
+async def test_a_client_that_never_connects_is_let_go(
+    live_gateway: tuple[FastAPI, str], http: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from services.gateway.live import webrtc
+
+    monkeypatch.setattr(webrtc, "CONNECT_TIMEOUT_S", 0.5)
+    app, _address = live_gateway
+    client = Client(b"\x00\x00" * 320)
+    try:
+        await client.pc.setLocalDescription(await client.pc.createOffer())
+        body = {"sdp": client.pc.localDescription.sdp, "type": "offer"}
+        response = await http.post("/offer", json=body)  # the answer is never used
+        assert response.status_code == 200, response.text
+        peers: Peers = app.state.peers
+        assert len(peers.live) == 1
+
+        async def let_go() -> bool:
+            return not peers.live
+
+        await eventually(let_go, 10)
+    finally:
+        await client.pc.close()

@@ -54,6 +54,7 @@ MESSAGE_BYTES = 16_384  # TTS audio goes out in pieces this size (SCTP's limit i
 PENDING_MESSAGES = 256  # events kept for a data channel that is not open yet
 QUIET_S = 0.25  # audio_complete waits until the track was silent this long ...
 QUIET_MAX_S = 2.0  # ... but no longer than this
+CONNECT_TIMEOUT_S = 30.0  # from the answer to a connected peer
 STATUS = {"unknown_session": 404, "forbidden": 403, "bus_down": 503}
 
 
@@ -120,6 +121,7 @@ class Peer:
         self.heard = asyncio.Event()  # set by every audio frame
         self.closed = asyncio.Event()
         self.on_close: Callable[[], None] | None = None
+        self.listening = False
 
     def spawn(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(work)
@@ -140,6 +142,18 @@ class Peer:
         except MediaStreamError:  # the remote stopped sending (RTCP BYE) or closed
             if self.session is not None and not self.closed.is_set():
                 self.session.complete()
+        except Exception as exc:  # a bug or undecodable audio: say so, end this connection
+            log.exception("WebRTC audio failed")
+            self.socket.send_json(error("bad_audio", f"the audio track failed: {exc}"))
+            self.spawn(self.close())
+
+    async def connected_within(self, timeout_s: float) -> None:
+        """Close the peer if ICE has not connected within ``timeout_s`` (a client that took
+        its answer and never came back)."""
+        await asyncio.sleep(timeout_s)
+        if self.pc.connectionState != "connected":
+            log.warning("WebRTC client never connected within %.0f s", timeout_s)
+            await self.close()
 
     async def message(self, data: str | bytes) -> None:
         """A data-channel message: the socket protocol's control messages."""
@@ -220,7 +234,8 @@ def _wire(peer: Peer) -> None:
 
     @pc.on("track")
     def _track(track: MediaStreamTrack) -> None:
-        if track.kind == "audio":
+        if track.kind == "audio" and not peer.listening:
+            peer.listening = True  # one microphone per session; further tracks are ignored
             peer.spawn(peer.listen(track))
 
     @pc.on("datachannel")
@@ -275,5 +290,6 @@ async def offer(
         await peer.close()
         raise
     peers.add(peer)
+    peer.spawn(peer.connected_within(CONNECT_TIMEOUT_S))
     peer.socket.send_json(peer.session.started_event(resumed=body.session_id is not None))
     return {"type": "answer", "sdp": pc.localDescription.sdp, "session_id": peer.session.info.id}
