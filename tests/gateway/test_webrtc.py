@@ -20,7 +20,10 @@ from aiortc import (
 )
 from fastapi import FastAPI
 
+from services.gateway.app import create_app
+from services.gateway.live import webrtc
 from services.gateway.live.webrtc import Peers
+from services.gateway.settings import GatewaySettings
 from services.stt.handler import transcribe
 from services.stt.model import SttModel
 from services.stt.settings import SttSettings
@@ -179,9 +182,6 @@ async def test_bad_offers_get_clear_errors(http: httpx.AsyncClient) -> None:
 
 
 async def test_webrtc_can_be_turned_off_and_is_bounded(clean_redis: str) -> None:
-    from services.gateway.app import create_app
-    from services.gateway.settings import GatewaySettings
-
     for limit, status in ((0, 404), (1, 503)):
         app = create_app(GatewaySettings(redis_url=clean_redis, webrtc_max_peers=limit))
         async with app.router.lifespan_context(app):
@@ -202,8 +202,6 @@ async def test_webrtc_can_be_turned_off_and_is_bounded(clean_redis: str) -> None
 async def test_a_client_that_never_connects_is_let_go(
     live_gateway: tuple[FastAPI, str], http: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from services.gateway.live import webrtc
-
     monkeypatch.setattr(webrtc, "CONNECT_TIMEOUT_S", 0.5)
     app, _address = live_gateway
     client = Client(b"\x00\x00" * 320)

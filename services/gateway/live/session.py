@@ -2,14 +2,16 @@
 and to the session's Redis stream for listeners), history kept in Redis."""
 
 import asyncio
+import contextlib
 import json
 import logging
+from collections.abc import Iterator
 from typing import Any, Protocol
 
 from services.gateway.auth import Identity
-from services.gateway.core import Core
+from services.gateway.core import Core, GatewayError
 from services.gateway.live import vad
-from services.gateway.live.protocol import AudioInput, Auth, ProtocolError
+from services.gateway.live.protocol import AudioInput, Auth, ProtocolError, error
 from services.gateway.live.store import Cue, SessionInfo, SessionStore
 from services.gateway.live.transcriber import Final, Hooks, Transcriber
 from services.gateway.live.turns import Turn, Turns
@@ -166,6 +168,19 @@ class LiveSession:
             if self.auth.pipeline != "end2end" or self.auth.target_languages:
                 turn = Turn(final.index, final.text, final.language, final.pcm16)
                 self.turns.submit(turn)
+
+
+@contextlib.contextmanager
+def reported(socket: Socket, transport: str) -> Iterator[None]:
+    """Turn a client message that failed into an ``error`` event: the connection, and the
+    session, stay usable (a bug in the gateway included)."""
+    try:
+        yield
+    except (ProtocolError, GatewayError) as exc:
+        socket.send_json(error(exc.code, exc.message))
+    except Exception:
+        log.exception("%s message failed", transport)
+        socket.send_json(error("internal_error", "the gateway failed on this message"))
 
 
 def control_kind(message: dict[str, Any]) -> str:

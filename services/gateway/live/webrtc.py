@@ -44,7 +44,7 @@ from services.gateway.live.protocol import (
     error,
     parse_message,
 )
-from services.gateway.live.session import LiveSession, dumps
+from services.gateway.live.session import LiveSession, dumps, reported
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["live"])
@@ -157,7 +157,7 @@ class Peer:
 
     async def message(self, data: str | bytes) -> None:
         """A data-channel message: the socket protocol's control messages."""
-        try:
+        with reported(self.socket, "WebRTC data channel"):
             if isinstance(data, bytes):
                 raise ProtocolError("unsupported", "audio goes in the WebRTC track, not here")
             message = parse_message(data)
@@ -165,13 +165,6 @@ class Peer:
                 await self._quiet()
             if self.session is not None:
                 await self.session.control(message)
-        except ProtocolError as exc:
-            self.socket.send_json(error(exc.code, exc.message))
-        except GatewayError as exc:
-            self.socket.send_json(error(exc.code, exc.message))
-        except Exception:  # a bug must not take the session down: report and go on
-            log.exception("WebRTC data channel message failed")
-            self.socket.send_json(error("internal_error", "the gateway failed on this message"))
 
     async def _quiet(self) -> None:
         """Wait until no audio frame came for ``QUIET_S`` (at most ``QUIET_MAX_S``)."""

@@ -15,9 +15,9 @@ from fastapi import APIRouter, WebSocket
 from starlette.websockets import WebSocketDisconnect
 
 from services.gateway.auth import authenticate_socket
-from services.gateway.core import Core, GatewayError
-from services.gateway.live.protocol import ProtocolError, error, parse_auth, parse_message
-from services.gateway.live.session import LiveSession, control_kind, dumps
+from services.gateway.core import Core
+from services.gateway.live.protocol import ProtocolError, parse_auth, parse_message
+from services.gateway.live.session import LiveSession, control_kind, dumps, reported
 
 log = logging.getLogger(__name__)
 router = APIRouter()
@@ -100,18 +100,11 @@ class Connection:
             message = await self.ws.receive()
             if message["type"] == "websocket.disconnect":
                 return
-            try:
+            with reported(self, "/ws/converse"):
                 if message.get("bytes") is not None:
                     await self._binary(message["bytes"])
                 elif message.get("text") is not None:
                     await self._text(message["text"])
-            except ProtocolError as exc:
-                self.send_json(error(exc.code, exc.message))
-            except GatewayError as exc:
-                self.send_json(error(exc.code, exc.message))
-            except Exception:  # a bug must not take the socket down: report and go on
-                log.exception("/ws/converse message failed")
-                self.send_json(error("internal_error", "the gateway failed on this message"))
 
     async def _binary(self, data: bytes) -> None:
         if self.session is None:
