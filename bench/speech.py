@@ -1,6 +1,7 @@
 """Benchmark 1: a 30 s file through HTTP → gateway → bus → STT worker vs an in-process call.
 
-All paths run the same bundled tiny.en with the same settings (``cpu_threads=2``), one at
+All paths run the same bundled tiny.en with the same settings (``cpu_threads=2``, one call
+at a time: ``STT_THREADS``), one at
 a time, interleaved round by round in rotating order so machine noise hits each alike;
 the gateway and the worker are the real processes (``python -m
 services.gateway``, ``python -m services.stt``). The bus-only path submits the job through
@@ -33,6 +34,7 @@ SPEECH_S = 30.0
 RATE_HZ = 16_000
 SAMPLE_BYTES = 2
 PIECES = ("en_lecture.wav", "en_short.wav", "en_lecture.wav")
+STT_THREADS = 2  # per call, on every path; the record since 2026-11-21
 IN_PROCESS, HTTP, BUS = "in-process", "http", "bus"
 Path = Callable[[], tuple[float, str]]  # one transcription: (seconds, text)
 
@@ -99,7 +101,9 @@ def _in_process_path(config: SpeechConfig, request: TranscribeRequest) -> tuple[
     from services.stt.model import load_model
     from services.stt.settings import SttSettings
 
-    settings = SttSettings(temperature_fallback=config.temperature_fallback)
+    settings = SttSettings(
+        temperature_fallback=config.temperature_fallback, cpu_threads=STT_THREADS, concurrency=1
+    )
     model = load_model(settings)
 
     def run() -> tuple[float, str]:
@@ -181,6 +185,8 @@ def run(config: SpeechConfig) -> SpeechResult:
         worker_env = {
             "STT_METRICS_PORT": str(worker_port),
             "STT_TEMPERATURE_FALLBACK": str(config.temperature_fallback).lower(),
+            "STT_CPU_THREADS": str(STT_THREADS),
+            "STT_CONCURRENCY": "1",
         }
         worker = stack.spawn("stt", ["-m", "services.stt"], worker_env)
         gateway_env = {"GATEWAY_PORT": str(gateway_port)}

@@ -105,14 +105,18 @@ def stop(
 def worker(
     stage: Annotated[str, typer.Argument(help="stt|mt|tts|summarizer")],
     redis_url: Annotated[str | None, typer.Option(help="shared Redis; default REDIS_URL")] = None,
-    concurrency: Annotated[int, typer.Option(min=1, max=256, help="jobs at once")] = 1,
+    concurrency: Annotated[
+        int | None, typer.Option(min=1, max=256, help="jobs at once (default: the stage's)")
+    ] = None,
 ) -> None:
     """Run one worker in the foreground, on any host that reaches the shared Redis."""
     if stage not in WORKER_PREFIXES:
         raise _fail(f"unknown stage {stage!r}: use one of {', '.join(WORKER_PREFIXES)}")
     if not stack.runnable(stage):
         raise _fail(f"no {stage} worker is installed here")
-    env = {**os.environ, f"{WORKER_PREFIXES[stage]}_CONCURRENCY": str(concurrency)}
+    env = dict(os.environ)
+    if concurrency is not None:
+        env[f"{WORKER_PREFIXES[stage]}_CONCURRENCY"] = str(concurrency)
     if redis_url:
         env["REDIS_URL"] = redis_url
     sys.stdout.flush()

@@ -148,6 +148,7 @@ def load_model(settings: SttSettings) -> SttModel:
         device=settings.device,
         compute_type=settings.compute_type,
         cpu_threads=settings.cpu_threads,
+        num_workers=settings.concurrency,  # model calls from that many handler threads at once
         local_files_only=True,
     )
     name = settings.model if settings.model in ("tiny.en", "base") else path.name

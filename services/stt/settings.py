@@ -20,13 +20,19 @@ class SttSettings(WorkerSettings):
     )
     compute_type: str = Field("int8", description="CTranslate2 compute type")
     cpu_threads: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="threads per model call: tiny.en is no faster on 2 than on 1 (a live final "
+        "0.19 s on 1 vs 0.29 s on 2 here); the multilingual base is 20-35 % faster on 2",
+    )
+    concurrency: int = Field(
         2,
         ge=1,
         le=64,
-        description="threads per model call; workers sharing a machine should split its "
-        "cores (measured on 2 cores: two 2-thread workers slowed each other's finals "
-        "~10-20 %, two 1-thread workers did not; tiny.en transcribes a file as fast on 1 "
-        "thread as on 2, base 20-35 % faster on 2)",
+        description="model calls at once, each on STT_CPU_THREADS threads; a worker should "
+        "fill its machine's cores with the product of the two (2 x 1 on 2 cores: a live "
+        "final no longer waits behind a partial, measured in docs/BENCHMARKS.md)",
     )
     beam_size: int = Field(1, ge=1, le=10, description="beam width; 1 is greedy")
     vad_filter: bool = Field(True, description="skip non-speech with the bundled Silero VAD")

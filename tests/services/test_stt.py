@@ -40,6 +40,18 @@ def test_transcribes_english_speech(
     assert result.duration_s == pytest.approx(read_pcm(clip)[1].duration_s(read_pcm(clip)[0]))
 
 
+def test_a_worker_has_a_model_replica_per_job_it_takes_at_once(
+    tiny: SttModel, settings: SttSettings
+) -> None:
+    # The default worker takes 2 jobs at once (STT_CONCURRENCY). With one CTranslate2 replica
+    # the second call queues behind the first (measured: two 12.8 s clips from two threads
+    # 1.20 s vs one 0.62 s; with two replicas 0.64 s), so a final would wait for a partial.
+    assert settings.concurrency == 2
+    assert tiny.whisper.model.num_workers == 2
+    one = load_model(SttSettings(model="tiny.en", concurrency=1))
+    assert one.whisper.model.num_workers == 1
+
+
 def test_live_jobs_encode_a_shorter_window_and_still_read_the_speech(
     tiny: SttModel, settings: SttSettings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
