@@ -5,8 +5,10 @@
 The lecture clip is streamed at real-time pace (100 ms chunks) by 1, 2, 4 and 8 sessions at
 once to each system: PyParrot (``/ws/converse`` on the real gateway, with 1 and then 2
 ``services.stt`` workers), wyoming-faster-whisper and WhisperLive, all running the bundled
-tiny.en with int8, beam 1 on 2 CPU threads per system (PyParrot's STT workers split them;
-``--stt-threads`` sets a count per worker).
+tiny.en with int8, beam 1 on 2 CPU threads per system (PyParrot's STT workers split them:
+1 worker runs 2 one-thread calls at once, 2 workers one each; ``--stt-threads`` and
+``--stt-calls`` set them per worker). PyParrot's sessions run over ``/ws/converse`` and,
+as a second system at each step, over WebRTC (``POST /offer``, Opus; ``bench/live_webrtc.py``).
 Figures (``live_score``): speech → text per word, utterance onset → first text, end of
 utterance → final, end of audio → last final, final WER; the report gives each as PyParrot,
 peer and ratio. Quick mode: one session, one worker, PyParrot only. The figures'
@@ -23,7 +25,7 @@ from pathlib import Path
 
 import redis
 
-from bench import DEFAULT_REPORT, live_clients, machine, whisperlive
+from bench import DEFAULT_REPORT, live_clients, live_webrtc, machine, whisperlive
 from bench.live_clip import LECTURE, Clip, Offline, load_clip, spoken_clip, transcribe_offline
 from bench.live_score import Scores, Trace, score
 from bench.live_tap import Job, Tap
@@ -35,10 +37,11 @@ from pyparrot import redis_server
 from shared import streams
 
 PYPARROT, WYOMING, WHISPERLIVE = "PyParrot", "wyoming-faster-whisper", "WhisperLive"
+WEBSOCKET, WEBRTC = "websocket", "webrtc"  # PyParrot's transports
 GATEWAY_ID = "bench-live"
 STT_ENV = {"STT_MODEL": "tiny.en", "STT_COMPUTE_TYPE": "int8", "STT_BEAM_SIZE": "1"}
-# Model threads per system: each peer's one model, PyParrot's STT workers split them (2
-# workers: 1 thread each; measured on 2 cores, two 2-thread workers slow each other down).
+# Model threads per system: each peer's one model has them, PyParrot's STT workers split
+# them as calls at once × threads per call (tiny.en is no faster on 2 threads than on 1).
 THREADS = 2
 SETTLE_S = 1.0  # between batches, so one batch's stragglers do not load the next
 
@@ -59,7 +62,9 @@ class LiveConfig:
     timeout_s: float = 120.0
     cache: Path = whisperlive.DEFAULT_CACHE
     clip: Path = LECTURE  # a 16 kHz WAV with its .txt, or a .txt for Piper to read
-    stt_threads: int | None = None  # per PyParrot STT worker (None: THREADS ÷ workers)
+    stt_threads: int = 1  # per model call of a PyParrot STT worker
+    stt_calls: int | None = None  # model calls at once per worker (None: fill THREADS)
+    webrtc: bool = True  # PyParrot over WebRTC too, beside /ws/converse
 
 
 FULL = LiveConfig()
@@ -76,12 +81,14 @@ class Batch:
     traces: list[Trace]
     scores: list[Scores]
     jobs: list[Job] = field(default_factory=list)  # PyParrot's STT jobs, from the tap
+    transport: str = WEBSOCKET  # PyParrot's
 
     @property
     def label(self) -> str:
         if self.system != PYPARROT:
             return self.system
-        return f"{PYPARROT}, {self.workers} STT worker{'s' if self.workers > 1 else ''}"
+        over = " over WebRTC" if self.transport == WEBRTC else ""
+        return f"{PYPARROT}{over}, {self.workers} STT worker{'s' if self.workers > 1 else ''}"
 
 
 @dataclass(frozen=True)
@@ -96,9 +103,25 @@ def _progress(message: str) -> None:
     print(f"bench live: {message}", file=sys.stderr, flush=True)
 
 
-def _spawn_stt(stack: Stack, number: int, threads: int) -> None:
-    env = STT_ENV | {"STT_CPU_THREADS": str(threads)}
-    stack.spawn(f"stt-{number}x{threads}", ["-m", "services.stt"], env)
+@dataclass(frozen=True)
+class Shape:
+    """One PyParrot STT worker's share of the threads: calls at once × threads per call."""
+
+    calls: int
+    threads: int
+
+    @property
+    def suffix(self) -> str:
+        return f"{self.calls}x{self.threads}"
+
+    def describe(self) -> str:
+        calls = f"{self.calls} call{'s' if self.calls > 1 else ''}"
+        return f"{calls} × {self.threads} thread{'s' if self.threads > 1 else ''}"
+
+
+def _spawn_stt(stack: Stack, number: int, shape: Shape) -> None:
+    env = STT_ENV | {"STT_CPU_THREADS": str(shape.threads), "STT_CONCURRENCY": str(shape.calls)}
+    stack.spawn(f"stt-{number}-{shape.suffix}", ["-m", "services.stt"], env)
 
 
 def _stt_workers(url: str) -> int:
@@ -118,21 +141,23 @@ def start_gateway(stack: Stack) -> str:
     return f"ws://127.0.0.1:{port}/ws/converse"
 
 
-def threads_per_worker(config: LiveConfig, workers: int) -> int:
-    return config.stt_threads or max(1, THREADS // workers)
+def worker_shape(config: LiveConfig, workers: int) -> Shape:
+    """Each of ``workers`` workers' calls and threads: together they use THREADS."""
+    calls = config.stt_calls or max(1, THREADS // (workers * config.stt_threads))
+    return Shape(calls, config.stt_threads)
 
 
-def set_stt_workers(stack: Stack, total: int, threads: int) -> None:
-    """``total`` live STT workers of ``threads`` threads each (heartbeat = model loaded):
-    more are added, or, if the thread count changes, all are replaced."""
+def set_stt_workers(stack: Stack, total: int, shape: Shape) -> None:
+    """``total`` live STT workers of that shape (heartbeat = model loaded): more are added,
+    or, if the shape changes, all are replaced."""
     running = [c for c in stack.children if c.name.startswith("stt-") and c.running()]
-    if running and not running[0].name.endswith(f"x{threads}"):
+    if running and not running[0].name.endswith(f"-{shape.suffix}"):
         for child in running:
             child.stop()
             stack.children.remove(child)  # an exit the stack must not report as a crash
         wait_until(lambda: _stt_workers(stack.redis_url) == 0, stack.children, 30.0)
     for number in range(_stt_workers(stack.redis_url) + 1, total + 1):
-        _spawn_stt(stack, number, threads)
+        _spawn_stt(stack, number, shape)
     wait_until(lambda: _stt_workers(stack.redis_url) >= total, stack.children, 180.0)
 
 
@@ -163,25 +188,30 @@ async def _sessions(system: str, count: int, session: Session) -> list[Trace]:
 
 
 async def _pyparrot_batch(
-    url: str, redis_url: str, clip: Clip, config: LiveConfig, count: int
+    url: str, redis_url: str, clip: Clip, config: LiveConfig, count: int, transport: str
 ) -> tuple[list[Trace], list[Job]]:
     tap = Tap(redis_url, streams.jobs("stt", "tiny.en"), streams.replies(GATEWAY_ID))
     await tap.start()
     name = PYPARROT
 
     def session() -> Awaitable[Trace]:
+        if transport == WEBRTC:
+            base = url.replace("ws://", "http://").removesuffix("/ws/converse")
+            return live_webrtc.session(base, clip, config.timeout_s, name)
         return live_clients.pyparrot(url, clip, config.chunk_s, config.timeout_s, name)
 
     traces = await _sessions(name, count, session)
     return traces, await tap.stop()
 
 
-def _batch(system: str, workers: int, count: int, traces: list[Trace], result: LiveResult) -> Batch:
+def _batch(batch: Batch, result: LiveResult) -> Batch:
+    """``batch`` scored, with a line of progress."""
+    traces, count = batch.traces, batch.concurrency
     scores = [score(t, result.offline, result.clip.reference) for t in traces if t.timeline]
     done = sum(s.completed for s in scores)
     lags = sorted(s.end_to_final_s for s in scores if s.end_to_final_s is not None)
     shown = ", ".join(f"{lag:.2f}" for lag in lags) or "none"
-    _progress(f"{system} ×{count} (workers {workers}): {done}/{count} completed; "
+    _progress(f"{batch.label} ×{count}: {done}/{count} completed; "
               f"end of audio → last final (s): {shown}")  # fmt: skip
     for trace, scored in zip(traces, scores, strict=False):
         if scored.wer > 0:
@@ -189,13 +219,13 @@ def _batch(system: str, workers: int, count: int, traces: list[Trace], result: L
     errors = {e for t in traces for e in t.errors}
     if errors:
         _progress(f"  errors: {sorted(errors)[:3]}")
-    return Batch(system, workers, count, traces, scores)
+    return replace(batch, scores=scores)
 
 
 def _measure(stack: Stack, config: LiveConfig, result: LiveResult) -> None:
     """Every batch, PyParrot's interleaved with the peers' at each concurrency."""
     first = config.workers[0]
-    set_stt_workers(stack, first, threads_per_worker(config, first))  # the gateway waits for one
+    set_stt_workers(stack, first, worker_shape(config, first))  # the gateway waits for one
     url = start_gateway(stack)
     peer_ports: dict[str, int] = {}
     if config.peers:
@@ -207,15 +237,16 @@ def _measure(stack: Stack, config: LiveConfig, result: LiveResult) -> None:
         wait_until(lambda: asyncio.run(wyoming_ready(peer_ports[WYOMING])), stack.children, 180)
         whisperlive.wait_listening(child, peer_ports[WHISPERLIVE])
     for phase, workers in enumerate(config.workers):
-        set_stt_workers(stack, workers, threads_per_worker(config, workers))
+        set_stt_workers(stack, workers, worker_shape(config, workers))
         for count in config.concurrency:
             for _round in range(config.rounds):
-                traces, jobs = asyncio.run(
-                    _pyparrot_batch(url, stack.redis_url, result.clip, config, count)
-                )
-                batch = _batch(PYPARROT, workers, count, traces, result)
-                result.batches.append(replace(batch, jobs=jobs))
-                time.sleep(SETTLE_S)
+                for transport in (WEBSOCKET, WEBRTC) if config.webrtc else (WEBSOCKET,):
+                    traces, jobs = asyncio.run(
+                        _pyparrot_batch(url, stack.redis_url, result.clip, config, count, transport)
+                    )
+                    batch = Batch(PYPARROT, workers, count, traces, [], jobs, transport)
+                    result.batches.append(_batch(batch, result))
+                    time.sleep(SETTLE_S)
                 if phase == 0:
                     _peer_batches(peer_ports, config, count, result)
 
@@ -235,7 +266,7 @@ def _peer_batches(
         )
     for system, session in sessions.items():
         traces = asyncio.run(_sessions(system, count, session))
-        result.batches.append(_batch(system, 0, count, traces, result))
+        result.batches.append(_batch(Batch(system, 0, count, traces, []), result))
         time.sleep(SETTLE_S)
 
 
@@ -262,6 +293,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--rounds", type=int, help="batches per system and concurrency")
     parser.add_argument("--repeat", type=int, help="copies of the lecture in the clip")
     parser.add_argument("--no-peers", action="store_true", help="PyParrot only")
+    parser.add_argument("--no-webrtc", action="store_true", help="PyParrot over its socket only")
     parser.add_argument("--sessions", help="concurrent sessions to run, e.g. 1,4")
     parser.add_argument(
         "--clip",
@@ -270,8 +302,12 @@ def _parser() -> argparse.ArgumentParser:
         "that the bundled Piper voice reads (bench/data/lecture_long.txt)",
     )
     parser.add_argument("--workers", help="PyParrot STT worker counts, e.g. 1,2")
+    parser.add_argument("--stt-threads", type=int, help="threads per STT model call (default 1)")
     parser.add_argument(
-        "--stt-threads", type=int, help=f"threads per STT worker (default: {THREADS} ÷ workers)"
+        "--stt-calls",
+        type=int,
+        help=f"STT model calls at once per worker (default: {THREADS} "
+        "threads ÷ workers ÷ threads per call)",
     )
     return parser
 
@@ -285,6 +321,8 @@ def config_from(args: argparse.Namespace) -> LiveConfig:
         config = replace(config, repeat=args.repeat)
     if args.no_peers:
         config = replace(config, peers=False)
+    if args.no_webrtc:
+        config = replace(config, webrtc=False)
     if args.clip:
         config = replace(config, clip=args.clip)
     if args.sessions:
@@ -293,6 +331,8 @@ def config_from(args: argparse.Namespace) -> LiveConfig:
         config = replace(config, workers=tuple(sorted(int(n) for n in args.workers.split(","))))
     if args.stt_threads:
         config = replace(config, stt_threads=args.stt_threads)
+    if args.stt_calls:
+        config = replace(config, stt_calls=args.stt_calls)
     return config
 
 

@@ -18,6 +18,7 @@ import json
 import time
 import uuid
 import warnings
+from collections.abc import AsyncIterable
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
@@ -46,7 +47,7 @@ async def pyparrot(url: str, clip: Clip, chunk_s: float, timeout_s: float, name:
         if started.get("type") != "session_started":
             trace.errors.append(f"auth answered {started}")
             return trace
-        reader = asyncio.create_task(_pyparrot_events(ws, trace))
+        reader = asyncio.create_task(pyparrot_events(ws, trace))
         trace.timeline = await paced(clip.chunks(chunk_s), chunk_s, ws.send)
         await ws.send(json.dumps({"type": "audio_complete"}))
         try:
@@ -57,10 +58,12 @@ async def pyparrot(url: str, clip: Clip, chunk_s: float, timeout_s: float, name:
     return trace
 
 
-async def _pyparrot_events(ws: ClientConnection, trace: Trace) -> None:
+async def pyparrot_events(messages: AsyncIterable[str | bytes], trace: Trace) -> None:
+    """Record a PyParrot session's events (from its socket or WebRTC data channel) until
+    ``audio_processed``."""
     finals: dict[int, str] = {}
     partial: tuple[int, str] | None = None
-    async for message in ws:
+    async for message in messages:
         if isinstance(message, bytes):
             continue
         event: dict[str, Any] = json.loads(message)

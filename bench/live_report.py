@@ -11,7 +11,7 @@ from bench.live import (
     Batch,
     LiveConfig,
     LiveResult,
-    threads_per_worker,
+    worker_shape,
 )
 from bench.live_score import Scores
 from bench.live_tap import Job
@@ -189,9 +189,9 @@ def _breakdown(result: LiveResult) -> str:
 
 
 def _threads(config: LiveConfig) -> str:
-    """How many threads each PyParrot phase's workers had."""
+    """How each PyParrot phase's workers used the threads."""
     return ", ".join(
-        f"{n} worker{'s' if n > 1 else ''} × {threads_per_worker(config, n)}"
+        f"{n} worker{'s' if n > 1 else ''} × ({worker_shape(config, n).describe()})"
         for n in config.workers
     )
 
@@ -209,7 +209,16 @@ def render(result: LiveResult, header: str) -> str:
         "the peers' one model has them all, PyParrot's STT workers share them "
         f"({_threads(config)}). PyParrot: the "
         "real gateway (`/ws/converse`, pipeline end2end) and `services.stt` workers on a "
-        "private Redis. wyoming-faster-whisper: one request per session, audio-stop at the "
+        "private Redis. "
+        + (
+            "PyParrot over WebRTC: the same gateway and workers, the clip as an aiortc "
+            "microphone track (20 ms Opus frames over loopback UDP, `POST /offer`, "
+            "`bench/live_webrtc.py`), events on the data channel, `audio_complete` sent when "
+            "the track goes quiet after the clip (the gateway then waits 0.25 s of quiet). "
+            if config.webrtc
+            else ""
+        )
+        + "wyoming-faster-whisper: one request per session, audio-stop at the "
         "end. WhisperLive 0.10.0 (its own venv, `bench/whisperlive.py`): its faster_whisper "
         "backend, one shared model, its client's default options; it sends nothing final "
         "until a segment decodes identically 10 times, and closes at once on END_OF_AUDIO, "

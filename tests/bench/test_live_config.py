@@ -1,12 +1,25 @@
 """The live benchmark's command line: every system gets the same model threads."""
 
 from bench import live
+from bench.live import Shape
 
 
 def test_pyparrot_workers_split_the_peers_thread_budget_unless_told() -> None:
     config = live.config_from(live._parser().parse_args(["--workers", "2,1"]))
     assert config.workers == (1, 2)
-    assert [live.threads_per_worker(config, n) for n in config.workers] == [2, 1]
-    assert live.threads_per_worker(config, 4) == 1  # never below one
-    forced = live.config_from(live._parser().parse_args(["--stt-threads", "2"]))
-    assert [live.threads_per_worker(forced, n) for n in (1, 2)] == [2, 2]
+    # 2 threads: one worker runs 2 one-thread calls at once, two workers one call each.
+    assert [live.worker_shape(config, n) for n in config.workers] == [Shape(2, 1), Shape(1, 1)]
+    assert live.worker_shape(config, 4) == Shape(1, 1)  # never below one
+    threads = live.config_from(live._parser().parse_args(["--stt-threads", "2"]))
+    assert [live.worker_shape(threads, n) for n in (1, 2)] == [Shape(1, 2), Shape(1, 2)]
+    calls = live.config_from(live._parser().parse_args(["--stt-calls", "3"]))
+    assert live.worker_shape(calls, 2) == Shape(3, 1)
+    assert Shape(2, 1).describe() == "2 calls × 1 thread"
+
+
+def test_webrtc_sessions_are_a_second_pyparrot_system_unless_turned_off() -> None:
+    assert live.config_from(live._parser().parse_args([])).webrtc
+    off = live.config_from(live._parser().parse_args(["--no-webrtc"]))
+    assert not off.webrtc
+    batch = live.Batch(live.PYPARROT, 1, 1, [], [], transport=live.WEBRTC)
+    assert batch.label == "PyParrot over WebRTC, 1 STT worker"

@@ -4,15 +4,11 @@ into the real gateway, tiny.en and Bergamot workers; events come back on its dat
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from fractions import Fraction
 from typing import Any
 
-import av
 import httpx
-import numpy as np
 import pytest
 from aiortc import (
-    MediaStreamTrack,
     RTCConfiguration,
     RTCDataChannel,
     RTCPeerConnection,
@@ -20,6 +16,7 @@ from aiortc import (
 )
 from fastapi import FastAPI
 
+from bench.live_webrtc import ClipTrack
 from services.gateway.app import create_app
 from services.gateway.live import webrtc
 from services.gateway.live.webrtc import Peers
@@ -32,37 +29,8 @@ from shared.textnorm import wer
 from tests.audio import read_pcm, reference
 from tests.polling import eventually
 
-FRAME_S = 0.02
 RATE_HZ = 16_000
 SPEED = 2.0  # times real time
-
-
-class ClipTrack(MediaStreamTrack):
-    """A microphone playing a clip at ``SPEED`` times real time, then silence."""
-
-    kind = "audio"
-
-    def __init__(self, pcm16: bytes) -> None:
-        super().__init__()
-        self.samples = np.frombuffer(pcm16, dtype="<i2")
-        self.at = 0
-        self.started: float | None = None
-        self.played = asyncio.Event()
-
-    async def recv(self) -> av.AudioFrame:
-        loop = asyncio.get_running_loop()
-        self.started = self.started or loop.time()
-        step = int(RATE_HZ * FRAME_S)
-        due = self.started + (self.at / step) * FRAME_S / SPEED
-        await asyncio.sleep(max(0.0, due - loop.time()))
-        chunk = self.samples[self.at : self.at + step]
-        if len(chunk) < step:
-            self.played.set()
-            chunk = np.concatenate([chunk, np.zeros(step - len(chunk), dtype="<i2")])
-        frame = av.AudioFrame.from_ndarray(chunk.reshape(1, -1), format="s16", layout="mono")
-        frame.sample_rate, frame.pts, frame.time_base = RATE_HZ, self.at, Fraction(1, RATE_HZ)
-        self.at += step
-        return frame
 
 
 class Client:
@@ -70,7 +38,7 @@ class Client:
 
     def __init__(self, pcm16: bytes | None) -> None:
         self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
-        self.track = ClipTrack(pcm16) if pcm16 is not None else None
+        self.track = ClipTrack(pcm16, SPEED) if pcm16 is not None else None
         if self.track is not None:
             self.pc.addTrack(self.track)
         self.channel: RTCDataChannel = self.pc.createDataChannel("events")
