@@ -47,15 +47,26 @@ def _segment(index: int, seg: object) -> Segment:
         text=seg.text.strip(),  # type: ignore[attr-defined]
         avg_logprob=seg.avg_logprob,  # type: ignore[attr-defined]
         no_speech_prob=seg.no_speech_prob,  # type: ignore[attr-defined]
+        compression_ratio=seg.compression_ratio,  # type: ignore[attr-defined]
         words=words,
     )
 
 
 def _heard(settings: SttSettings, segment: Segment) -> bool:
-    """False for a segment Whisper made up over silence: likely no speech and decoded
-    unsurely. Measured on a live utterance's trailing pause with the previous text as prompt:
-    "Thank you very much." at no_speech 0.49 / logprob -1.54, where real speech in the same
-    call scores 0.00 / -0.08."""
+    """False for a segment Whisper made up rather than heard:
+
+    - over silence, likely no speech and decoded unsurely. Measured on a live utterance's
+      trailing pause with the previous text as prompt: "Thank you very much." at no_speech
+      0.49 / logprob -1.54, where real speech in the same call scores 0.00 / -0.08;
+    - in a decoding loop: its window's text repeats itself (Whisper's own test, the gzip
+      compression ratio), or it holds no word at all. Measured on the 0.4 s after a live
+      final's last word (a second window that word timings open): " . . . ." x 223 at ratio
+      29.7, logprob -0.03. Kept, it became the next finals' prompt, and each of them looped.
+    """
+    if not any(c.isalnum() for c in segment.text):
+        return False
+    if segment.compression_ratio > settings.drop_compression_ratio:
+        return False
     return not (
         segment.no_speech_prob >= settings.drop_no_speech_prob
         and segment.avg_logprob < settings.drop_logprob

@@ -63,6 +63,12 @@ class SttSettings(WorkerSettings):
         "log-probability under STT_DROP_LOGPROB, is dropped as a hallucination",
     )
     drop_logprob: float = Field(-0.6, le=0, description="see STT_DROP_NO_SPEECH_PROB")
+    drop_compression_ratio: float = Field(
+        2.4,
+        gt=1,
+        description="a segment whose decoding window's text compresses (gzip) better than "
+        "this repeats itself: a decoding loop, dropped (Whisper's own threshold)",
+    )
     language_confidence: float = Field(
         0.7,
         ge=0,

@@ -155,3 +155,24 @@ def test_a_segment_made_up_over_silence_is_dropped() -> None:
     quiet_but_sure = spoken.model_copy(update={"no_speech_prob": 0.5})
     assert not _heard(settings, made_up)
     assert _heard(settings, spoken) and _heard(settings, quiet_but_sure)
+
+
+def test_a_decoding_loop_is_dropped() -> None:
+    """A live final's second window (0.4 s after its last word) as tiny.en decoded it on one
+    thread: sure of itself, but nothing heard; kept, it looped every later final."""
+    from services.stt.handler import _heard
+    from shared.messages import Segment
+
+    settings = SttSettings()
+    spoken = Segment(id=0, start_s=0.0, end_s=7.52, text="For a few moments, the three copies "
+                     "disagree, most of the time nobody notices.", avg_logprob=-0.08,
+                     no_speech_prob=0.0, compression_ratio=1.26)  # fmt: skip
+    dots = Segment(id=1, start_s=7.52, end_s=7.72, text=" ." * 223, avg_logprob=-0.03,
+                   no_speech_prob=0.59, compression_ratio=29.67)  # fmt: skip
+    assert _heard(settings, spoken)
+    assert not _heard(settings, dots)
+    assert not _heard(settings, dots.model_copy(update={"compression_ratio": 1.0}))  # no word
+    looping_words = spoken.model_copy(
+        update={"text": "the the the " * 40, "compression_ratio": 12.0}
+    )
+    assert not _heard(settings, looping_words)
