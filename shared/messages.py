@@ -56,7 +56,7 @@ class Segment(_Frozen):
     text: str
     avg_logprob: float = 0.0
     no_speech_prob: float = 0.0
-    compression_ratio: float = 0.0  # of its decoding window's text (gzip); high = a loop
+    compression_ratio: float = 0.0  # of its decoding window's text (zlib); high = a loop
     words: list[Word] = []
 
 

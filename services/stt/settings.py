@@ -66,8 +66,9 @@ class SttSettings(WorkerSettings):
     drop_compression_ratio: float = Field(
         2.4,
         gt=1,
-        description="a segment whose decoding window's text compresses (gzip) better than "
-        "this repeats itself: a decoding loop, dropped (Whisper's own threshold)",
+        description="a segment whose decoding window's text compresses (zlib, as Whisper "
+        "measures it) better than this repeats itself: a decoding loop, dropped (Whisper's "
+        "own threshold)",
     )
     language_confidence: float = Field(
         0.7,
