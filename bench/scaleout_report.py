@@ -3,7 +3,7 @@
 import os
 
 from bench.report import table
-from bench.scaleout import MAX_REQUESTERS, PhaseResult, ScaleResult
+from bench.scaleout import MAX_REQUESTERS, ZERO_REQUESTERS_PER_SLOT, PhaseResult, ScaleResult
 from bench.stats import Summary, ms
 
 EFFICIENCY_GOAL = 0.9
@@ -238,8 +238,8 @@ def render(result: ScaleResult, header: str) -> str:
         _efficiency_verdict(result),
         "### The bus with handlers that do nothing",
         "Same loop and Bridge, handler returning at once; consumer processes with one loop "
-        f"at `concurrency={config.zero_concurrency}`, {config.zero_requesters} requesters "
-        "per producer process.",
+        "at the concurrency shown, each producer process keeping "
+        f"{ZERO_REQUESTERS_PER_SLOT} × that many requests in flight.",
         _zero(result),
         _bus_verdict(result, cores),
         "Jobs per MULTI: the worker's group commit (`shared.coalesce`): jobs that finish "
