@@ -1,7 +1,7 @@
 """Benchmark 1: a 30 s file through HTTP → gateway → bus → STT worker vs an in-process call.
 
-All paths run the same bundled tiny.en with the same settings (``cpu_threads=2``, one call
-at a time: ``STT_THREADS``), one at
+All paths run the same bundled tiny.en with the same settings (``STT_THREADS`` = 2 threads
+per call, one call at a time in the worker too), one transcription at
 a time, interleaved round by round in rotating order so machine noise hits each alike;
 the gateway and the worker are the real processes (``python -m
 services.gateway``, ``python -m services.stt``). The bus-only path submits the job through

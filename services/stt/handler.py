@@ -58,7 +58,7 @@ def _heard(settings: SttSettings, segment: Segment) -> bool:
     - over silence, likely no speech and decoded unsurely. Measured on a live utterance's
       trailing pause with the previous text as prompt: "Thank you very much." at no_speech
       0.49 / logprob -1.54, where real speech in the same call scores 0.00 / -0.08;
-    - in a decoding loop: its window's text repeats itself (Whisper's own test, the gzip
+    - in a decoding loop: its window's text repeats itself (Whisper's own test, the zlib
       compression ratio), or it holds no word at all. Measured on the 0.4 s after a live
       final's last word (a second window that word timings open): " . . . ." x 223 at ratio
       29.7, logprob -0.03. Kept, it became the next finals' prompt, and each of them looped.
