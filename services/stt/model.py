@@ -39,8 +39,14 @@ def _content_frames(features: np.ndarray) -> int:
     return int(columns[-1]) + 1 if len(columns) else 0
 
 
+def _frames(seconds: float) -> int:
+    return int(seconds * FRAMES_PER_S) if 0 < seconds < 30 else 0
+
+
 class _EncoderWindow(threading.local):
-    frames = 0  # 0: Whisper's standard 30 s window
+    first = 0  # frames of a call's first window (at the audio's start); 0: Whisper's 30 s
+    later = 0  # frames of its later windows
+    encoded = 0  # windows encoded so far in this call
 
 
 class WindowedWhisper(WhisperModel):
@@ -48,29 +54,40 @@ class WindowedWhisper(WhisperModel):
     Whisper's 30 s.
 
     faster-whisper pads every input to 30 s (3,000 mel frames) and the encoder's cost grows
-    with the frames: on tiny.en int8 with 2 threads, 30 s took 375 ms and 15 s 118 ms for
-    the same 3.3 s of speech. Much shorter windows make Whisper, trained on 30 s ones,
+    faster than the frames: on tiny.en int8 with 2 threads, 30 s took 375 ms and 15 s 118 ms
+    for the same 3.3 s of speech. Much shorter windows make Whisper, trained on 30 s ones,
     repeat itself in loops (measured at 1-10 s windows). At 15 s, 22 Piper-spoken sentences
-    (429 words) came out at the same WER as with 30 s (0.288 vs 0.295) in 0.57x the time,
-    but the lecture clip's first sentence lost a word ("clocks and the" -> "in the") at any
-    window under 30 s. Live jobs use it (``STT_PARTIAL_WINDOW_S``, ``STT_LIVE_FINAL_WINDOW_S``):
-    there a final twice as fast is worth that; file transcriptions never do. The padding
-    ``pad_or_trim`` adds is exact zeros, unlike any real log-mel frame, so the content's end
-    is found without faster-whisper telling us."""
+    (429 words) came out at the same WER as with 30 s (0.288 vs 0.295), but the lecture
+    clip's first sentence lost a word ("clocks and the" -> "in the") at every window under
+    30 s tried (15-25 s). So live partials use 15 s (``STT_PARTIAL_WINDOW_S``: frequent,
+    fast, superseded) and live finals the full window (``STT_LIVE_FINAL_WINDOW_S``), except
+    for their later windows (``STT_LIVE_TAIL_WINDOW_S``): with word timings, faster-whisper
+    decodes the pause after the last word once more, which on the full window cost a second
+    30 s encode. File transcriptions always use 30 s. The padding ``pad_or_trim`` adds is
+    exact zeros, unlike any real log-mel frame, so the content's end is found without
+    faster-whisper telling us.
+    """
 
     _window = _EncoderWindow()
 
     @contextmanager
-    def encoder_window(self, seconds: float) -> Iterator[None]:
-        """Encode at least ``seconds`` of window (content + 1 s kept) in this thread."""
-        self._window.frames = int(seconds * FRAMES_PER_S) if 0 < seconds < 30 else 0
+    def encoder_window(self, first_s: float, later_s: float | None = None) -> Iterator[None]:
+        """For one call in this thread, encode at least ``first_s`` of window (content + 1 s
+        kept) at the audio's start, and ``later_s`` (default: the same) for every later
+        window, such as the one word timings open over the pause after the last word."""
+        window = self._window
+        window.first = _frames(first_s)
+        window.later = window.first if later_s is None else _frames(later_s)
+        window.encoded = 0
         try:
             yield
         finally:
-            self._window.frames = 0
+            window.first = window.later = window.encoded = 0
 
     def encode(self, features: np.ndarray) -> object:
-        floor = self._window.frames
+        window = self._window
+        floor = window.later if window.encoded else window.first
+        window.encoded += 1
         if floor and features.shape[-1] > floor:
             frames = _content_frames(features) + WINDOW_MARGIN_FRAMES
             frames = min(max(frames, floor), features.shape[-1])

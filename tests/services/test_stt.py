@@ -52,9 +52,9 @@ def test_a_worker_has_a_model_replica_per_job_it_takes_at_once(
     assert one.whisper.model.num_workers == 1
 
 
-def test_live_jobs_encode_a_shorter_window_and_still_read_the_speech(
-    tiny: SttModel, settings: SttSettings, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def encoded(tiny: SttModel, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The mel frames of every window the model encodes."""
     frames: list[int] = []
     real_encode = tiny.whisper.model.encode
 
@@ -63,18 +63,47 @@ def test_live_jobs_encode_a_shorter_window_and_still_read_the_speech(
         return real_encode(features, **kw)
 
     monkeypatch.setattr(tiny.whisper, "model", _Proxy(tiny.whisper.model, encode=spy))
+    return frames
+
+
+def test_partials_encode_a_shorter_window_and_still_read_the_speech(
+    tiny: SttModel, settings: SttSettings, encoded: list[int]
+) -> None:
     partial = transcribe(tiny, settings, request("en_short", final=False))
     live_final = transcribe(tiny, settings, request("en_short", live=True, word_timestamps=True))
     file_final = transcribe(tiny, settings, request("en_short"))
-    window = int(settings.partial_window_s * 100)
-    assert frames == [window, int(settings.live_final_window_s * 100), 3000]  # file: 30 s
-    frames.clear()
-    full = settings.model_copy(update={"live_final_window_s": 0.0})
-    live_full = transcribe(tiny, full, request("en_short", live=True, word_timestamps=True))
-    assert frames == [3000] and live_full.segments[0].words
-    for result in (partial, live_final, live_full):
+    assert encoded == [int(settings.partial_window_s * 100), 3000, 3000]  # finals: 30 s
+    encoded.clear()
+    short = settings.model_copy(update={"live_final_window_s": 15.0})
+    live_short = transcribe(tiny, short, request("en_short", live=True, word_timestamps=True))
+    assert encoded == [1500] and live_short.segments[0].words
+    for result in (partial, live_final, live_short):
         assert wer(reference("en_short"), result.text) <= 0.20, result.text
         assert wer(file_final.text, result.text) <= 0.20, (result.text, file_final.text)
+
+
+def test_a_live_finals_second_look_at_its_last_pause_is_a_short_window(
+    tiny: SttModel, settings: SttSettings, encoded: list[int]
+) -> None:
+    # The lecture's last sentence, prompted with the ones before it as a live session would:
+    # with word timings faster-whisper decodes the pause after "appears." once more (a
+    # second window), which the full window would encode at 30 s again.
+    audio, fmt = read_pcm("en_lecture")
+    prompt = (
+        "Welcome back to the course on distributed systems. Last week we talked about clocks "
+        "and the ordering of events. Today we will look at replication."
+    )
+    last = TranscribeRequest(
+        audio=audio[8 * 16_000 * 2 :], audio_format=fmt, prompt=prompt, live=True,
+        word_timestamps=True,
+    )  # fmt: skip
+    result = transcribe(tiny, settings, last)
+    assert encoded == [3000, int(settings.live_tail_window_s * 100)]
+    assert result.text.endswith("much harder than it first appears."), result.text
+    encoded.clear()
+    full = settings.model_copy(update={"live_tail_window_s": 0.0})
+    assert transcribe(tiny, full, last).text == result.text
+    assert encoded == [3000, 3000]
 
 
 class _Proxy:
@@ -176,3 +205,25 @@ def test_a_decoding_loop_is_dropped() -> None:
         update={"text": "the the the " * 40, "compression_ratio": 12.0}
     )
     assert not _heard(settings, looping_words)
+
+
+def test_a_made_up_word_in_the_pause_after_the_last_one_is_dropped() -> None:
+    """What tiny.en decoded in a live final's second window (the pause after "...it first
+    appears.") in one run of this suite: one word, probability 0.013."""
+    from faster_whisper.transcribe import Segment, Word
+
+    from services.stt.handler import _made_up_tail
+
+    def segment(seek: int, *words: Word) -> Segment:
+        return Segment(id=1, seek=seek, start=words[0].start, end=words[-1].end,
+                       text="".join(w.word for w in words), tokens=[], avg_logprob=-0.9,
+                       compression_ratio=0.8, no_speech_prob=0.1, words=list(words),
+                       temperature=0.0)  # fmt: skip
+
+    made_up = Word(start=4.46, end=4.80, word=" features.", probability=0.013)
+    assert _made_up_tail(segment(446, made_up))
+    assert not _made_up_tail(segment(0, made_up))  # the first window: not a second look
+    heard = Word(start=4.46, end=4.80, word=" Thanks.", probability=0.91)
+    assert not _made_up_tail(segment(446, heard))
+    unsure = Word(start=4.9, end=5.3, word=" again", probability=0.12)
+    assert not _made_up_tail(segment(446, heard, unsure))  # one sure word of two
