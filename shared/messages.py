@@ -78,9 +78,9 @@ class TranscribeRequest(_Frozen):
     )
     live: bool = Field(
         False,
-        description="a live session's final: the worker may run Whisper on shorter "
-        "windows (STT_LIVE_FINAL_WINDOW_S, STT_LIVE_TAIL_WINDOW_S); partials "
-        "(final=False) are live anyway",
+        description="a live session's final: the worker may run Whisper on a shorter "
+        "window (STT_LIVE_FINAL_WINDOW_S) and skip the pause after the last word "
+        "(STT_LIVE_SKIP_TAIL_S); partials (final=False) are live anyway",
     )
 
     @model_validator(mode="after")

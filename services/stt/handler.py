@@ -1,12 +1,13 @@
 """Turning one transcription job into one transcript. No Redis, no environment."""
 
+import contextlib
 import time
 from collections.abc import Iterator
 
 import numpy as np
 
 from services.stt.langid import choose_language
-from services.stt.model import SttModel
+from services.stt.model import LaterWindowSkipped, SttModel
 from services.stt.settings import SttSettings
 from shared.audio import WHISPER_RATE_HZ, to_float32_mono
 from shared.messages import Envelope, Segment, TranscribeRequest, Transcript, Word
@@ -73,29 +74,6 @@ def _heard(settings: SttSettings, segment: Segment) -> bool:
     )
 
 
-def _word_anomaly(word: object) -> float:
-    """Whisper's own score for a word that looks made up: unsure, or implausibly short or
-    long (openai-whisper's ``word_anomaly_score``, which faster-whisper uses too)."""
-    duration = word.end - word.start  # type: ignore[attr-defined]
-    score = 1.0 if word.probability < 0.15 else 0.0  # type: ignore[attr-defined]
-    if duration < 0.133:
-        score += (0.133 - duration) * 15
-    return score + max(duration - 2.0, 0.0)
-
-
-def _made_up_tail(segment: object) -> bool:
-    """True if the transcript's last segment was decoded in a later window (``seek`` > 0)
-    and Whisper's anomaly test calls its words made up. With word timings, faster-whisper
-    decodes the pause after the last word once more; measured there, after the lecture's
-    "...than it first appears.": "drivers." and "features." (probability 0.013)."""
-    spoken = [w for w in segment.words or [] if any(c.isalnum() for c in w.word)]  # type: ignore[attr-defined]
-    if not spoken or segment.seek == 0:  # type: ignore[attr-defined]
-        return False
-    words = spoken[:8]
-    score = sum(_word_anomaly(w) for w in words)
-    return score >= 3 or score + 0.01 >= len(words)
-
-
 def _decode(
     model: SttModel,
     settings: SttSettings,
@@ -104,17 +82,16 @@ def _decode(
     language: str | None,
     fallback: bool,
 ) -> tuple[list[object], object]:
-    """One Whisper call. A live job runs on a shorter encoder window; a partial's tokens are
-    capped too."""
-    first_s = later_s = 0.0  # a file: Whisper's 30 s windows
-    if request.live:
-        first_s, later_s = settings.live_final_window_s, settings.live_tail_window_s
+    """One Whisper call. A live job runs on a shorter encoder window and skips a short
+    window after its first (the pause after the last word); a partial's tokens are capped."""
+    window_s = settings.live_final_window_s if request.live else 0.0
+    skip_s = settings.live_skip_tail_s if request.live else 0.0
     max_tokens = None
     if not request.final:
-        first_s = later_s = settings.partial_window_s
+        window_s, skip_s = settings.partial_window_s, settings.live_skip_tail_s
         duration_s = request.audio_format.duration_s(request.audio)
         max_tokens = min(PARTIAL_MIN_TOKENS + int(duration_s * PARTIAL_TOKENS_PER_S), 200)
-    with model.whisper.encoder_window(first_s, later_s):
+    with model.whisper.encoder_window(window_s, skip_s):
         segments, info = model.whisper.transcribe(
             audio,
             language=language if model.multilingual else "en",
@@ -127,7 +104,10 @@ def _decode(
             condition_on_previous_text=False,
             max_new_tokens=max_tokens,
         )
-        return list(segments), info  # decoded here, inside the window
+        decoded: list[object] = []  # decoded here, inside the window
+        with contextlib.suppress(LaterWindowSkipped):
+            decoded.extend(segments)
+        return decoded, info
 
 
 def transcribe(model: SttModel, settings: SttSettings, request: TranscribeRequest) -> Transcript:
@@ -142,8 +122,6 @@ def transcribe(model: SttModel, settings: SttSettings, request: TranscribeReques
         choice = choose_language(model, settings, audio, rescore=request.final)
         language, probability = choice.language, choice.probability
     segments, info = _decode(model, settings, request, audio, language, fallback)
-    if segments and _made_up_tail(segments[-1]):
-        segments = segments[:-1]
     parts = [p for p in (_segment(i, seg) for i, seg in enumerate(segments)) if _heard(settings, p)]
     return Transcript(
         text=" ".join(p.text for p in parts if p.text),

@@ -56,12 +56,13 @@ class SttSettings(WorkerSettings):
         "here, but changes one word of the 42-word lecture clip, which every window under "
         "30 s got wrong (measured)",
     )
-    live_tail_window_s: float = Field(
-        15.0,
+    live_skip_tail_s: float = Field(
+        1.0,
         ge=0,
         le=30,
-        description="the same for a live final's later windows: the pause after its last "
-        "word, which faster-whisper decodes once more when it has word timings (0: 30 s)",
+        description="a live job's window after its first that holds less audio than this is "
+        "not decoded: the pause after the last word, which faster-whisper's word timings "
+        "decode once more (0.16-0.35 s in 7 of 9 finals measured, heard as made-up words)",
     )
     device: Literal["cpu", "cuda", "auto"] = Field("cpu", description="where the model runs")
     drop_no_speech_prob: float = Field(

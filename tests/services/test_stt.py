@@ -82,12 +82,12 @@ def test_partials_encode_a_shorter_window_and_still_read_the_speech(
         assert wer(file_final.text, result.text) <= 0.20, (result.text, file_final.text)
 
 
-def test_a_live_finals_second_look_at_its_last_pause_is_a_short_window(
+def test_a_live_final_does_not_decode_the_pause_after_its_last_word_again(
     tiny: SttModel, settings: SttSettings, encoded: list[int]
 ) -> None:
     # The lecture's last sentence, prompted with the ones before it as a live session would:
-    # with word timings faster-whisper decodes the pause after "appears." once more (a
-    # second window), which the full window would encode at 30 s again.
+    # with word timings faster-whisper would decode the pause after "appears." once more, in
+    # a 30 s window of its own (measured there: a made-up "features.", probability 0.013).
     audio, fmt = read_pcm("en_lecture")
     prompt = (
         "Welcome back to the course on distributed systems. Last week we talked about clocks "
@@ -98,12 +98,13 @@ def test_a_live_finals_second_look_at_its_last_pause_is_a_short_window(
         word_timestamps=True,
     )  # fmt: skip
     result = transcribe(tiny, settings, last)
-    assert encoded == [3000, int(settings.live_tail_window_s * 100)]
+    assert encoded == [3000]
     assert result.text.endswith("much harder than it first appears."), result.text
+    assert result.segments[-1].words[-1].word.strip() == "appears."
     encoded.clear()
-    full = settings.model_copy(update={"live_tail_window_s": 0.0})
-    assert transcribe(tiny, full, last).text == result.text
-    assert encoded == [3000, 3000]
+    every = settings.model_copy(update={"live_skip_tail_s": 0.0})
+    transcribe(tiny, every, last)
+    assert len(encoded) >= 2  # the second look (or more: runs differ), when not skipped
 
 
 class _Proxy:
@@ -205,25 +206,3 @@ def test_a_decoding_loop_is_dropped() -> None:
         update={"text": "the the the " * 40, "compression_ratio": 12.0}
     )
     assert not _heard(settings, looping_words)
-
-
-def test_a_made_up_word_in_the_pause_after_the_last_one_is_dropped() -> None:
-    """What tiny.en decoded in a live final's second window (the pause after "...it first
-    appears.") in one run of this suite: one word, probability 0.013."""
-    from faster_whisper.transcribe import Segment, Word
-
-    from services.stt.handler import _made_up_tail
-
-    def segment(seek: int, *words: Word) -> Segment:
-        return Segment(id=1, seek=seek, start=words[0].start, end=words[-1].end,
-                       text="".join(w.word for w in words), tokens=[], avg_logprob=-0.9,
-                       compression_ratio=0.8, no_speech_prob=0.1, words=list(words),
-                       temperature=0.0)  # fmt: skip
-
-    made_up = Word(start=4.46, end=4.80, word=" features.", probability=0.013)
-    assert _made_up_tail(segment(446, made_up))
-    assert not _made_up_tail(segment(0, made_up))  # the first window: not a second look
-    heard = Word(start=4.46, end=4.80, word=" Thanks.", probability=0.91)
-    assert not _made_up_tail(segment(446, heard))
-    unsure = Word(start=4.9, end=5.3, word=" again", probability=0.12)
-    assert not _made_up_tail(segment(446, heard, unsure))  # one sure word of two
