@@ -51,10 +51,10 @@ class SttSettings(WorkerSettings):
         0.0,
         ge=0,
         le=30,
-        description="the same for a live final's first window (0: Whisper's full 30 s, as "
-        "file transcriptions always use). 15 s makes an 8 s final 0.19 s instead of 0.33 s "
-        "here, but changes one word of the 42-word lecture clip, which every window under "
-        "30 s got wrong (measured)",
+        description="the same for live finals (0: Whisper's full 30 s, as file "
+        "transcriptions always use). 15 s makes an 8 s final 0.19 s instead of 0.33 s here, "
+        "but changes one word of the 42-word lecture clip, which every window tried under "
+        "30 s (15-25 s) got wrong",
     )
     live_skip_tail_s: float = Field(
         1.0,
