@@ -84,11 +84,12 @@ def _decode(
 ) -> tuple[list[object], object]:
     """One Whisper call. A live job runs on a shorter encoder window and skips a short
     window after its first (the pause after the last word); a partial's tokens are capped."""
+    live = request.live or not request.final  # partials are live jobs too
     window_s = settings.live_final_window_s if request.live else 0.0
-    skip_s = settings.live_skip_tail_s if request.live else 0.0
+    skip_s = settings.live_skip_tail_s if live else 0.0
     max_tokens = None
     if not request.final:
-        window_s, skip_s = settings.partial_window_s, settings.live_skip_tail_s
+        window_s = settings.partial_window_s
         duration_s = request.audio_format.duration_s(request.audio)
         max_tokens = min(PARTIAL_MIN_TOKENS + int(duration_s * PARTIAL_TOKENS_PER_S), 200)
     with model.whisper.encoder_window(window_s, skip_s):

@@ -42,7 +42,7 @@ def _content_frames(features: np.ndarray) -> int:
 class _EncoderWindow(threading.local):
     frames = 0  # 0: Whisper's standard 30 s window
     skip_under = 0  # later windows with fewer frames of content are not decoded
-    encoded = 0  # windows encoded so far in this call
+    started = False  # this call has encoded its first window
 
 
 class LaterWindowSkipped(Exception):
@@ -79,19 +79,23 @@ class WindowedWhisper(WhisperModel):
         window = self._window
         window.frames = int(seconds * FRAMES_PER_S) if 0 < seconds < 30 else 0
         window.skip_under = int(skip_under_s * FRAMES_PER_S)
-        window.encoded = 0
+        window.started = False
         try:
             yield
         finally:
-            window.frames = window.skip_under = window.encoded = 0
+            window.frames = window.skip_under = 0
+            window.started = False
 
     def encode(self, features: np.ndarray) -> object:
         window = self._window
-        later, window.encoded = window.encoded > 0, window.encoded + 1
+        later, window.started = window.started, True
+        shorten = 0 < window.frames < features.shape[-1]
+        if not (shorten or (later and window.skip_under)):
+            return super().encode(features)  # a file's window: nothing to measure
         content = _content_frames(features)
         if later and content < window.skip_under:
             raise LaterWindowSkipped
-        if window.frames and features.shape[-1] > window.frames:
+        if shorten:
             frames = min(max(content + WINDOW_MARGIN_FRAMES, window.frames), features.shape[-1])
             features = np.ascontiguousarray(features[..., :frames])
         return super().encode(features)
