@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from pyparrot.settings import CliSettings
-from services.gateway import keystore
+from services.gateway import keymarker, keystore
 from services.gateway.keystore import ROLES, KeyRecord, Role
 from shared import bus
 
@@ -77,6 +77,9 @@ def create(
         return token, record, keystore.lower(record.role, await keystore.group_role(redis, who))
 
     token, record, effective = _run(action)
+    settings = CliSettings()
+    # A local gateway must never fall back to open mode once a key existed for this Redis.
+    keymarker.remember(keymarker.path_for(settings.keys_marker_dir, settings.redis_url))
     err.print(f"created key {record.key_id} for {who!r}, role {record.role}")
     if effective != record.role:
         err.print(

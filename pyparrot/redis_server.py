@@ -54,8 +54,12 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start(url: str, logs_dir: Path, data_dir: Path, timeout_s: float = 10.0) -> Proc:
-    """Start a private, non-persistent redis-server for ``url`` (which must be loopback)."""
+def start(
+    url: str, logs_dir: Path, data_dir: Path, timeout_s: float = 10.0, persist: bool = False
+) -> Proc:
+    """Start a private redis-server for ``url`` (which must be loopback); with ``persist``
+    it keeps an append-only file in ``data_dir``, so keys, grants and sessions survive a
+    restart (a test's throwaway server skips the disk)."""
     parsed = urlparse(url)
     host, port = parsed.hostname or "127.0.0.1", parsed.port or 6379
     if host not in LOOPBACK:
@@ -70,7 +74,9 @@ def start(url: str, logs_dir: Path, data_dir: Path, timeout_s: float = 10.0) -> 
         "--save",
         "",
         "--appendonly",
-        "no",
+        "yes" if persist else "no",
+        "--appendfsync",
+        "everysec",
         "--dir",
         str(data_dir),
         "--protected-mode",

@@ -26,5 +26,10 @@ class CliSettings(ServiceSettings):
         return self.home_dir / "logs"
 
     @property
+    def keys_marker_dir(self) -> Path:
+        """Where the gateway (and ``keys create``) record that API keys exist."""
+        return self.home_dir / "auth"
+
+    @property
     def state_file(self) -> Path:
         return self.home_dir / "run" / "up.json"

@@ -102,7 +102,10 @@ def up(settings: CliSettings, options: UpOptions) -> tuple[str, list[Proc]]:
         if not redis_server.reachable(settings.redis_url):
             started.append(
                 redis_server.start(
-                    settings.redis_url, settings.logs_dir, settings.home_dir / "redis"
+                    settings.redis_url,
+                    settings.logs_dir,
+                    settings.home_dir / "redis",
+                    persist=True,  # API keys and session grants must survive a restart
                 )
             )
         env = {"REDIS_URL": settings.redis_url, "LOG_LEVEL": settings.log_level}
@@ -110,6 +113,7 @@ def up(settings: CliSettings, options: UpOptions) -> tuple[str, list[Proc]]:
             **env,
             "GATEWAY_HOST": options.host,
             "GATEWAY_PORT": str(options.port),
+            "GATEWAY_KEYS_MARKER_DIR": str(settings.keys_marker_dir),
             "GATEWAY_REQUIRED_STAGES": json.dumps(
                 sorted(
                     {

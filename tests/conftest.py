@@ -38,6 +38,14 @@ async def aredis(clean_redis: str) -> AsyncIterator[aioredis.Redis]:
     await client.aclose()
 
 
+@pytest.fixture(autouse=True)
+def keys_marker_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Each test's own record of "API keys existed" (never the user's ~/.pyparrot)."""
+    marker_dir = tmp_path / "auth-markers"
+    monkeypatch.setenv("GATEWAY_KEYS_MARKER_DIR", str(marker_dir))
+    return marker_dir
+
+
 @pytest.fixture(scope="session")
 def audio_dir() -> Path:
     return DATA

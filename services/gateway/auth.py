@@ -21,7 +21,7 @@ from fastapi import FastAPI, HTTPException, WebSocketException, status
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import HTTPConnection
 
-from services.gateway import keystore, ratelimit
+from services.gateway import keymarker, keystore, ratelimit
 from services.gateway.core import Core, GatewayError
 from services.gateway.keystore import Role, rank
 from services.gateway.settings import GatewaySettings
@@ -81,7 +81,18 @@ async def keys_required(core: Core) -> bool:
         raise GatewayError(503, f"the message bus is unavailable: {exc}", "bus_down") from exc
     if len(_stored_keys) > 1_000:  # many short-lived apps (tests): forget the old ones
         _stored_keys.clear()
-    if not stored and settings.instance_id not in _stored_keys:
+    marker = keymarker.path_for(settings.keys_marker_dir, settings.redis_url)
+    if stored:
+        keymarker.remember(marker)
+    elif keymarker.existed(marker):
+        log.error(
+            "the key store in Redis is EMPTY although API keys existed (%s): Redis was "
+            "restarted without persistence or flushed. Every request needs a key; recreate "
+            "them with `pyparrot keys create`",
+            marker,
+        )
+        stored = True
+    elif settings.instance_id not in _stored_keys:
         log.warning("no API keys configured: serving WITHOUT authentication on loopback only")
     _stored_keys[settings.instance_id] = (now + settings.auth_cache_s, stored)
     return stored

@@ -1,6 +1,7 @@
 """Gateway settings (prefix ``GATEWAY_``)."""
 
 import uuid
+from pathlib import Path
 
 from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
@@ -113,6 +114,11 @@ class GatewaySettings(ServiceSettings):
     )
     require_api_keys: bool = Field(
         False, description="demand an API key even on loopback when no key is stored yet"
+    )
+    keys_marker_dir: Path = Field(
+        Path("~/.pyparrot/auth"),
+        description="where the gateway records that API keys existed, so an emptied key "
+        "store (a Redis restart) never turns authentication off",
     )
     auth_cache_s: float = Field(
         5.0, ge=0, le=300, description="how long 'are any API keys stored?' is reused"

@@ -19,6 +19,7 @@ from services.gateway.app import create_app
 from services.gateway.live import sse
 from services.gateway.live.store import SessionStore
 from services.gateway.settings import GatewaySettings
+from shared import streams
 from tests.gateway.live_helpers import listening
 from tests.polling import eventually
 
@@ -285,3 +286,22 @@ async def _key(redis_url: str, role: keystore.Role, identity: str) -> tuple[str,
         return await keystore.create(redis, role, identity)
     finally:
         await redis.aclose()
+
+
+async def test_a_session_summary_is_as_private_as_its_transcript(
+    http: httpx.AsyncClient, keys: Keys, aredis: aioredis.Redis
+) -> None:
+    session_id = await new_session(http, keys.owner)
+    await aredis.rpush(streams.session_transcript(session_id), "The secret plan is ready.")
+    body = {"session_id": session_id, "max_sentences": 200}
+    for stranger in (keys.other_presenter,):
+        refused = await http.post("/v1/summarize", json=body, headers=as_(stranger))
+        assert refused.status_code == 403, refused.text
+        assert "secret" not in refused.text
+    missing = await http.post(
+        "/v1/summarize", json={"session_id": "no-such-session"}, headers=as_(keys.owner)
+    )
+    assert missing.status_code == 404
+    # The owner passes the access check; with no summarizer running the stage is unavailable.
+    owner = await http.post("/v1/summarize", json=body, headers=as_(keys.owner))
+    assert owner.status_code not in (403, 404), owner.text

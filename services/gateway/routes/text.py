@@ -10,7 +10,9 @@ from fastapi import APIRouter, Depends, FastAPI
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from services.gateway import langid
+from services.gateway.auth import Identity, caller
 from services.gateway.core import Core, GatewayError, get_core
+from services.gateway.live import access
 from services.gateway.summarize import MAX_TEXT_CHARS, SummaryOptions, session_text, summarize
 
 MAX_DETECT_CHARS = 100_000
@@ -67,10 +69,14 @@ class SummarizeResult(BaseModel):
 
 @router.post("/summarize", summary="Summarise text, or a live session's transcript so far")
 async def summarize_text(
-    core: Annotated[Core, Depends(get_core)], body: SummarizeBody
+    core: Annotated[Core, Depends(get_core)],
+    identity: Annotated[Identity, Depends(caller)],
+    body: SummarizeBody,
 ) -> SummarizeResult:
     truncated = False
     if body.session_id is not None:
+        # A session's transcript is as private as GET /v1/sessions/{id}/transcript.
+        await access.readable(core, identity, body.session_id)
         text, truncated = await session_text(core, body.session_id)
     else:
         text = body.text or ""

@@ -1,0 +1,82 @@
+"""Authentication survives a Redis that lost its keys: `up`'s Redis keeps them on disk, and a
+gateway that once saw keys never falls back to the loopback open mode."""
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+import redis
+import redis.asyncio as aioredis
+from prometheus_client import CollectorRegistry
+
+from pyparrot import procs, redis_server
+from services.gateway import keystore
+from services.gateway.app import create_app
+from services.gateway.settings import GatewaySettings
+
+pytestmark = pytest.mark.redis
+PROTECTED = ("/v1/workers", "/v1/sessions/any-session")
+
+
+@pytest.fixture
+async def gateway(clean_redis: str) -> AsyncIterator[httpx.AsyncClient]:
+    settings = GatewaySettings(redis_url=clean_redis, auth_cache_s=0)
+    app = create_app(settings, CollectorRegistry())
+    transport = httpx.ASGITransport(app=app)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, base_url="http://gateway") as client,
+    ):
+        yield client
+
+
+async def test_an_emptied_key_store_does_not_open_the_gateway(
+    gateway: httpx.AsyncClient, aredis: aioredis.Redis, caplog: pytest.LogCaptureFixture
+) -> None:
+    assert (await gateway.get("/v1/workers")).status_code == 200  # a fresh demo is open
+    token, _record = await keystore.create(aredis, "admin", "ada@example.com")
+    admin = {"Authorization": f"Bearer {token}"}
+    assert (await gateway.get("/v1/workers", headers=admin)).status_code == 200
+    assert (await gateway.get("/v1/workers")).status_code == 401
+
+    await aredis.flushall()  # what a restart of a Redis without persistence does
+    for path in PROTECTED:
+        for headers in ({}, {"Authorization": "Bearer made-up"}, admin):
+            refused = await gateway.get(path, headers=headers)
+            assert refused.status_code == 401, (path, headers, refused.text)
+    assert "key store in Redis is EMPTY" in caplog.text
+
+
+async def test_a_new_gateway_on_an_emptied_store_stays_closed(
+    clean_redis: str, aredis: aioredis.Redis
+) -> None:
+    await keystore.create(aredis, "admin", "ada@example.com")
+    for _ in range(2):  # the first gateway sees the key; the second starts after the wipe
+        app = create_app(GatewaySettings(redis_url=clean_redis, auth_cache_s=0))
+        transport = httpx.ASGITransport(app=app)
+        async with (
+            app.router.lifespan_context(app),
+            httpx.AsyncClient(transport=transport, base_url="http://gateway") as client,
+        ):
+            assert (await client.get("/v1/workers")).status_code == 401
+        await aredis.flushall()
+
+
+def test_ups_redis_keeps_keys_across_a_restart(tmp_path: Path) -> None:
+    url = f"redis://127.0.0.1:{redis_server.free_port()}/0"
+    data = tmp_path / "redis"
+    server = redis_server.start(url, tmp_path / "logs", data, persist=True)
+    try:
+        client = redis.Redis.from_url(url)
+        client.sadd("pp:test:kept", "key-hash")
+        client.close()
+    finally:
+        procs.stop([server], timeout_s=10)
+    server = redis_server.start(url, tmp_path / "logs", data, persist=True)
+    try:
+        client = redis.Redis.from_url(url)
+        assert client.smembers("pp:test:kept") == {b"key-hash"}
+        client.close()
+    finally:
+        procs.stop([server], timeout_s=10)
