@@ -3,12 +3,11 @@
 import asyncio
 import contextlib
 import logging
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse
 from prometheus_client import CollectorRegistry
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -18,6 +17,7 @@ from services.gateway.bridge import Bridge
 from services.gateway.core import Core, GatewayError
 from services.gateway.errors import error_body
 from services.gateway.gate import BodyGate
+from services.gateway.httpmetrics import RequestMetrics
 from services.gateway.live.router import router as live_router
 from services.gateway.live.webrtc import Peers
 from services.gateway.registry import Registry
@@ -45,6 +45,12 @@ def _install_error_handlers(app: FastAPI) -> None:
         parts = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
         return JSONResponse(error_body(422, "; ".join(parts), "invalid_request"), 422)
 
+    @app.exception_handler(Exception)
+    async def _crash(request: Request, exc: Exception) -> JSONResponse:
+        # Starlette re-raises after answering, so the traceback still reaches the log.
+        log.error("unhandled error in %s %s", request.method, request.url.path)
+        return JSONResponse(error_body(500, "internal error", "internal_error"), 500)
+
     @app.exception_handler(StarletteHTTPException)
     async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
         return JSONResponse(
@@ -52,21 +58,6 @@ def _install_error_handlers(app: FastAPI) -> None:
             exc.status_code,
             getattr(exc, "headers", None),
         )
-
-
-def _install_request_metrics(app: FastAPI) -> None:
-    @app.middleware("http")
-    async def _observe(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        started = time.perf_counter()
-        response = await call_next(request)
-        route = request.scope.get("route")
-        path = getattr(route, "path", "unmatched")
-        core: Core = request.app.state.core
-        core.metrics.requests.labels(path, str(response.status_code)).inc()
-        core.metrics.request_seconds.labels(path).observe(time.perf_counter() - started)
-        return response
 
 
 def create_app(settings: GatewaySettings, registry: CollectorRegistry | None = None) -> FastAPI:
@@ -109,7 +100,7 @@ def create_app(settings: GatewaySettings, registry: CollectorRegistry | None = N
     )
     _install_error_handlers(app)
     app.add_middleware(BodyGate)  # innermost: inside the metrics and CORS middleware
-    _install_request_metrics(app)
+    app.add_middleware(RequestMetrics)  # outside BodyGate: refused bodies are counted too
     install_cors(app, settings)
     # Every route's role (services/gateway/auth.py; tests/gateway/test_auth.py checks them
     # all): health/ready/metrics open, registry admin, work presenter, session reads listener.

@@ -42,8 +42,14 @@ async def stream_stats(redis: aioredis.Redis) -> list[dict[str, int | str]]:
     return stats
 
 
-async def refresh(core: Core) -> None:
-    """Update the stream and worker gauges once."""
+# Every stage's component name (the dialog worker's is "llm"): its gauge reads 0, not its
+# last value, once its last worker is gone, so the stage-down alert can fire.
+STAGES = frozenset({"stt", "mt", "tts", "summarizer", "llm"})
+
+
+async def refresh(core: Core, seen: set[str] | None = None) -> None:
+    """Update the stream and worker gauges once; ``seen`` collects every component met so
+    far, so a component outside ``STAGES`` (e.g. a new one) also drops to 0 when it dies."""
     m = core.metrics
     for row in await stream_stats(core.redis):
         m.stream_backlog.labels(row["stream"]).set(row["backlog"])
@@ -51,15 +57,18 @@ async def refresh(core: Core) -> None:
         m.stream_lag.labels(row["stream"], row["group"]).set(row["lag"])
         m.dead_letters.labels(streams.dead(str(row["stream"]))).set(row["dead"])
     counts = Counter(w.component for w in await core.registry.workers(fresh=True))
-    for component in {"stt", "mt", "tts", "summarizer", *counts}:
+    known = seen if seen is not None else set()
+    known.update(STAGES, counts)
+    for component in known:
         m.workers.labels(component).set(counts.get(component, 0))
 
 
 async def run(core: Core, stop: asyncio.Event) -> None:
     """Refresh the gauges until ``stop`` is set, surviving Redis outages."""
+    seen: set[str] = set()
     while not stop.is_set():
         try:
-            await refresh(core)
+            await refresh(core, seen)
         except bus.TRANSIENT as exc:
             log.warning("monitor: redis error %s", exc)
         with contextlib.suppress(TimeoutError):

@@ -6,6 +6,8 @@ import redis.asyncio as aioredis
 from fastapi import FastAPI
 
 from services.gateway import monitor
+from shared import heartbeat
+from shared.heartbeat import WorkerInfo
 from tests.audio import DATA
 from tests.polling import eventually
 
@@ -53,3 +55,38 @@ async def test_gauges_follow_heartbeats_and_streams(
     text = (await client.get("/metrics")).text
     assert 'pyparrot_workers{component="stt"} 1.0' in text
     assert 'pyparrot_stream_backlog{stream="pp:jobs:stt:tiny.en"} 0.0' in text
+
+
+async def test_every_stage_reads_zero_once_its_last_worker_is_gone(
+    app: FastAPI, client: httpx.AsyncClient, aredis: aioredis.Redis
+) -> None:
+    components = [*sorted(monitor.STAGES), "speaker"]  # "speaker": a stage added later
+    workers = [WorkerInfo(component=c, name=f"{c}-1", stream=f"pp:jobs:{c}:m") for c in components]
+    for info in workers:
+        await heartbeat.beat(aredis, info, ttl_s=30)
+    seen: set[str] = set()
+    await monitor.refresh(app.state.core, seen)
+    text = (await client.get("/metrics")).text
+    for component in components:
+        assert f'pyparrot_workers{{component="{component}"}} 1.0' in text
+    for info in workers:  # every worker killed: its heartbeat expires
+        await heartbeat.remove(aredis, info)
+    await monitor.refresh(app.state.core, seen)
+    text = (await client.get("/metrics")).text
+    for component in components:
+        assert f'pyparrot_workers{{component="{component}"}} 0.0' in text
+
+
+async def test_an_unhandled_error_is_a_counted_500(app: FastAPI) -> None:
+    async def boom() -> None:
+        raise RuntimeError("a bug in a route")
+
+    app.add_api_route("/v1/boom", boom)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
+        crashed = await client.get("/v1/boom")
+        assert crashed.status_code == 500
+        assert crashed.json()["error"]["code"] == "internal_error"
+        assert "a bug in a route" not in crashed.text  # no internals to the client
+        text = (await client.get("/metrics")).text
+    assert 'pyparrot_http_requests_total{route="/v1/boom",status="500"} 1.0' in text
