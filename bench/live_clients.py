@@ -36,8 +36,11 @@ QUIET_S = 1.0  # WhisperLive: nothing pending and nothing new for this long = do
 CONNECT_TIMEOUT_S = 60.0
 
 
-async def pyparrot(url: str, clip: Clip, chunk_s: float, timeout_s: float, name: str) -> Trace:
-    """A presenter session on ``/ws/converse`` (pipeline end2end: captions only)."""
+async def pyparrot(
+    url: str, clip: Clip, chunk_s: float, timeout_s: float, name: str, speed: float = 1.0
+) -> Trace:
+    """A presenter session on ``/ws/converse`` (pipeline end2end: captions only), the clip
+    sent at ``speed`` times real time."""
     trace = Trace(name)
     auth = {"type": "auth", "pipeline": "end2end", "audio_format": "pcm_s16le"}
     auth |= {"sample_rate": RATE_HZ, "language": "en"}
@@ -48,7 +51,7 @@ async def pyparrot(url: str, clip: Clip, chunk_s: float, timeout_s: float, name:
             trace.errors.append(f"auth answered {started}")
             return trace
         reader = asyncio.create_task(pyparrot_events(ws, trace))
-        trace.timeline = await paced(clip.chunks(chunk_s), chunk_s, ws.send)
+        trace.timeline = await paced(clip.chunks(chunk_s), chunk_s, ws.send, speed)
         await ws.send(json.dumps({"type": "audio_complete"}))
         try:
             await asyncio.wait_for(reader, timeout_s)

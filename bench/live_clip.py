@@ -173,15 +173,18 @@ class Timeline:
 
 
 async def paced(
-    chunks: list[bytes], chunk_s: float, send: Callable[[bytes], Awaitable[None]]
+    chunks: list[bytes],
+    chunk_s: float,
+    send: Callable[[bytes], Awaitable[None]],
+    speed: float = 1.0,
 ) -> Timeline:
-    """Send ``chunks`` at 1× real time, against the clock (not a sleep per chunk), as a
-    microphone delivers them: chunk ``i`` once ``(i + 1) * chunk_s`` has passed."""
+    """Send ``chunks`` at ``speed`` times real time, against the clock (not a sleep per
+    chunk), as a microphone delivers them: chunk ``i`` once ``(i + 1) * chunk_s`` has passed."""
     loop = asyncio.get_running_loop()
     origin = loop.time()
     sent = []
     for i, chunk in enumerate(chunks):
-        await asyncio.sleep(max(0.0, origin + (i + 1) * chunk_s - loop.time()))
+        await asyncio.sleep(max(0.0, origin + (i + 1) * chunk_s / speed - loop.time()))
         await send(chunk)
         sent.append(time.time())
     return Timeline(sent, chunk_s)
