@@ -47,6 +47,11 @@ class Identity:
         """True if this identity holds ``role`` or a stronger one."""
         return rank(self.role) >= rank(role)
 
+    def owns(self, owner: str) -> bool:
+        """True if this identity may change what ``owner`` created: it is that owner, or an
+        admin. The one ownership rule behind every session and memory check."""
+        return self.allows("admin") or (bool(owner) and owner == self.name)
+
 
 class AuthError(Exception):
     """A missing or unknown key (401)."""

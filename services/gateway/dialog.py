@@ -95,7 +95,7 @@ async def chat(core: Core, request: ChatRequest, turn: int = 0) -> AsyncIterator
 
 def check_owner(session: memory.Session, caller: Identity) -> None:
     """403 unless ``caller`` created ``session`` or is an admin."""
-    if not (caller.allows("admin") or session.owner == caller.name):
+    if not caller.owns(session.owner):
         raise GatewayError(
             403, f"session {session.session_id!r} belongs to another API key", "forbidden"
         )

@@ -13,6 +13,7 @@ import redis.asyncio as aioredis
 from prometheus_client import CollectorRegistry
 
 from pyparrot import redis_server
+from services.gateway.live.store import SessionStore
 from services.summarizer.handler import handle
 from services.summarizer.model import ExtractiveModel, LlmModel, load_model
 from services.summarizer.settings import SummarizerSettings
@@ -80,6 +81,8 @@ async def test_summarizes_text(client: httpx.AsyncClient) -> None:
 async def test_summarizes_a_sessions_transcript_so_far(
     client: httpx.AsyncClient, aredis: aioredis.Redis
 ) -> None:
+    # A session's summary needs read access to it (open mode: everyone is an admin).
+    await SessionStore(aredis, 600, 100).create(session_id="lecture-1")
     key = streams.session_transcript("lecture-1")
     await aredis.rpush(key, *SENTENCES[:6])
     first = (await client.post(URL, json={"session_id": "lecture-1", "max_sentences": 2})).json()
@@ -94,7 +97,7 @@ async def test_summarizes_a_sessions_transcript_so_far(
 @pytest.mark.usefixtures("extractive_worker")
 async def test_unknown_session_gets_404(client: httpx.AsyncClient) -> None:
     response = await client.post(URL, json={"session_id": "nobody"})
-    assert response.status_code == 404 and "no transcript" in response.json()["detail"]
+    assert response.status_code == 404 and "no session" in response.json()["detail"]
 
 
 @pytest.mark.usefixtures("extractive_worker")

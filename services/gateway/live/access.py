@@ -29,7 +29,7 @@ async def guarded(call: Awaitable[T]) -> T:
 
 def owns(identity: Identity, info: SessionInfo) -> bool:
     """True if ``identity`` may change the session: its owner, or an admin."""
-    return identity.allows("admin") or (bool(info.owner) and info.owner == identity.name)
+    return identity.owns(info.owner)
 
 
 async def may_read(store: SessionStore, identity: Identity, info: SessionInfo) -> bool:

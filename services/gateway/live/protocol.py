@@ -14,12 +14,13 @@ import numpy as np
 import soxr
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from services.gateway.ids import ID_OR_EMPTY_PATTERN, ID_PATTERN
 from services.gateway.live.vad import RATE_HZ
 
 MIN_RATE_HZ = 4_000
 MAX_RATE_HZ = 192_000
 END2END_TARGET = "en"  # Whisper translates speech directly into English only
-SESSION_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+SESSION_ID_PATTERN = ID_PATTERN  # services/gateway/ids.py: one pattern for every id
 
 
 class ProtocolError(Exception):
@@ -36,7 +37,7 @@ class SessionOptions(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    user_id: str = Field("", max_length=128)
+    user_id: str = Field("", pattern=ID_OR_EMPTY_PATTERN)
     session_id: str | None = Field(None, pattern=SESSION_ID_PATTERN, description="resume it")
     pipeline: Literal["end2end", "cascaded", "dialog"] = "cascaded"
     target_languages: list[str] = Field(default_factory=list, max_length=8)

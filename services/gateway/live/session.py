@@ -67,7 +67,7 @@ class LiveSession:
                 info = await store.create(auth.user_id, owner=presenter.name)
             elif (found := await store.get(auth.session_id)) is None:
                 raise ProtocolError("unknown_session", f"no session {auth.session_id!r}")
-            elif not (presenter.allows("admin") or found.owner == presenter.name):
+            elif not presenter.owns(found.owner):
                 raise ProtocolError(
                     "forbidden", "only the presenter who created this session may resume it"
                 )

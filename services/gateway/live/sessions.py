@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 from services.gateway import formats
 from services.gateway.auth import Identity, caller
 from services.gateway.core import Core, GatewayError, get_core
+from services.gateway.ids import ID_OR_EMPTY_PATTERN, PathId
 from services.gateway.live import access
 from services.gateway.live.session import store_of
 from services.gateway.live.store import ANY_LISTENER, SessionInfo
@@ -25,7 +26,7 @@ CoreDep = Annotated[Core, Depends(get_core)]
 
 
 class NewSession(BaseModel):
-    user_id: str = Field("", max_length=128)
+    user_id: str = Field("", pattern=ID_OR_EMPTY_PATTERN)
     listeners: list[ListenerId] = Field(
         default_factory=list,
         max_length=MAX_LISTENERS,
@@ -72,13 +73,13 @@ async def create_session(
 
 
 @router.get("/{session_id}")
-async def get_session(session_id: str, core: CoreDep, identity: Caller) -> dict[str, Any]:
+async def get_session(session_id: PathId, core: CoreDep, identity: Caller) -> dict[str, Any]:
     """A session's owner, clock and number of utterances."""
     return await _view(core, await access.readable(core, identity, session_id))
 
 
 @router.delete("/{session_id}", status_code=204)
-async def delete_session(session_id: str, core: CoreDep, identity: Caller) -> Response:
+async def delete_session(session_id: PathId, core: CoreDep, identity: Caller) -> Response:
     """Delete a session and its history (its owner or an admin)."""
     await access.owned(core, identity, session_id)
     if not await access.guarded(store_of(core).delete(session_id)):
@@ -87,13 +88,13 @@ async def delete_session(session_id: str, core: CoreDep, identity: Caller) -> Re
 
 
 @router.get("/{session_id}/listeners")
-async def listeners(session_id: str, core: CoreDep, identity: Caller) -> dict[str, Any]:
+async def listeners(session_id: PathId, core: CoreDep, identity: Caller) -> dict[str, Any]:
     """Who may read the session besides its owner and admins (its owner or an admin)."""
     return await _access_view(core, await access.owned(core, identity, session_id))
 
 
 @router.post("/{session_id}/listeners")
-async def grant(session_id: str, body: Grant, core: CoreDep, identity: Caller) -> dict[str, Any]:
+async def grant(session_id: PathId, body: Grant, core: CoreDep, identity: Caller) -> dict[str, Any]:
     """Let one identity (``*``: every listener key) read the session."""
     info = await access.owned(core, identity, session_id)
     await access.guarded(store_of(core).grant(session_id, [body.identity]))
@@ -102,7 +103,7 @@ async def grant(session_id: str, body: Grant, core: CoreDep, identity: Caller) -
 
 @router.delete("/{session_id}/listeners/{listener}", status_code=204)
 async def revoke(
-    session_id: str,
+    session_id: PathId,
     listener: Annotated[str, Path(pattern=IDENTITY_PATTERN)],
     core: CoreDep,
     identity: Caller,
@@ -117,7 +118,7 @@ async def revoke(
 
 @router.get("/{session_id}/transcript")
 async def transcript(
-    session_id: str,
+    session_id: PathId,
     core: CoreDep,
     identity: Caller,
     format: Annotated[Literal["text", "srt", "vtt"], Query()] = "text",

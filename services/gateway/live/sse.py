@@ -22,8 +22,8 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from services.gateway.auth import Identity, caller
 from services.gateway.core import Core, GatewayError, get_core
+from services.gateway.ids import PathId, QueryId
 from services.gateway.live import access
-from services.gateway.live.protocol import SESSION_ID_PATTERN
 from services.gateway.live.session import store_of
 from shared import bus, streams
 
@@ -110,7 +110,6 @@ async def _listen(
     )
 
 
-SessionId = Annotated[str, Query(pattern=SESSION_ID_PATTERN)]
 Language = Annotated[str | None, Query(min_length=2, max_length=8)]
 LastEventId = Annotated[str | None, Header(alias="Last-Event-ID")]
 Caller = Annotated[Identity, Depends(caller)]
@@ -118,7 +117,7 @@ Caller = Annotated[Identity, Depends(caller)]
 
 @router.get("/events")
 async def events(
-    session_id: SessionId,
+    session_id: QueryId,
     core: Annotated[Core, Depends(get_core)],
     identity: Caller,
     language: Language = None,
@@ -130,7 +129,7 @@ async def events(
 
 @router.get("/v1/sessions/{session_id}/events")
 async def session_events(
-    session_id: str,
+    session_id: PathId,
     core: Annotated[Core, Depends(get_core)],
     identity: Caller,
     language: Language = None,

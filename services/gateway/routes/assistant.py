@@ -11,7 +11,7 @@ import time
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, File, Form, Path, Query, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from services.gateway import dialog, langid, memory, tts
 from services.gateway.auth import Identity, caller
 from services.gateway.core import Core, GatewayError, SttOptions, get_core, transcribe
+from services.gateway.ids import Id, PathId, QueryId
 from services.gateway.routes.openai import read_audio
 
 router = APIRouter(tags=["assistant"])
@@ -26,9 +27,6 @@ router = APIRouter(tags=["assistant"])
 ISO_TO_KOKORO = {"en": "a", "es": "e", "fr": "f", "hi": "h", "it": "i", "ja": "j", "pt": "p"}
 ISO_TO_KOKORO["zh"] = "z"
 KOKORO_TO_ISO = {v: k for k, v in ISO_TO_KOKORO.items()} | {"b": "en"}
-ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}$"
-Id = Annotated[str, Field(pattern=ID_PATTERN)]
-PathId = Annotated[str, Path(pattern=ID_PATTERN)]
 Text = Annotated[str, Field(min_length=1, max_length=20_000)]
 ReplyFormat = Literal["json", "wav", "pcm", "mp3", "opus", "aac", "flac"]
 Caller = Annotated[Identity, Depends(caller)]
@@ -241,6 +239,14 @@ async def _existing(core: Core, session_id: str, identity: Identity) -> memory.S
     return found
 
 
+async def _not_anothers(core: Core, session_id: str | None, identity: Identity) -> None:
+    """A memory call may name a conversation that is the caller's or none at all."""
+    if session_id is not None:
+        found = await dialog.guarded(memory.get_session(core.redis, session_id))
+        if found is not None:
+            dialog.check_owner(found, identity)
+
+
 @router.post("/session", summary="Start a conversation session", status_code=201)
 async def create_session(
     core: Annotated[Core, Depends(get_core)], identity: Caller, body: SessionCreate | None = None
@@ -300,6 +306,7 @@ class MemoryQueryResult(BaseModel):
 async def memory_query(
     core: Annotated[Core, Depends(get_core)], body: MemoryQuery, identity: Caller
 ) -> MemoryQueryResult:
+    await _not_anothers(core, body.session_id, identity)
     user = memory.User(identity.name, body.user_id)  # this key's user, never another's
     hits = await dialog.guarded(memory.query_memory(core.redis, user, body.query_text, body.top_k))
     items = [
@@ -330,6 +337,7 @@ class MemoryAdd(_Body):
 async def memory_add(
     core: Annotated[Core, Depends(get_core)], body: MemoryAdd, identity: Caller
 ) -> dict[str, str]:
+    await _not_anothers(core, body.session_id, identity)
     entry = memory.MemoryEntry(
         "", body.user_text, body.assistant_text, time.time(), body.session_id
     )
@@ -364,7 +372,7 @@ class SummaryBody(_Body):
 @router.get("/memory/summary", summary="How much the user's memory holds")
 async def memory_summary(
     core: Annotated[Core, Depends(get_core)],
-    user_id: Annotated[str, Query(pattern=ID_PATTERN)],
+    user_id: QueryId,
     identity: Caller,
 ) -> MemorySummary:
     return await _summary(core, memory.User(identity.name, user_id))

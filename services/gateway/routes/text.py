@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from services.gateway import langid
 from services.gateway.auth import Identity, caller
 from services.gateway.core import Core, GatewayError, get_core
+from services.gateway.ids import ID_PATTERN
 from services.gateway.live import access
 from services.gateway.summarize import MAX_TEXT_CHARS, SummaryOptions, session_text, summarize
 
@@ -35,9 +36,7 @@ class SummarizeBody(BaseModel):
     text: str | None = Field(None, max_length=MAX_TEXT_CHARS, description="text to summarise")
     session_id: str | None = Field(
         None,
-        min_length=1,
-        max_length=128,
-        pattern=r"^[\w.:-]+$",
+        pattern=ID_PATTERN,
         description="summarise this live session's transcript so far (instead of text)",
     )
     max_sentences: int | None = Field(None, ge=1, le=200, description="longest summary")
