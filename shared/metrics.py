@@ -63,7 +63,7 @@ def worker_metrics(registry: CollectorRegistry) -> WorkerMetrics:
     return WorkerMetrics(
         jobs=Counter(
             f"{PREFIX}_jobs_total",
-            "Jobs finished by outcome (done, retry, dead, invalid)",
+            "Jobs finished by outcome (done, rejected, retry, dead, invalid, expired, cancelled)",
             ["component", "outcome"],
             registry=registry,
         ),

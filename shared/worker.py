@@ -7,6 +7,8 @@ flight share the next one: ``shared.coalesce``). Each job ends one way only, dec
 
 - done: results published, entry acknowledged and deleted;
 - retry: a ``Retryable`` error or an unexpected one leaves it pending for a later reclaim;
+- rejected: a ``Rejected`` error (the client's bad input) sends an ``error`` reply with its
+  code and acknowledges the job at once; it is never retried nor dead-lettered;
 - dead: a ``JobFailed`` error, an undecodable entry or too many deliveries copies it to
   ``<stream>:dead`` with the reason, sends an ``error`` reply, and acknowledges it;
 - expired: a job not started before its deadline is answered ``expired``, not run;
@@ -33,6 +35,7 @@ from redis.exceptions import ResponseError
 
 from shared import bus, heartbeat, streams
 from shared.coalesce import Coalescer
+from shared.errors import ClientError
 from shared.heartbeat import WorkerInfo
 from shared.intake import Entry, Intake
 from shared.messages import DecodeError, Envelope, ErrorResult, unpack
@@ -51,12 +54,21 @@ class Retryable(Exception):
 
 
 class JobFailed(Exception):
-    """A job that can never succeed (bad input): dead-letter it and tell the requester."""
+    """A job that can never succeed through a failure of ours (e.g. a backend's garbled
+    reply): dead-letter it and tell the requester."""
 
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
+
+
+class Rejected(JobFailed):
+    """The client's mistake (bad input): answer at once with ``code``, which the gateway
+    maps to a 4xx (``shared.errors``); neither retried nor dead-lettered."""
+
+    def __init__(self, code: ClientError, message: str) -> None:
+        super().__init__(code, message)
 
 
 class Finish(NamedTuple):
@@ -111,7 +123,7 @@ class Worker:
         self._finishes: Coalescer[Finish, None] = Coalescer(self._commit)
         self.intake = Intake(redis, self.group, settings.worker_name, spec.lanes,
                              settings.claim_idle_ms)  # fmt: skip
-        for outcome in ("done", "retry", "dead", "invalid", "expired", "cancelled"):
+        for outcome in ("done", "rejected", "retry", "dead", "invalid", "expired", "cancelled"):
             metrics.jobs.labels(spec.component, outcome)  # export zeros, not "no data"
         metrics.reclaimed.labels(spec.component)
         self.info = WorkerInfo(
@@ -218,6 +230,8 @@ class Worker:
         try:
             async with asyncio.timeout(self.settings.job_timeout_s):
                 await self._handle(entry, envelope)
+        except Rejected as exc:
+            await self._refuse(entry, envelope, "rejected", exc.message, exc.code)
         except JobFailed as exc:
             await self._dead(entry, envelope, exc.code, exc.message)
         except Exception as exc:  # transient or unexpected: try again, up to max_deliveries
@@ -285,12 +299,15 @@ class Worker:
         marker = await self.redis.get(streams.session_cancel(job.session))
         return marker is not None and int(marker) >= job.seq
 
-    async def _refuse(self, entry: Entry, job: Envelope, outcome: str, message: str) -> None:
-        """End a job without running it (any further): acknowledge it and answer ``outcome``
-        as the error code, so a waiting requester hears at once. Leaving the handler's
+    async def _refuse(
+        self, entry: Entry, job: Envelope, outcome: str, message: str, code: str = ""
+    ) -> None:
+        """End a job without running it (any further): acknowledge it and answer ``code``
+        (by default ``outcome``), so a waiting requester hears at once. Leaving the handler's
         ``async for`` also closes its generator, which stops the model."""
-        log.info("job %s (session %s, turn %d) %s", job.id, job.session, job.seq, outcome)
-        error = ErrorResult(code=outcome, message=message, stage=self.spec.component)
+        log.info("job %s (session %s, turn %d) %s: %s", job.id, job.session, job.seq, outcome,
+                 code or message)  # fmt: skip
+        error = ErrorResult(code=code or outcome, message=message, stage=self.spec.component)
         await self._finish(entry, [job.reply(error)], outcome, job)
 
     async def _retry(self, entry: Entry, envelope: Envelope, exc: Exception) -> None:

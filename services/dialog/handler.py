@@ -11,7 +11,7 @@ from collections.abc import Iterable, Iterator
 from services.dialog.model import ChatModel, Delta, ModelError
 from services.dialog.settings import LlmSettings
 from shared.messages import ChatReply, ChatRequest, Envelope
-from shared.worker import JobFailed
+from shared.worker import Rejected
 
 # End of a sentence: terminal punctuation (and closing quotes/brackets) then whitespace,
 # or a line break.
@@ -46,7 +46,7 @@ def prepare(settings: LlmSettings, request: ChatRequest) -> list[dict[str, str]]
     """The messages sent to the model: the configured system prompt merged in front."""
     messages = [{"role": m.role, "content": m.content} for m in request.messages]
     if not any(m["content"].strip() for m in messages if m["role"] == "user"):
-        raise JobFailed("empty_messages", "the conversation has no user message with text")
+        raise Rejected("empty_messages", "the conversation has no user message with text")
     if settings.system_prompt:
         if messages[0]["role"] == "system":
             content = f"{settings.system_prompt}\n\n{messages[0]['content']}"
@@ -73,7 +73,7 @@ def reply(model: ChatModel, settings: LlmSettings, request: ChatRequest) -> Iter
                 processing_s=time.perf_counter() - started,
             )
     except ModelError as exc:  # e.g. the conversation exceeds the context window
-        raise JobFailed("model_refused", str(exc)) from exc
+        raise Rejected("model_refused", str(exc)) from exc
     finally:
         deltas.close()  # type: ignore[attr-defined]
 
@@ -81,5 +81,5 @@ def reply(model: ChatModel, settings: LlmSettings, request: ChatRequest) -> Iter
 def handle(model: ChatModel, settings: LlmSettings, job: Envelope) -> Iterator[ChatReply]:
     """The worker-loop handler: reply chunks, the last marked ``last``."""
     if not isinstance(job.payload, ChatRequest):
-        raise JobFailed("wrong_kind", f"llm cannot handle {job.kind!r}")
+        raise Rejected("wrong_kind", f"llm cannot handle {job.kind!r}")
     yield from reply(model, settings, job.payload)

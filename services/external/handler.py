@@ -27,7 +27,11 @@ from shared.messages import (
     TranslateRequest,
     Translation,
 )
-from shared.worker import JobFailed, Retryable
+from shared.worker import JobFailed, Rejected, Retryable
+
+# A server's refusals of the input itself; any other 4xx (401, 404...) is a fault of our
+# configuration, dead-lettered for an operator to see.
+INPUT_REFUSED = frozenset({400, 413, 415, 422})
 
 Call = Callable[[httpx.Client, str], httpx.Response]
 
@@ -73,10 +77,11 @@ def call(pool: Pool, timeout_s: float, send: Call) -> httpx.Response:
                 errors.append(_down(pool, server, f"HTTP {response.status_code}"))
                 continue
             if not response.is_success:
-                raise JobFailed(
-                    "backend_rejected",
-                    f"{server.name} answered HTTP {response.status_code}: {response.text[:300]}",
-                )
+                status = response.status_code
+                reason = f"{server.name} answered HTTP {status}: {response.text[:300]}"
+                if status in INPUT_REFUSED:
+                    raise Rejected("backend_rejected", reason)
+                raise JobFailed("backend_misconfigured", reason)
             return response
     raise Retryable("no healthy external server" + (f": {'; '.join(errors)}" if errors else ""))
 
@@ -172,5 +177,5 @@ def handle(pool: Pool, timeout_s: float, model: str, job: Envelope) -> Iterator[
     """The worker-loop handler: one call to an external server per job."""
     route = ROUTES.get(type(job.payload))
     if route is None:
-        raise JobFailed("wrong_kind", f"the external adapter cannot handle {job.kind!r}")
+        raise Rejected("wrong_kind", f"the external adapter cannot handle {job.kind!r}")
     yield route(pool, timeout_s, model, job.payload)

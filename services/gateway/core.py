@@ -14,19 +14,10 @@ from prometheus_client import CollectorRegistry
 from services.gateway.bridge import Backlogged, Bridge, JobTimeout
 from services.gateway.registry import NoWorker, Registry
 from services.gateway.settings import GatewaySettings
-from shared import bus, streams
+from shared import bus, errors, streams
 from shared.heartbeat import WorkerInfo
 from shared.messages import Envelope, ErrorResult, TranscribeRequest, Transcript
 from shared.metrics import GatewayMetrics
-
-# Worker error codes that mean the request itself was bad.
-CLIENT_ERROR_CODES = {
-    "empty_audio",
-    "unsupported_audio",
-    "unsupported_language",
-    "invalid_message",
-    "wrong_kind",
-}
 
 
 class GatewayError(Exception):
@@ -37,6 +28,19 @@ class GatewayError(Exception):
         self.status = status
         self.message = message
         self.code = code
+
+
+def check_text(text: str) -> None:
+    """400 for text no worker can take (a NUL or other control character), before any job."""
+    if problem := errors.text_problem(text):
+        raise GatewayError(400, problem, "invalid_text")
+
+
+def worker_error(component: str, error: ErrorResult) -> GatewayError:
+    """A worker's error reply as an HTTP error: 4xx for the client's mistake (the table in
+    ``shared.errors``), 504 for a job that waited past its deadline, else 502."""
+    status = errors.client_status(error.code) or (504 if error.code == "expired" else 502)
+    return GatewayError(status, f"{component} failed: {error.message}", error.code)
 
 
 @dataclass
@@ -143,9 +147,6 @@ async def call(
     job = core.bridge.job(payload, min(start_within_s or timeout_s, timeout_s))
     async for reply in stream_replies(core, stream, job, component, single=True):
         if isinstance(reply.payload, ErrorResult):
-            error = reply.payload
-            status = 400 if error.code in CLIENT_ERROR_CODES else 502
-            status = 504 if error.code == "expired" else status  # waited in a full queue
-            raise GatewayError(status, f"{component} failed: {error.message}", error.code)
+            raise worker_error(component, reply.payload)
         return reply.payload
     raise GatewayError(502, f"{component} sent no result", "bad_reply")

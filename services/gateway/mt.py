@@ -1,12 +1,10 @@
 """Translation through the bus: pick the stream serving a language pair, send the job."""
 
-from services.gateway.core import Core, GatewayError, call, live_workers
+from services.gateway.core import Core, GatewayError, call, check_text, live_workers
 from shared import streams
 from shared.heartbeat import WorkerInfo
 from shared.messages import TranslateRequest, Translation
 
-# Worker error codes (besides core.CLIENT_ERROR_CODES) that mean the request was bad.
-MT_CLIENT_ERROR_CODES = {"unsupported_pair", "empty_text"}
 _PAIR_STREAM_PREFIX = streams.jobs("mt", "")
 
 
@@ -23,18 +21,14 @@ async def served_pairs(core: Core) -> list[str]:
 
 async def translate(core: Core, text: str, source: str, target: str) -> Translation:
     """Translate ``text`` from ``source`` to ``target`` on a worker serving that pair."""
+    check_text(text)
     pair = f"{source}-{target}"
     served = await served_pairs(core)
     if pair not in served:
         message = f"language pair {pair!r} is not served; served pairs: {served}"
         raise GatewayError(400, message, "unsupported_pair")
     payload = TranslateRequest(text=text, source=source, target=target)
-    try:
-        result = await call(core, streams.jobs("mt", pair), payload, "mt")
-    except GatewayError as exc:
-        if exc.code in MT_CLIENT_ERROR_CODES:
-            raise GatewayError(400, exc.message, exc.code) from exc
-        raise
+    result = await call(core, streams.jobs("mt", pair), payload, "mt")
     if not isinstance(result, Translation):
         raise GatewayError(502, f"mt answered with {getattr(result, 'kind', '?')!r}", "bad_reply")
     return result

@@ -2,16 +2,15 @@
 
 from dataclasses import dataclass
 
-from services.gateway.core import Core, GatewayError, call, live_workers
+from services.gateway.core import Core, GatewayError, call, check_text, live_workers
 from shared import bus, streams
 from shared.heartbeat import WorkerInfo
 from shared.messages import SummarizeRequest, Summary
 
 MAX_TEXT_CHARS = 200_000  # the wire contract's limit (messages.SummarizeRequest.text)
-# Worker error codes with their own HTTP status (core.call answers 502 for the rest).
+# The summarizer's failures of ours with their own HTTP status (core.call answers 502 for
+# the rest, and the client's mistakes as ``shared.errors`` says).
 STATUS_BY_CODE = {
-    "empty_text": 400,
-    "text_too_long": 413,
     "backend_unavailable": 503,
     "backend_timeout": 504,
 }
@@ -61,6 +60,7 @@ async def summarize(
     core: Core, text: str, options: SummaryOptions, session_id: str | None = None
 ) -> Summary:
     """Summarise ``text`` on a summarizer worker."""
+    check_text(text)
     worker = await summarizer_worker(core, options.model)
     payload = SummarizeRequest(
         text=text, max_sentences=options.max_sentences, ratio=options.ratio, session_id=session_id

@@ -18,7 +18,14 @@ import av
 import numpy as np
 import soxr
 
-from services.gateway.core import Core, GatewayError, live_workers, stream_replies
+from services.gateway.core import (
+    Core,
+    GatewayError,
+    check_text,
+    live_workers,
+    stream_replies,
+    worker_error,
+)
 from shared import streams
 from shared.heartbeat import WorkerInfo
 from shared.messages import AudioFormat, Envelope, ErrorResult, SpeechChunk, SynthesizeRequest
@@ -31,8 +38,6 @@ OPENAI_VOICES = frozenset(
     {"", "alloy", "ash", "ballad", "coral", "echo", "fable", "onyx", "nova", "sage", "shimmer"}
     | {"verse", "marin", "cedar", "default"}
 )
-# Worker error codes that mean the request itself was bad.
-CLIENT_ERROR_CODES = {"empty_text", "text_too_long", "unknown_voice", "unsupported_language"}
 PCM_RATE_HZ = 24_000  # OpenAI's ``pcm`` is headerless 24 kHz s16le; clients assume it
 MEDIA_TYPES: dict[str, str] = {
     "mp3": "audio/mpeg",
@@ -86,9 +91,7 @@ async def tts_worker(core: Core, voice: str) -> WorkerInfo:
 
 def _check(result: Envelope) -> SpeechChunk:
     if isinstance(result.payload, ErrorResult):
-        error = result.payload
-        status = 400 if error.code in CLIENT_ERROR_CODES else 502
-        raise GatewayError(status, f"tts failed: {error.message}", error.code)
+        raise worker_error("tts", result.payload)
     if not isinstance(result.payload, SpeechChunk):
         raise GatewayError(502, f"tts answered with {result.kind!r}", "bad_reply")
     return result.payload
@@ -96,6 +99,7 @@ def _check(result: Envelope) -> SpeechChunk:
 
 async def speak(core: Core, options: SpeechOptions) -> AsyncIterator[SpeechChunk]:
     """Synthesise ``options.text`` and yield its chunks as the worker produces them."""
+    check_text(options.text)
     worker = await tts_worker(core, options.voice)
     payload = SynthesizeRequest(
         text=options.text, voice=worker.model, speed=options.speed, language=options.language

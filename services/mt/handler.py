@@ -13,8 +13,9 @@ from itertools import islice
 
 from services.mt.model import MtModel
 from services.mt.settings import MtSettings
+from shared.errors import text_problem
 from shared.messages import Envelope, TranslateRequest, Translation
-from shared.worker import JobFailed
+from shared.worker import Rejected
 
 # Line breaks (with the blanks around them) are kept as they are, so paragraphs survive.
 _LINE_BREAK = re.compile(r"(\s*\n\s*)")
@@ -66,11 +67,13 @@ def translate(model: MtModel, settings: MtSettings, request: TranslateRequest) -
     """Translate one request with the pair it names."""
     pair = f"{request.source}-{request.target}"
     if pair not in model.pairs:
-        raise JobFailed(
+        raise Rejected(
             "unsupported_pair", f"pair {pair!r} is not served; served pairs: {model.pairs}"
         )
     if not request.text.strip():
-        raise JobFailed("empty_text", "nothing to translate")
+        raise Rejected("empty_text", "nothing to translate")
+    if problem := text_problem(request.text):
+        raise Rejected("invalid_text", problem)
     started = time.perf_counter()
     return Translation(
         text=translate_text(model, settings, request.text, pair),
@@ -84,5 +87,5 @@ def translate(model: MtModel, settings: MtSettings, request: TranslateRequest) -
 def handle(model: MtModel, settings: MtSettings, job: Envelope) -> Iterator[Translation]:
     """The worker-loop handler: one translation per job."""
     if not isinstance(job.payload, TranslateRequest):
-        raise JobFailed("wrong_kind", f"mt cannot handle {job.kind!r}")
+        raise Rejected("wrong_kind", f"mt cannot handle {job.kind!r}")
     yield translate(model, settings, job.payload)

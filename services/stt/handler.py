@@ -11,7 +11,7 @@ from services.stt.model import LaterWindowSkipped, SttModel
 from services.stt.settings import SttSettings
 from shared.audio import WHISPER_RATE_HZ, to_float32_mono
 from shared.messages import Envelope, Segment, TranscribeRequest, Transcript, Word
-from shared.worker import JobFailed
+from shared.worker import Rejected
 
 MIN_AUDIO_S = 0.05
 # A partial's tokens per second of audio, at most (capped at 200: faster-whisper refuses a
@@ -24,13 +24,13 @@ PARTIAL_MIN_TOKENS = 24
 def _check(model: SttModel, request: TranscribeRequest) -> None:
     fmt = request.audio_format
     if fmt.sample_rate_hz != WHISPER_RATE_HZ:
-        raise JobFailed(
+        raise Rejected(
             "unsupported_audio", f"expected {WHISPER_RATE_HZ} Hz, got {fmt.sample_rate_hz}"
         )
     if fmt.duration_s(request.audio) < MIN_AUDIO_S:
-        raise JobFailed("empty_audio", f"audio shorter than {MIN_AUDIO_S} s")
+        raise Rejected("empty_audio", f"audio shorter than {MIN_AUDIO_S} s")
     if request.language and request.language not in model.languages:
-        raise JobFailed(
+        raise Rejected(
             "unsupported_language",
             f"model {model.name} does not transcribe {request.language!r}",
         )
@@ -139,5 +139,5 @@ def transcribe(model: SttModel, settings: SttSettings, request: TranscribeReques
 def handle(model: SttModel, settings: SttSettings, job: Envelope) -> Iterator[Transcript]:
     """The worker-loop handler: one transcript per job."""
     if not isinstance(job.payload, TranscribeRequest):
-        raise JobFailed("wrong_kind", f"stt cannot handle {job.kind!r}")
+        raise Rejected("wrong_kind", f"stt cannot handle {job.kind!r}")
     yield transcribe(model, settings, job.payload)

@@ -7,8 +7,9 @@ from collections.abc import Iterator
 from services.summarizer import ranking
 from services.summarizer.model import BackendError, ExtractiveModel, LlmModel
 from services.summarizer.settings import SummarizerSettings
+from shared.errors import text_problem
 from shared.messages import Envelope, SummarizeRequest, Summary
-from shared.worker import JobFailed
+from shared.worker import JobFailed, Rejected
 
 
 def sentence_count(available: int, request: SummarizeRequest, settings: SummarizerSettings) -> int:
@@ -26,11 +27,13 @@ def summarize(
     """Summarise one request with the loaded engine."""
     text = request.text.strip()
     if not text:
-        raise JobFailed("empty_text", "nothing to summarise")
+        raise Rejected("empty_text", "nothing to summarise")
     if len(text) > settings.max_text_chars:
-        raise JobFailed(
+        raise Rejected(
             "text_too_long", f"text of {len(text)} characters exceeds {settings.max_text_chars}"
         )
+    if problem := text_problem(text):
+        raise Rejected("invalid_text", problem)
     started = time.perf_counter()
     sentences = ranking.split_sentences(text)
     try:
@@ -51,5 +54,5 @@ def handle(
 ) -> Iterator[Summary]:
     """The worker-loop handler: one summary per job."""
     if not isinstance(job.payload, SummarizeRequest):
-        raise JobFailed("wrong_kind", f"summarizer cannot handle {job.kind!r}")
+        raise Rejected("wrong_kind", f"summarizer cannot handle {job.kind!r}")
     yield summarize(model, settings, job.payload)

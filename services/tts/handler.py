@@ -4,21 +4,22 @@ from collections.abc import Iterator
 
 from services.tts.engine import TtsEngine
 from services.tts.settings import TtsSettings
+from shared.errors import text_problem
 from shared.messages import AudioFormat, Envelope, SpeechChunk, SynthesizeRequest
-from shared.worker import JobFailed
+from shared.worker import Rejected
 
 
 def _check(model: TtsEngine, settings: TtsSettings, request: SynthesizeRequest) -> None:
     if not request.text.strip():
-        raise JobFailed("empty_text", "there is no text to speak")
+        raise Rejected("empty_text", "there is no text to speak")
     if len(request.text) > settings.max_text_chars:
-        raise JobFailed("text_too_long", f"text is longer than {settings.max_text_chars} chars")
+        raise Rejected("text_too_long", f"text is longer than {settings.max_text_chars} chars")
+    if problem := text_problem(request.text):
+        raise Rejected("invalid_text", problem)
     if request.voice and request.voice != model.name:
-        raise JobFailed(
-            "unknown_voice", f"this worker speaks {model.name!r}, not {request.voice!r}"
-        )
+        raise Rejected("unknown_voice", f"this worker speaks {model.name!r}, not {request.voice!r}")
     if request.language and request.language not in model.languages:
-        raise JobFailed(
+        raise Rejected(
             "unsupported_language", f"voice {model.name} does not speak {request.language!r}"
         )
 
@@ -31,7 +32,7 @@ def synthesize(
     # Counting first lets the last sentence carry last=True without holding any chunk back.
     total = model.count_sentences(request.text)
     if total == 0:
-        raise JobFailed("empty_text", "the text contains nothing speakable")
+        raise Rejected("empty_text", "the text contains nothing speakable")
     fmt = AudioFormat(sample_rate_hz=model.sample_rate_hz, channels=1, sample_width_bytes=2)
     for index, pcm in enumerate(model.synthesize(request.text, request.speed)):
         yield SpeechChunk(
@@ -42,5 +43,5 @@ def synthesize(
 def handle(model: TtsEngine, settings: TtsSettings, job: Envelope) -> Iterator[SpeechChunk]:
     """The worker-loop handler: one chunk per sentence, the last marked ``last``."""
     if not isinstance(job.payload, SynthesizeRequest):
-        raise JobFailed("wrong_kind", f"tts cannot handle {job.kind!r}")
+        raise Rejected("wrong_kind", f"tts cannot handle {job.kind!r}")
     yield from synthesize(model, settings, job.payload)

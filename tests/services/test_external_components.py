@@ -66,14 +66,18 @@ async def test_translation(gateway: httpx.AsyncClient, server: Standin, clean_re
     )
     assert unserved.status_code == 400 and "'en-fr' is not served" in unserved.json()["detail"]
 
-    # A server's 4xx fails the job (dead-lettered), a reply without the field too.
-    for text, reason in (("reject me", "HTTP 400"), ("garble", "no string field 'translation'")):
+    # A server's refusal of the input is the client's (422, not dead-lettered); a reply
+    # without the field is a failure of ours (502, dead-lettered).
+    for text, status, reason in (
+        ("reject me", 422, "HTTP 400"),
+        ("garble", 502, "no string field 'translation'"),
+    ):
         failed = await gateway.post(
             "/v1/translate", json={"text": text, "source": "de", "target": "en"}
         )
-        assert failed.status_code == 502 and reason in failed.json()["detail"], failed.text
+        assert failed.status_code == status and reason in failed.json()["detail"], failed.text
     dead = redis.Redis.from_url(clean_redis).xrange(streams.dead(streams.jobs("mt", "de-en")))
-    assert [entry[b"code"] for _id, entry in dead] == [b"backend_rejected", b"bad_backend_reply"]
+    assert [entry[b"code"] for _id, entry in dead] == [b"bad_backend_reply"]
 
 
 @pytest.mark.parametrize("channels", [1, 2])

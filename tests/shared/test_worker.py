@@ -22,7 +22,7 @@ from shared.messages import (
 )
 from shared.metrics import worker_metrics
 from shared.settings import WorkerSettings
-from shared.worker import JobFailed, WorkerSpec, run_worker
+from shared.worker import JobFailed, Rejected, WorkerSpec, run_worker
 from tests.polling import eventually
 
 STREAM = streams.jobs("stt", "standin")
@@ -170,25 +170,63 @@ async def test_poison_job_is_dead_lettered_after_max_deliveries(
     assert (await aredis.xpending(STREAM, GROUP))["pending"] == 0
 
 
-async def test_bad_input_is_dead_at_once(aredis: aioredis.Redis, clean_redis: str) -> None:
+async def test_a_permanent_failure_of_ours_is_dead_at_once(
+    aredis: aioredis.Redis, clean_redis: str
+) -> None:
+    calls = 0
+
+    def garbled(envelope: Envelope) -> Iterator[Transcript]:
+        nonlocal calls
+        calls += 1
+        raise JobFailed("bad_backend_reply", "the backend sent garbage")
+        yield  # pragma: no cover
+
+    await submit_all(aredis, [job()])
+    await run_worker(
+        aredis,
+        spec(garbled),
+        settings(clean_redis),
+        worker_metrics(CollectorRegistry()),
+        burst=True,
+    )
+    assert calls == 1
+    [reply] = await replies(aredis)
+    assert reply.payload == ErrorResult(
+        code="bad_backend_reply", message="the backend sent garbage", stage="stt"
+    )
+    assert await aredis.xlen(streams.dead(STREAM)) == 1
+
+
+async def test_bad_input_is_answered_at_once_and_not_dead_lettered(
+    aredis: aioredis.Redis, clean_redis: str
+) -> None:
     calls = 0
 
     def reject(envelope: Envelope) -> Iterator[Transcript]:
         nonlocal calls
         calls += 1
-        raise JobFailed("empty_audio", "no speech in there")
+        raise Rejected("empty_audio", "no speech in there")
         yield  # pragma: no cover
 
     await submit_all(aredis, [job()])
+    registry = CollectorRegistry()
     await run_worker(
-        aredis, spec(reject), settings(clean_redis), worker_metrics(CollectorRegistry()), burst=True
+        aredis, spec(reject), settings(clean_redis), worker_metrics(registry), burst=True
     )
     assert calls == 1
     [reply] = await replies(aredis)
     assert reply.payload == ErrorResult(
         code="empty_audio", message="no speech in there", stage="stt"
     )
-    assert await aredis.xlen(streams.dead(STREAM)) == 1
+    assert await aredis.xlen(streams.dead(STREAM)) == 0
+    assert await aredis.xlen(STREAM) == 0
+    assert (await aredis.xpending(STREAM, GROUP))["pending"] == 0
+    assert (
+        registry.get_sample_value(
+            "pyparrot_jobs_total", {"component": "stt", "outcome": "rejected"}
+        )
+        == 1
+    )
 
 
 async def test_undecodable_entry_is_dead_lettered(aredis: aioredis.Redis, clean_redis: str) -> None:
