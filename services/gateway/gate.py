@@ -7,10 +7,15 @@ route:
 
 - a declared ``Content-Length`` over the limit gets 413 before any of the body is read;
 - a request that carries a body (declared or chunked) is authenticated first: a missing or
-  wrong key gets 401 without the body being read (the route's role is still checked later);
+  wrong key gets 401 without the body being read, and a key below ``BODY_ROLE`` gets 403
+  (every route that takes a body needs a presenter key; the route's own role, e.g. admin,
+  is still checked later);
 - a chunked body is cut off with 413 as soon as it passes the limit, so no route ever holds
   more than the limit;
-- a JSON body (parsed whole, in memory) has the smaller ``max_json_bytes`` limit.
+- only a multipart upload (spooled to disk by the form parser) may reach
+  ``max_upload_bytes``; every other body, whatever its content type, has the smaller
+  ``max_json_bytes`` limit, because FastAPI reads it whole into memory (and parses any
+  ``application/*+json`` as JSON).
 
 Starlette's ``RequestBodyLimitMiddleware`` covers only the last point, answers in plain text
 rather than the gateway's error shape, and runs the route even when the declared length is
@@ -26,6 +31,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from services.gateway import auth
 from services.gateway.core import Core, GatewayError
 from services.gateway.errors import error_body
+from services.gateway.keystore import Role
+
+BODY_ROLE: Role = "presenter"  # the weakest role of any route that takes a body
+SPOOLED_TYPES = frozenset({"multipart/form-data"})  # parsed to disk, not into memory
 
 
 class BodyTooLarge(HTTPException):
@@ -58,8 +67,16 @@ def _has_body(headers: Headers) -> bool:
     return "transfer-encoding" in headers or headers.get("content-length", "0") != "0"
 
 
+def body_limit(core: Core, headers: Headers) -> int:
+    """The most this request's body may hold, by its content type."""
+    media = headers.get("content-type", "").split(";")[0].strip().lower()
+    upload = core.settings.max_upload_bytes
+    return upload if media in SPOOLED_TYPES else min(upload, core.settings.max_json_bytes)
+
+
 async def _authenticate(core: Core, scope: Scope) -> JSONResponse | None:
-    """None if the request's key is good (the identity is kept for the route), else 401/503."""
+    """None if the request's key may send a body (the identity is kept for the route), else
+    401/403/503."""
     request = Request(scope)
     try:
         identity = await auth.authenticate(core, auth.token_of(request))
@@ -68,6 +85,9 @@ async def _authenticate(core: Core, scope: Scope) -> JSONResponse | None:
         return _refusal(401, str(exc), "http_error", **{"WWW-Authenticate": "Bearer"})
     except GatewayError as exc:
         return _refusal(exc.status, exc.message, exc.code, **{"Retry-After": "5"})
+    if scope.get("method") not in auth.READ_METHODS and not identity.allows(BODY_ROLE):
+        message = f"a request body needs the {BODY_ROLE!r} role; the key has {identity.role!r}"
+        return _refusal(403, message, "forbidden")
     scope.setdefault("state", {})[auth.EARLY_IDENTITY] = identity
     return None
 
@@ -102,9 +122,7 @@ class BodyGate:
             return
         core: Core = scope["app"].state.core
         headers = Headers(scope=scope)
-        limit = core.settings.max_upload_bytes
-        if headers.get("content-type", "").split(";")[0].strip().lower() == "application/json":
-            limit = min(limit, core.settings.max_json_bytes)
+        limit = body_limit(core, headers)
         refusal = _declared_problem(headers, limit)
         if refusal is None and _has_body(headers):
             refusal = await _authenticate(core, scope)

@@ -27,7 +27,8 @@ class GatewaySettings(ServiceSettings):
     max_json_bytes: int = Field(
         2 * 1024 * 1024,
         ge=1_024,
-        description="largest accepted JSON body (parsed in memory; uploads use the limit above)",
+        description="largest accepted body other than a multipart upload, whatever its "
+        "content type (read into memory; multipart uploads use the limit above)",
     )
     max_audio_s: float = Field(3_600.0, gt=0, description="longest accepted audio")
     default_stt_model: str = Field(
@@ -38,6 +39,20 @@ class GatewaySettings(ServiceSettings):
     )
     monitor_interval_s: float = Field(5.0, gt=0, description="stream/worker gauge refresh")
     registry_cache_s: float = Field(1.0, ge=0, description="how long a worker listing is reused")
+    mt_max_job_chars: int = Field(
+        1_000,
+        ge=100,
+        le=20_000,
+        description="a longer text is translated as several jobs, cut at sentence ends, so no "
+        "request holds an MT worker long",
+    )
+    mt_jobs_in_flight: int = Field(
+        2,
+        ge=1,
+        le=64,
+        description="a request's MT jobs queued at once: another client's text waits behind "
+        "at most this many",
+    )
     # Live sessions (/ws/converse, SSE listeners, session history).
     live_vad_threshold: float = Field(
         0.5, gt=0, lt=1, description="Silero speech probability that starts/continues speech"
