@@ -4,24 +4,22 @@ Text is translated sentence by sentence: Bergamot's tiny models are trained on s
 sentences and silently drop the end of long inputs (measured: of 18 sentences sent as one
 text, 6 came back), while a sentence at a time loses nothing and costs about the same. The
 sentences of one job go to the engine in one batch call, which CTranslate2 decodes together.
+A piece is bounded in characters too, since a model's time grows faster than its input (a
+run of punctuation with no space is one "word" of any length); a piece with no letter or
+digit in it is kept as it is, as a model would only copy or drop it.
 """
 
 import re
 import time
 from collections.abc import Iterator
-from itertools import islice
 
 from services.mt.model import MtModel
 from services.mt.settings import MtSettings
 from shared.errors import text_problem
 from shared.messages import Envelope, TranslateRequest, Translation
+from shared.textsplit import LINE_BREAK, SENTENCE_END, cut_at_spaces
 from shared.worker import Rejected
 
-# Line breaks (with the blanks around them) are kept as they are, so paragraphs survive.
-_LINE_BREAK = re.compile(r"(\s*\n\s*)")
-# A sentence ends at . ! ? or … (maybe inside a closing quote or bracket), then space and
-# what looks like the start of a new sentence.
-_SENTENCE_END = re.compile(r"(?:(?<=[.!?…])|(?<=[.!?…][\"'”’)\]]))\s+(?=[\"'“‘(\[¿¡]?[A-ZÀ-Ý0-9])")
 _CLAUSE_END = re.compile(r"(?<=[,;:])\s+")
 
 
@@ -45,20 +43,37 @@ def pieces(sentence: str, max_words: int) -> list[str]:
     return out
 
 
-def split_sentences(line: str, max_words: int) -> list[str]:
-    """The sentences (or sentence pieces) of one line of text, in order."""
-    parts = [s for s in _SENTENCE_END.split(line.strip()) if s]
-    return [piece for sentence in parts for piece in pieces(sentence, max_words)]
+def split_sentences(line: str, max_words: int, max_chars: int) -> list[str]:
+    """The sentences (or sentence pieces) of one line of text, in order, none longer than
+    ``max_words`` words or ``max_chars`` characters."""
+    parts = [s for s in SENTENCE_END.split(line.strip()) if s]
+    return [
+        bounded
+        for sentence in parts
+        for piece in pieces(sentence, max_words)
+        for bounded in (cut_at_spaces(piece, max_chars) if len(piece) > max_chars else [piece])
+    ]
+
+
+def _wordy(piece: str) -> bool:
+    return any(char.isalnum() for char in piece)
 
 
 def translate_text(model: MtModel, settings: MtSettings, text: str, pair: str) -> str:
     """Translate text of any length a sentence at a time, in one batch, keeping line breaks."""
-    chunks = _LINE_BREAK.split(text.strip())
+    chunks = LINE_BREAK.split(text.strip())
     # A chunk that is only a line break (or nothing, between two) has no sentences.
-    lines = [split_sentences(c, settings.max_sentence_words) if c.strip() else [] for c in chunks]
-    done = iter(model.translate_batch([s for line in lines for s in line], pair))
+    lines = [
+        split_sentences(c, settings.max_sentence_words, settings.max_sentence_chars)
+        if c.strip()
+        else []
+        for c in chunks
+    ]
+    flat = [s for line in lines for s in line]
+    done = iter(model.translate_batch([s for s in flat if _wordy(s)], pair))
+    out = iter([next(done) if _wordy(s) else s for s in flat])
     return "".join(
-        " ".join(islice(done, len(line))) if line else chunk
+        " ".join(next(out) for _ in line) if line else chunk
         for chunk, line in zip(chunks, lines, strict=True)
     )
 

@@ -33,6 +33,13 @@ class MtSettings(WorkerSettings):
         le=200,
         description="longer sentences are cut up; Bergamot truncates inputs past ~90 words",
     )
+    max_sentence_chars: int = Field(
+        400,
+        ge=20,
+        le=5_000,
+        description="longer sentence pieces are cut at spaces (a longer word too): a model's "
+        "time grows faster than its input",
+    )
     # The fields below are read by the 'ctranslate2' engine only.
     model_dir: str = Field(
         "", description="CTranslate2 translation model directory (OPUS-MT, NLLB conversions)"

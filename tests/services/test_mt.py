@@ -8,7 +8,7 @@ from services.mt.model import MtModel, load_model
 from services.mt.settings import MtSettings
 from shared import streams
 from shared.messages import Envelope, TranscribeRequest, TranslateRequest
-from shared.worker import JobFailed
+from shared.worker import Rejected
 
 pytestmark = pytest.mark.model
 
@@ -83,13 +83,14 @@ def test_line_breaks_survive(bergamot: MtModel, settings: MtSettings) -> None:
         (TranslateRequest(text="Hello.", source="en", target="de"), "unsupported_pair"),
         (TranslateRequest(text="Hello.", source="en", target="en"), "unsupported_pair"),
         (TranslateRequest(text="  \n ", source="en", target="pt"), "empty_text"),
+        (TranslateRequest(text="Hello\x00world.", source="en", target="pt"), "invalid_text"),
         (TranscribeRequest(audio=b""), "wrong_kind"),
     ],
 )
-def test_bad_requests_fail_permanently(
+def test_bad_requests_are_rejected(
     bergamot: MtModel, settings: MtSettings, payload: object, code: str
 ) -> None:
-    with pytest.raises(JobFailed) as info:
+    with pytest.raises(Rejected) as info:
         list(handle(bergamot, settings, Envelope(payload=payload)))  # type: ignore[arg-type]
     assert info.value.code == code
     if code == "unsupported_pair":
@@ -100,7 +101,7 @@ def test_configured_pairs_only(bergamot: MtModel) -> None:
     settings = MtSettings(pairs=["pt-en"])
     model = load_model(settings)
     assert model.pairs == ["pt-en"]
-    with pytest.raises(JobFailed, match="not served"):
+    with pytest.raises(Rejected, match="not served"):
         translate(model, settings, TranslateRequest(text="Hello.", source="en", target="pt"))
 
 
@@ -123,7 +124,7 @@ def test_one_stream_and_heartbeat_name_per_pair(bergamot: MtModel) -> None:
 
 def test_sentence_splitting() -> None:
     text = 'He said: "Stop." Then 3 people left. Why? (Really.) Yes, e.g. this'
-    assert split_sentences(text, 60) == [
+    assert split_sentences(text, 60, 400) == [
         'He said: "Stop."',
         "Then 3 people left.",
         "Why?",
@@ -136,3 +137,36 @@ def test_long_sentences_are_cut_at_clauses_then_words() -> None:
     assert pieces("one two, three four, five six", 3) == ["one two,", "three four,", "five six"]
     assert pieces(" ".join(["w"] * 7), 3) == ["w w w", "w w w", "w"]
     assert pieces("short one", 3) == ["short one"]
+
+
+def test_words_without_spaces_are_cut_too() -> None:
+    assert split_sentences("." * 10 + " ok", 60, 4) == ["....", "....", "..", "ok"]
+    assert split_sentences("ab cd ef. Next one", 60, 5) == ["ab cd", "ef.", "Next", "one"]
+
+
+class Recording:
+    """The real model, noting each input it is given."""
+
+    def __init__(self, model: MtModel) -> None:
+        self.model = model
+        self.inputs: list[str] = []
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.model, name)
+
+    def translate_batch(self, texts: list[str], pair: str) -> list[str]:
+        self.inputs += texts
+        return self.model.translate_batch(texts, pair)
+
+
+def test_pathological_input_reaches_the_model_in_bounded_pieces(
+    bergamot: MtModel, settings: MtSettings
+) -> None:
+    # Ten thousand dots were one 10,000-character "sentence": 31-38 s of Bergamot for "...".
+    recording = Recording(bergamot)
+    dots = run(recording, settings, "." * 10_000, "en", "pt")  # type: ignore[arg-type]
+    assert recording.inputs == [] and dots.replace(" ", "") == "." * 10_000
+    text = run(recording, settings, "Good morning. " + "a" * 1_000, "en", "pt")  # type: ignore[arg-type]
+    assert text.startswith("Bom dia.")
+    assert len(recording.inputs) == 4  # the sentence, then the long word in three pieces
+    assert max(len(piece) for piece in recording.inputs) <= settings.max_sentence_chars
