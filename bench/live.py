@@ -133,10 +133,10 @@ def _stt_workers(url: str) -> int:
         client.close()
 
 
-def start_gateway(stack: Stack) -> str:
-    """The gateway; its ``/ws/converse`` URL."""
+def start_gateway(stack: Stack, settings: dict[str, str] | None = None) -> str:
+    """The gateway (``settings``: extra environment); its ``/ws/converse`` URL."""
     port = redis_server.free_port()
-    env = {"GATEWAY_PORT": str(port), "GATEWAY_INSTANCE_ID": GATEWAY_ID}
+    env = {"GATEWAY_PORT": str(port), "GATEWAY_INSTANCE_ID": GATEWAY_ID, **(settings or {})}
     stack.spawn("gateway", ["-m", "services.gateway"], env)
     wait_until(lambda: http_ok(f"http://127.0.0.1:{port}/ready"), stack.children, 180.0)
     return f"ws://127.0.0.1:{port}/ws/converse"
