@@ -75,6 +75,13 @@ class GatewaySettings(ServiceSettings):
     live_short_silence_ms: int = Field(
         250, ge=50, le=10_000, description="the pause that ends an utterance past the soft length"
     )
+    live_long_silence_ms: int = Field(
+        1_600,
+        ge=100,
+        le=10_000,
+        description="a pause this long ends an utterance whatever was said; a shorter one only "
+        "once the text so far ends a sentence",
+    )
     live_speculate_silence_ms: int = Field(
         100,
         ge=0,

@@ -71,3 +71,52 @@ def test_nothing_tentative_without_an_open_utterance() -> None:
     seg = Segmenter(SegmenterOptions())
     seg.push(*script(("pause", 1.0)))
     assert seg.tentative() is None and seg.pause_windows == 0
+
+
+def hesitant(options: SegmenterOptions, complete: bool, *parts: tuple[str, float]) -> list[float]:
+    """Like ``utterances``, with the transcriber's verdict on every pause fixed."""
+    seg = Segmenter(options, sentence_ended=lambda _index, _windows: complete)
+    done, _started = seg.push(*script(*parts))
+    return [round(len(u.audio) / RATE_HZ, 1) for u in [*done, *seg.flush()]]
+
+
+def test_a_pause_inside_a_sentence_does_not_end_the_utterance() -> None:
+    options = SegmenterOptions(min_silence_ms=500, long_silence_ms=1_600)
+    talk = [("speech", 1.5), ("pause", 1.2), ("speech", 1.5), ("pause", 0.8), ("speech", 1.0)]
+    # 1.2 s and 0.8 s are past the usual 0.5 s, but the text so far is not a sentence.
+    lengths = hesitant(options, False, *talk, ("pause", 0.3))
+    assert len(lengths) == 1 and lengths[0] >= 6.0, lengths
+    # The same pauses after whole sentences end them.
+    assert len(hesitant(options, True, *talk, ("pause", 0.3))) == 3
+
+
+def test_a_long_pause_ends_the_utterance_whatever_was_said() -> None:
+    options = SegmenterOptions(min_silence_ms=500, long_silence_ms=1_600)
+    seg = Segmenter(options, sentence_ended=lambda _index, _windows: False)
+    done, _ = seg.push(*script(("speech", 2.0), ("pause", 1.5)))
+    assert done == [] and seg.in_speech
+    done, _ = seg.push(*script(("pause", 0.2)))
+    assert len(done) == 1 and not seg.in_speech
+    assert 2.0 <= len(done[0].audio) / RATE_HZ <= 2.4  # the pause is trimmed to the pad
+
+
+def test_the_short_pause_past_the_soft_length_needs_a_whole_sentence_too() -> None:
+    options = SegmenterOptions(soft_utterance_s=4.0, short_silence_ms=250, long_silence_ms=1_600)
+    talk = [("speech", 5.0), ("pause", 0.35), ("speech", 2.0)]
+    assert len(hesitant(options, False, *talk, ("pause", 0.3))) == 1
+    assert len(hesitant(options, True, *talk, ("pause", 0.3))) == 2
+
+
+def test_the_sentence_question_is_asked_about_the_utterance_as_it_stands() -> None:
+    asked: list[tuple[int, int]] = []
+
+    def ended(index: int, windows: int) -> bool:
+        asked.append((index, windows))
+        return False
+
+    seg = Segmenter(SegmenterOptions(min_silence_ms=500, long_silence_ms=1_600), 3, ended)
+    seg.push(*script(("speech", 2.0), ("pause", 0.7)))
+    tentative = seg.tentative()
+    assert tentative is not None and asked
+    # The key a speculation made in this pause carries: its verdict is the one asked for.
+    assert set(asked) == {(3, tentative.speech_windows)}

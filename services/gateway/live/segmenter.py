@@ -8,8 +8,14 @@ pause 0.3-0.5 s between sentences, and waiting for a long pause would keep one u
 for a whole paragraph, so its final (and every partial over it) would grow and come late.
 Speech longer than ``max_utterance_s`` is cut at its quietest window in the second half, and
 the rest goes on as the next utterance, so no words are lost at the cut.
+
+A pause alone cannot tell the end of a sentence from a speaker's hesitation inside one (both
+run 0.3-1.5 s), and a sentence cut there loses its context and gets made-up punctuation. So
+a pause up to ``long_silence_ms`` ends an utterance only if ``sentence_ended`` (the
+transcriber, from the text so far) says it is complete; a longer one ends it whatever was said.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -27,6 +33,7 @@ class SegmenterOptions:
     max_utterance_s: float = 18.0
     soft_utterance_s: float = 4.0
     short_silence_ms: int = 250
+    long_silence_ms: int = 1_600
 
     @classmethod
     def from_settings(cls, s: GatewaySettings) -> "SegmenterOptions":
@@ -39,6 +46,7 @@ class SegmenterOptions:
             s.live_max_utterance_s,
             s.live_soft_utterance_s,
             s.live_short_silence_ms,
+            s.live_long_silence_ms,
         )
 
 
@@ -62,11 +70,25 @@ class _Open:
     silence: int = 0  # trailing windows below the lower threshold
 
 
-class Segmenter:
-    """Feed (window, probability) pairs; collect utterances as they end."""
+def _always(index: int, speech_windows: int) -> bool:
+    return True
 
-    def __init__(self, options: SegmenterOptions, first_index: int = 0) -> None:
+
+class Segmenter:
+    """Feed (window, probability) pairs; collect utterances as they end.
+
+    ``sentence_ended(index, speech_windows)``: whether the open utterance, as it stands up to
+    its pause, is a complete sentence (asked while a pause shorter than the long one goes on).
+    """
+
+    def __init__(
+        self,
+        options: SegmenterOptions,
+        first_index: int = 0,
+        sentence_ended: Callable[[int, int], bool] = _always,
+    ) -> None:
         self.o = options
+        self.sentence_ended = sentence_ended
         self.neg_threshold = max(options.threshold - 0.15, 0.01)
         self.pad_windows = round(options.speech_pad_ms * RATE_HZ / 1000 / WINDOW)
         self.silence_windows = max(1, round(options.min_silence_ms * RATE_HZ / 1000 / WINDOW))
@@ -74,6 +96,8 @@ class Segmenter:
         self.soft_windows = int(options.soft_utterance_s * RATE_HZ / WINDOW)
         short = round(options.short_silence_ms * RATE_HZ / 1000 / WINDOW)
         self.short_silence_windows = max(1, min(short, self.silence_windows))
+        long = round(options.long_silence_ms * RATE_HZ / 1000 / WINDOW)
+        self.long_silence_windows = max(long, self.silence_windows)
         self.min_voiced = round(options.min_speech_ms * RATE_HZ / 1000 / WINDOW)
         self.next_index = first_index
         self.samples = 0  # stream position, in samples
@@ -151,13 +175,18 @@ class Segmenter:
         needed = self.silence_windows
         if len(cur.windows) - cur.silence >= self.soft_windows:
             needed = self.short_silence_windows  # long already: any sentence pause ends it
-        if cur.silence >= needed:
+        if cur.silence >= needed and self._sentence_over(cur):
             self.current = None
             self._preroll = cur.windows[-self.pad_windows :] if self.pad_windows else []
             return self._finish(cur, trim=max(cur.silence - self.pad_windows, 0))
         if len(cur.windows) >= self.max_windows:
             return self._cut(cur)
         return []
+
+    def _sentence_over(self, cur: _Open) -> bool:
+        if cur.silence >= self.long_silence_windows:
+            return True
+        return self.sentence_ended(cur.index, len(cur.windows) - cur.silence)
 
     def _cut(self, cur: _Open) -> list[Utterance]:
         """Split an over-long utterance at its quietest window in the second half."""

@@ -12,6 +12,10 @@ it sends is self-contained, so any STT replica can answer any of them:
   rest of the pause sooner; if the speaker goes on, it is dropped. Partials stop during a
   pause: the utterance may be ending, and its final will say it all.
 
+The speculative final's text also decides whether a short pause ends the utterance at all
+(the segmenter asks ``_sentence_ended``): one that does not end a sentence (", ...", no
+mark) is a hesitation, so the utterance goes on and its final is decoded whole.
+
 Ordering: finals run as a chain (each waits for the one before, which also gives it the
 right prompt), so they reach the client in utterance order whichever worker answers. A
 partial is dropped once its utterance is closed, and held back while an earlier final is
@@ -36,6 +40,17 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 PROMPT_CHARS = 400  # Whisper reads at most ~224 prompt tokens; the end matters most
 PAUSE_WINDOWS = 3  # ~0.1 s of trailing silence: no new partial, the utterance may be ending
+SENTENCE_END = (".", "?", "!")
+TRAILING = "\"')]}»”’"  # closing quotes and brackets after a sentence's mark
+
+
+def ends_sentence(text: str) -> bool:
+    """Whether ``text`` ends as a complete sentence does (Whisper's "..." marks a
+    trailing-off phrase; a comma or no mark, one that goes on)."""
+    text = text.rstrip().rstrip(TRAILING)
+    if not text:
+        return True  # nothing said: nothing to keep open for
+    return text.endswith(SENTENCE_END) and not text.endswith(("..", "…"))
 
 
 @dataclass(frozen=True)
@@ -91,7 +106,8 @@ class Transcriber:
         self.vad = vad
         self.hooks = hooks
         self.clock_s = clock_s  # session time at which this connection's audio starts
-        self.segmenter = Segmenter(SegmenterOptions.from_settings(s), first_index)
+        options = SegmenterOptions.from_settings(s)
+        self.segmenter = Segmenter(options, first_index, self._sentence_ended)
         self.interval = int(s.live_partial_interval_s * RATE_HZ)
         self.window_s = s.live_partial_window_s
         self.speculate_windows = (
@@ -181,6 +197,19 @@ class Transcriber:
         if self.speculation is not None:
             self.speculation[1].cancel()  # the speaker went on: that pause was not the end
         self.speculation = ((u.index, u.speech_windows), self._final_job(u))
+
+    def _sentence_ended(self, index: int, speech_windows: int) -> bool:
+        """Whether the speculation over this pause has come back, as a complete sentence.
+        Without speculation nothing tells: every pause that long ends the utterance."""
+        if not self.speculate_windows:
+            return True
+        spec = self.speculation
+        if spec is None or spec[0] != (index, speech_windows) or not spec[1].done():
+            return False  # not heard yet: wait (the long pause ends it anyway)
+        task = spec[1]
+        if task.cancelled() or task.exception() is not None:
+            return True  # no text to judge by: end as a pause alone would
+        return ends_sentence(task.result().text)
 
     async def _transcribe_final(self, u: Utterance) -> Transcript:
         """The speculative final made at this utterance's last pause, or a new job."""
