@@ -6,13 +6,15 @@ import sys
 
 import uvicorn
 
-from services.gateway import auth, keystore
+from services.gateway import auth, keystore, redaction
 from services.gateway.app import create_app
+from services.gateway.deadlines import with_head_deadline
 from services.gateway.settings import GatewaySettings
 from shared import bus
 from shared.settings import configure_logging
 
 log = logging.getLogger("services.gateway")
+MAX_HEAD_BYTES = 64 * 1024  # a request line and headers; keys and SDP travel in bodies
 
 
 async def _stored_keys(settings: GatewaySettings) -> int:
@@ -35,9 +37,9 @@ def check_exposure(settings: GatewaySettings) -> str | None:
 
 
 def main() -> None:
+    redaction.install()  # before anything logs: keys in URLs, headers and messages
     settings = GatewaySettings()
     configure_logging(settings.log_level)
-    logging.getLogger("uvicorn.access").addFilter(auth.RedactKeys())  # ?api_key= in URLs
     problem = check_exposure(settings)
     if problem is not None:
         log.error("%s", problem)
@@ -48,6 +50,8 @@ def main() -> None:
         port=settings.port,
         log_level=settings.log_level.lower(),
         timeout_graceful_shutdown=10,
+        timeout_keep_alive=settings.keep_alive_timeout_s,
+        http=with_head_deadline(settings.header_timeout_s, MAX_HEAD_BYTES),
         # A socket message larger than an audio chunk may be is refused by uvicorn itself,
         # before it is buffered (its default would take 16 MiB).
         ws_max_size=settings.live_max_chunk_bytes + 64 * 1024,

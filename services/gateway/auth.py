@@ -11,7 +11,6 @@ anyway, still demands a key: an exposed gateway is never open.
 import hmac
 import ipaddress
 import logging
-import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -266,25 +265,6 @@ def startup_problem(settings: GatewaySettings, stored_keys: int) -> str | None:
         "--identity you@example.com`) or set GATEWAY_ADMIN_API_KEY, or bind GATEWAY_HOST to "
         "127.0.0.1."
     )
-
-
-_KEY_IN_QUERY = re.compile(r"(?i)(api_key=)[^&\s\"]*")
-
-
-def redact(text: str) -> str:
-    """``text`` with any ``api_key=...`` query value masked."""
-    return _KEY_IN_QUERY.sub(r"\1***", text)
-
-
-class RedactKeys(logging.Filter):
-    """Masks ``api_key`` query values in log records (uvicorn's access log prints full URLs)."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.args, tuple):
-            record.args = tuple(redact(a) if isinstance(a, str) else a for a in record.args)
-        if isinstance(record.msg, str):
-            record.msg = redact(record.msg)
-        return True
 
 
 def install_cors(app: FastAPI, settings: GatewaySettings) -> None:

@@ -151,6 +151,44 @@ class GatewaySettings(ServiceSettings):
     rate_limit_burst: int = Field(
         60, ge=1, le=1_000_000, description="requests an idle API key may send at once"
     )
+    header_timeout_s: float = Field(
+        10.0,
+        gt=0,
+        le=300,
+        description="a connection must send a whole request head within this of its start "
+        "(or of its previous response), or it is closed (slowloris)",
+    )
+    keep_alive_timeout_s: int = Field(
+        5, ge=1, le=300, description="an idle keep-alive connection is closed after this"
+    )
+    live_auth_timeout_s: float = Field(
+        10.0,
+        gt=0,
+        le=300,
+        description="a /ws/converse socket that has not authenticated within this is closed",
+    )
+    live_opens_per_min: int = Field(
+        30,
+        ge=0,
+        le=1_000_000,
+        description="live sessions one API key may open per minute (socket, WebRTC or "
+        "POST /v1/sessions); past it 429 + Retry-After; 0 disables",
+    )
+    live_opens_burst: int = Field(
+        10, ge=1, le=1_000_000, description="live sessions an idle API key may open at once"
+    )
+    sse_max_listeners: int = Field(
+        4_096, ge=1, le=1_000_000, description="SSE listeners this gateway serves at once (429)"
+    )
+    sse_max_listeners_per_key: int = Field(
+        256, ge=1, le=1_000_000, description="SSE listeners one API key may hold open (429)"
+    )
+    sse_listener_queue: int = Field(
+        256,
+        ge=4,
+        le=100_000,
+        description="events queued for one SSE listener; a listener this far behind is dropped",
+    )
     cors_origins: list[str] = Field(
         default_factory=list, description="browser origins allowed by CORS (JSON list); none"
     )

@@ -10,6 +10,9 @@ open mode every caller is an admin, so everything stays open there.
 from collections.abc import Awaitable
 from typing import TypeVar
 
+from fastapi import HTTPException
+
+from services.gateway import ratelimit
 from services.gateway.auth import Identity
 from services.gateway.core import Core, GatewayError
 from services.gateway.live.session import store_of
@@ -67,3 +70,31 @@ async def owned(core: Core, identity: Identity, session_id: str) -> SessionInfo:
             "forbidden",
         )
     return info
+
+
+async def opening_wait_s(core: Core, identity: Identity) -> float:
+    """Spend one of ``identity``'s live-session openings: 0 if allowed, else seconds to wait.
+    Each opening costs a VAD, a transcriber and Redis keys, so a key may not open them in a
+    loop (``live_opens_per_min``)."""
+    if identity.key_id is None:  # the loopback open mode has no keys to count by
+        return 0.0
+    s = core.settings
+    bucket = f"{identity.key_id}/live-opens"  # beside the key's request bucket, not in it
+    opened = ratelimit.take(core.redis, bucket, s.live_opens_per_min, s.live_opens_burst)
+    return await guarded(opened)
+
+
+def too_many_opens(core: Core, wait_s: float) -> str:
+    """Why an opening was refused."""
+    return (
+        f"this API key opened more than {core.settings.live_opens_per_min} live sessions a "
+        f"minute; retry in {ratelimit.retry_after(wait_s)} s"
+    )
+
+
+async def may_open(core: Core, identity: Identity) -> None:
+    """For HTTP routes: 429 with ``Retry-After`` unless ``identity`` may open a live session."""
+    wait_s = await opening_wait_s(core, identity)
+    if wait_s > 0:
+        headers = {"Retry-After": ratelimit.retry_after(wait_s)}
+        raise HTTPException(429, too_many_opens(core, wait_s), headers=headers)

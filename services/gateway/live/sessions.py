@@ -63,6 +63,7 @@ async def create_session(
 
     Only its owner, admins and ``listeners`` (everyone with a key, if ``public``) may read it.
     """
+    await access.may_open(core, identity)
     wanted = body or NewSession()
     listeners = [*wanted.listeners, *([ANY_LISTENER] if wanted.public else [])]
     store = store_of(core)

@@ -36,6 +36,7 @@ from pydantic import Field
 
 from services.gateway.auth import Identity, caller
 from services.gateway.core import Core, GatewayError
+from services.gateway.live import access
 from services.gateway.live.protocol import (
     Auth,
     ProtocolError,
@@ -266,6 +267,7 @@ async def offer(
     core: Core = request.app.state.core
     peers: Peers = request.app.state.peers
     peers.admit()
+    await access.may_open(core, identity)
     pc = RTCPeerConnection(_configuration(core))
     peer = Peer(pc, ChannelSocket(core.settings.live_send_queue * MESSAGE_BYTES))
     try:

@@ -16,6 +16,7 @@ from starlette.websockets import WebSocketDisconnect
 
 from services.gateway.auth import authenticate_socket
 from services.gateway.core import Core
+from services.gateway.live import access
 from services.gateway.live.protocol import ProtocolError, parse_auth, parse_message
 from services.gateway.live.session import LiveSession, control_kind, dumps, reported
 
@@ -35,6 +36,7 @@ class Connection:
         self.queue: asyncio.Queue[str | bytes] = asyncio.Queue(core.settings.live_send_queue)
         self.dropped = asyncio.Event()
         self.reason = ""
+        self.close_code = TRY_AGAIN_LATER
         self.session: LiveSession | None = None
 
     def send_json(self, event: dict[str, Any]) -> None:
@@ -53,12 +55,20 @@ class Connection:
         except asyncio.QueueFull:
             self.drop("send queue full: the client is not reading")
 
-    def drop(self, reason: str) -> None:
+    def drop(self, reason: str, code: int = TRY_AGAIN_LATER) -> None:
         """Give up on this client."""
         if not self.dropped.is_set():
             log.warning("dropping /ws/converse client: %s", reason)
             self.reason = reason
+            self.close_code = code
             self.dropped.set()
+
+    async def _auth_deadline(self) -> None:
+        # A socket costs a task and a queue: one that never says who it is may not keep them.
+        timeout_s = self.core.settings.live_auth_timeout_s
+        await asyncio.sleep(timeout_s)
+        if self.session is None:
+            self.drop(f"no successful 'auth' message within {timeout_s:g} s", POLICY_VIOLATION)
 
     async def _sender(self) -> None:
         timeout_s = self.core.settings.live_send_timeout_s
@@ -82,18 +92,19 @@ class Connection:
         sender = asyncio.create_task(self._sender())
         receiver = asyncio.create_task(self._receive())
         gone = asyncio.create_task(self.dropped.wait())
+        deadline = asyncio.create_task(self._auth_deadline())
         try:
             await asyncio.wait([receiver, gone], return_when=asyncio.FIRST_COMPLETED)
         finally:
-            for task in (sender, receiver, gone):
+            for task in (sender, receiver, gone, deadline):
                 task.cancel()
-            await asyncio.wait([sender, receiver, gone])
+            await asyncio.wait([sender, receiver, gone, deadline])
             if self.session is not None:
                 await self.session.close()
         if self.reason:
             with contextlib.suppress(Exception):
                 async with asyncio.timeout(CLOSE_TIMEOUT_S):
-                    await self.ws.close(TRY_AGAIN_LATER, self.reason[:120])
+                    await self.ws.close(self.close_code, self.reason[:120])
 
     async def _receive(self) -> None:
         while True:
@@ -135,6 +146,9 @@ class Connection:
             identity = await authenticate_socket(self.core, auth.api_key or None)
         if identity is None or not identity.allows("presenter"):
             raise ProtocolError("unauthorized", "a presenter API key is required (auth.api_key)")
+        wait_s = await access.opening_wait_s(self.core, identity)
+        if wait_s > 0:
+            raise ProtocolError("rate_limited", access.too_many_opens(self.core, wait_s))
         self.session = await LiveSession.open(self.core, auth, self, identity)
         self.send_json(self.session.started_event(resumed=auth.session_id is not None))
 
