@@ -9,6 +9,12 @@ Abandoned jobs: a request that stops waiting before any result (its client left,
 session dropped a speculative final, a timeout) takes its job back off the stream (XDEL), so
 no worker spends a model call on it. One a worker has already read just runs to its end.
 
+Lost jobs: a worker deletes a job's entry in the transaction that publishes its last reply,
+so an entry gone from its stream with no last reply to read means Redis lost it (restarted
+without it, or flushed). Every ``check_s``, and after a read error, the reader checks the
+entries of the jobs still waited for and fails the lost ones at once (``JobLost``) rather
+than leaving them to the request timeout.
+
 Backpressure: a job stream holds only unfinished work (``shared.streams``), so its XLEN is
 the stage's backlog. A job is added only while that backlog is under the bound, checked and
 added in one Lua script: atomic, and no extra round trip per request. Submits made while the
@@ -33,6 +39,7 @@ from shared.metrics import GatewayMetrics
 
 log = logging.getLogger(__name__)
 ANSWERED_MEMORY = 50_000
+CHECK_S = 2.0  # how often the entries of jobs still waited for are checked for loss
 
 
 # KEYS[1] job stream, ARGV[1] packed envelope, ARGV[2] bound: nil when the backlog is full.
@@ -44,6 +51,10 @@ return redis.call('XADD', KEYS[1], '*', 'e', ARGV[1])
 
 class JobTimeout(Exception):
     """No result arrived in time."""
+
+
+class JobLost(Exception):
+    """The job vanished from Redis (restarted without it, or flushed) before its last reply."""
 
 
 class Backlogged(Exception):
@@ -66,11 +77,22 @@ class Submit(NamedTuple):
 class Bridge:
     """Submits jobs and routes their results back to the waiting request."""
 
-    def __init__(self, redis: aioredis.Redis, gateway_id: str, metrics: GatewayMetrics) -> None:
+    def __init__(
+        self,
+        redis: aioredis.Redis,
+        gateway_id: str,
+        metrics: GatewayMetrics,
+        check_s: float = CHECK_S,
+    ) -> None:
         self.redis = redis
         self.stream = streams.replies(gateway_id)
         self.metrics = metrics
-        self.waiters: dict[str, asyncio.Queue[Envelope]] = {}
+        self.check_s = check_s
+        self.waiters: dict[str, asyncio.Queue[Envelope | JobLost]] = {}
+        # Jobs waited for whose last reply has not been read: job id -> (stream, entry id).
+        self.entries: dict[str, tuple[str, bytes]] = {}
+        self._checked_at = time.monotonic()
+        self._suspect = False  # a read failed: Redis may have restarted
         self.answered: OrderedDict[str, None] = OrderedDict()
         self.last_id = "0-0"
         self._reader: asyncio.Task[None] | None = None
@@ -127,19 +149,22 @@ class Bridge:
         payload has ``last`` set, an error, or the only one when ``single``).
         ``timeout_s`` bounds the wait for each result; with ``max_backlog`` set, a stage
         already holding that many unfinished jobs raises ``Backlogged`` instead."""
-        queue: asyncio.Queue[Envelope] = asyncio.Queue()
+        queue: asyncio.Queue[Envelope | JobLost] = asyncio.Queue()
         self.waiters[job.id] = queue
         started = time.perf_counter()
         entry_id: bytes | None = None
         answered = False
         try:
             entry_id = await self._submit(stream, job, component, max_backlog)
+            self.entries[job.id] = (stream, entry_id)
             while True:
                 try:
                     async with asyncio.timeout(timeout_s):
                         result = await queue.get()
                 except TimeoutError as exc:
                     raise JobTimeout(f"no {component} result within {timeout_s:.0f} s") from exc
+                if isinstance(result, JobLost):
+                    raise result
                 if result.seq == 0:
                     self.metrics.bus_roundtrip_seconds.labels(component).observe(
                         time.perf_counter() - started
@@ -151,6 +176,7 @@ class Bridge:
                     return
         finally:
             del self.waiters[job.id]
+            self.entries.pop(job.id, None)
             self._remember(job.id)
             if entry_id is not None and not answered:
                 self._withdraw(stream, entry_id)
@@ -235,6 +261,8 @@ class Bridge:
         queue = self.waiters.get(result.parent or "")
         if queue is not None:
             queue.put_nowait(result)
+            if result.kind == "error" or getattr(result.payload, "last", True):
+                self.entries.pop(result.parent or "", None)  # its entry is gone, rightly
         elif result.parent in self.answered:
             self.metrics.duplicates_dropped.inc()
 
@@ -246,16 +274,47 @@ class Bridge:
                 backoff_s = 0.1
             except bus.TRANSIENT as exc:
                 log.warning("reply reader: redis error %s; retry in %.1fs", exc, backoff_s)
+                self._suspect = True
                 await asyncio.sleep(backoff_s)
                 backoff_s = min(backoff_s * 2, 5.0)
                 continue
-            for _stream, entries in reply or []:
-                for entry_id, fields in entries:
-                    self._route(fields.get(b"e"))
-                    self.last_id = entry_id.decode()
+            self._take(reply)
+            due = self._suspect or time.monotonic() - self._checked_at > self.check_s
+            if self.entries and due:
+                with contextlib.suppress(*bus.TRANSIENT):
+                    await self._fail_lost()
+                    self._suspect = False
             if reply and time.monotonic() - self._trimmed_at > 1.0:
                 # Routed entries are dead weight; trimming once a second keeps the stream
                 # short without a second round trip per reply.
                 self._trimmed_at = time.monotonic()
                 with contextlib.suppress(*bus.TRANSIENT):
                     await self.redis.xtrim(self.stream, minid=self.last_id)
+
+    def _take(self, reply: list[tuple[bytes, list[tuple[bytes, dict[bytes, bytes]]]]]) -> None:
+        """Route what one XREAD of the reply stream returned."""
+        for _stream, entries in reply or []:
+            for entry_id, fields in entries:
+                self._route(fields.get(b"e"))
+                self.last_id = entry_id.decode()
+
+    async def _fail_lost(self) -> None:
+        """Fail each waited-for job whose entry is gone from its stream with no last reply."""
+        self._checked_at = time.monotonic()
+        watched = list(self.entries.items())
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for _job_id, (stream, entry_id) in watched:
+                pipe.xrange(stream, entry_id, entry_id)
+            found = await pipe.execute()
+        gone = [job_id for (job_id, _entry), rows in zip(watched, found, strict=True) if not rows]
+        if not gone:
+            return
+        # Replies published with those deletions are already on the reply stream: read them.
+        while reply := await self.redis.xread({self.stream: self.last_id}, count=200):
+            self._take(reply)
+        lost = [job_id for job_id in gone if job_id in self.entries]
+        if lost:
+            log.error("%d job(s) vanished from Redis before an answer; failing them", len(lost))
+        for job_id in lost:
+            del self.entries[job_id]
+            self.waiters[job_id].put_nowait(JobLost("the job was lost with Redis; retry it"))

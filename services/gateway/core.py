@@ -11,7 +11,7 @@ import redis.asyncio as aioredis
 from fastapi import Request
 from prometheus_client import CollectorRegistry
 
-from services.gateway.bridge import Backlogged, Bridge, JobTimeout
+from services.gateway.bridge import Backlogged, Bridge, JobLost, JobTimeout
 from services.gateway.registry import NoWorker, Registry
 from services.gateway.settings import GatewaySettings
 from shared import bus, errors, streams
@@ -131,6 +131,8 @@ async def stream_replies(
         raise backlogged(exc) from exc
     except JobTimeout as exc:
         raise GatewayError(504, str(exc), "timeout") from exc
+    except JobLost as exc:
+        raise GatewayError(503, str(exc), "job_lost") from exc
     except bus.TRANSIENT as exc:
         raise GatewayError(503, f"the message bus is unavailable: {exc}", "bus_down") from exc
     finally:
