@@ -58,6 +58,7 @@ class Segment(_Frozen):
     no_speech_prob: float = 0.0
     compression_ratio: float = 0.0  # of its decoding window's text (zlib); high = a loop
     words: list[Word] = []
+    language: str | None = Field(None, description="ISO 639-1 code this segment was heard in")
 
 
 class TranscribeRequest(_Frozen):

@@ -52,6 +52,7 @@ EXAMPLES: list[BaseModel] = [
                 avg_logprob=-0.2,
                 no_speech_prob=0.01,
                 words=[Word(start_s=0.0, end_s=0.5, word="hello", probability=0.99)],
+                language="en",
             )
         ],
         final=True,
