@@ -18,6 +18,7 @@ from services.gateway.core import Core, GatewayError
 from services.gateway.errors import error_body
 from services.gateway.gate import BodyGate
 from services.gateway.httpmetrics import RequestMetrics
+from services.gateway.live.fanout import Fanout
 from services.gateway.live.router import router as live_router
 from services.gateway.live.webrtc import Peers
 from services.gateway.registry import Registry
@@ -74,6 +75,7 @@ def create_app(settings: GatewaySettings, registry: CollectorRegistry | None = N
         )
         app.state.core = core
         app.state.peers = Peers(settings.webrtc_max_peers)
+        app.state.fanout = Fanout(core)  # one Redis reader per listened-to session
         await bridge.start()  # read replies before any client can send a job
         from services.gateway.wyoming.server import start_wyoming  # only loaded by this feature
 
@@ -87,6 +89,7 @@ def create_app(settings: GatewaySettings, registry: CollectorRegistry | None = N
             if wyoming is not None:
                 await wyoming.stop()  # before the bridge: in-flight Wyoming jobs end first
             await app.state.peers.close_all()
+            await app.state.fanout.close()
             closing.set()
             await gauges
             await bridge.stop()

@@ -16,7 +16,7 @@ from starlette.testclient import TestClient
 
 from services.gateway import keystore
 from services.gateway.app import create_app
-from services.gateway.live import sse
+from services.gateway.live import fanout
 from services.gateway.live.store import SessionStore
 from services.gateway.settings import GatewaySettings
 from shared import streams
@@ -225,7 +225,7 @@ async def test_revoking_a_listener_ends_its_open_event_stream(
             {"type": "stt_final", "text": "hello", "id": seen[0][1]["id"]},
         )
         await store.revoke(info.id, LISTENER)
-        limit_s = sse.ACCESS_RECHECK_S + sse.BLOCK_MS / 1000 + 5
+        limit_s = fanout.ACCESS_RECHECK_S + fanout.BLOCK_MS / 1000 + 5
         await asyncio.wait_for(reader, limit_s)  # the stream ends on its own
     assert seen[-1] == (
         "error",
@@ -254,7 +254,7 @@ async def test_an_idle_listener_stays_connected(
         await store.publish(info.id, {"type": "stt_final", "text": "after a pause"})
         await eventually(partial(asyncio.sleep, 0, seen), 10)  # delivered (or failed)
         await store.delete(info.id)  # the stream then ends with "ended"
-        await asyncio.wait_for(reader, sse.BLOCK_MS / 1000 + 10)
+        await asyncio.wait_for(reader, fanout.BLOCK_MS / 1000 + 10)
     assert [kind for kind, _data in seen] == ["stt_final", "ended"]
 
 

@@ -54,6 +54,8 @@ class LiveSession:
         self.stt.language = auth.language
         self.turns = Turns(core, auth, presenter, info.id, self.store, self)
         self.completions: set[asyncio.Task[None]] = set()
+        self.closed = False
+        core.metrics.live_sessions.inc()
 
     @classmethod
     async def open(
@@ -149,6 +151,9 @@ class LiveSession:
 
     async def close(self) -> None:
         """Stop every task of this session (its history stays in Redis)."""
+        if not self.closed:
+            self.closed = True
+            self.core.metrics.live_sessions.dec()
         for task in list(self.completions):
             task.cancel()
         await self.stt.close()

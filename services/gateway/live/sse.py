@@ -1,51 +1,50 @@
-"""Listeners: a session's events as Server-Sent Events, from its Redis stream.
+"""Listeners: a session's events as Server-Sent Events.
 
-Each listener reads the stream itself (XREAD from its own position), so any gateway replica
-can serve it, any number may listen, and none of them can slow the presenter. The SSE id is
-the stream entry id: a reconnecting client's ``Last-Event-ID`` resumes right after the last
-event it saw. A listener whose socket does not take an event within
-``live_send_timeout_s`` is dropped.
+Events come from the session's Redis stream through this gateway's ``fanout``: one reader per
+session, however many listen, so listeners cost no Redis connection each; any gateway replica
+can serve any listener. The SSE id is the stream entry id: a reconnecting client's
+``Last-Event-ID`` resumes right after the last event it saw. A listener whose socket does not
+take an event within ``live_send_timeout_s``, or whose queue fills, is dropped; listeners per
+API key and per gateway are capped (429).
 
 Only an identity that may read the session (``access``) gets its events; the grant is checked
-again every ``ACCESS_RECHECK_S``, so revoking a listener (or deleting the session) also ends
-a stream that is already open.
+again every ``fanout.ACCESS_RECHECK_S``, so revoking a listener (or deleting the session) also
+ends a stream that is already open.
 """
 
 import json
 import re
-import time
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Query
+from fastapi import APIRouter, Depends, Header, Query, Request
 from sse_starlette import EventSourceResponse, ServerSentEvent
+from starlette.background import BackgroundTask
 
 from services.gateway.auth import Identity, caller
-from services.gateway.core import Core, GatewayError, get_core
+from services.gateway.core import Core, GatewayError
 from services.gateway.ids import PathId, QueryId
 from services.gateway.live import access
-from services.gateway.live.session import store_of
-from shared import bus, streams
+from services.gateway.live.fanout import Fanout, Notice, Seat
+from shared import streams
 
 router = APIRouter(tags=["live"])
-# Well under redis-py 8's default 5 s socket timeout: a longer XREAD block times out (and is
-# retried) on an idle session instead of returning empty.
-BLOCK_MS = 2_000
 PING_S = 15
-ACCESS_RECHECK_S = 5.0
 _ENTRY_ID = re.compile(r"^\d{1,20}-\d{1,20}$")
 
 
-async def _start_id(core: Core, session_id: str, last_event_id: str | None) -> str:
-    """Where this listener starts: after ``Last-Event-ID``, else after the newest event."""
-    if last_event_id is not None:
-        if not _ENTRY_ID.match(last_event_id):
-            raise GatewayError(
-                400, f"Last-Event-ID {last_event_id[:40]!r} is no event id", "bad_id"
-            )
-        return last_event_id
+async def _newest(core: Core, session_id: str) -> str:
     newest = await core.redis.xrevrange(streams.session_events(session_id), count=1)
     return newest[0][0].decode() if newest else "0-0"
+
+
+def _start_id(last_event_id: str | None, newest: str) -> str:
+    """Where this listener starts: after ``Last-Event-ID``, else after the newest event."""
+    if last_event_id is None:
+        return newest
+    if not _ENTRY_ID.match(last_event_id):
+        raise GatewayError(400, f"Last-Event-ID {last_event_id[:40]!r} is no event id", "bad_id")
+    return last_event_id
 
 
 def _wanted(event: dict[str, object], language: str | None) -> bool:
@@ -53,60 +52,47 @@ def _wanted(event: dict[str, object], language: str | None) -> bool:
     return language is None or event.get("language") in (None, language)
 
 
-async def _still_allowed(core: Core, identity: Identity, session_id: str) -> bool | None:
-    """True if ``identity`` may still read the session, False if not, None if it is gone."""
-    store = store_of(core)
-    info = await store.get(session_id)
-    if info is None:
-        return None
-    return await access.may_read(store, identity, info)
-
-
 async def _events(
-    core: Core, identity: Identity, session_id: str, position: str, language: str | None
-) -> AsyncIterator[ServerSentEvent]:
-    key = streams.session_events(session_id)
-    checked_s = time.monotonic()
-    while True:
-        try:
-            reply = await core.redis.xread({key: position}, count=100, block=BLOCK_MS)
-            recheck = not reply or time.monotonic() - checked_s >= ACCESS_RECHECK_S
-            allowed = await _still_allowed(core, identity, session_id) if recheck else True
-        except bus.TRANSIENT:
-            yield ServerSentEvent(data=json.dumps({"code": "bus_down"}), event="error")
-            return
-        if recheck:
-            checked_s = time.monotonic()
-        if allowed is None and not reply:
-            yield ServerSentEvent(data=json.dumps({"session_id": session_id}), event="ended")
-            return
-        if allowed is False:
-            refused = {"code": "forbidden", "message": "access to this session was revoked"}
-            yield ServerSentEvent(data=json.dumps(refused), event="error")
-            return
-        for _stream, entries in reply or []:
-            for entry_id, fields in entries:
-                position = entry_id.decode()
-                event = json.loads(fields[b"d"])
-                if _wanted(event, language):
-                    event["id"] = position
-                    yield ServerSentEvent(data=json.dumps(event), event=event["type"], id=position)
+    fanout: Fanout, identity: Identity, session_id: str, start: str, newest: str,
+    language: str | None, seat: Seat,
+) -> AsyncIterator[ServerSentEvent]:  # fmt: skip
+    try:
+        async for item in fanout.events(identity, session_id, start, newest):
+            if isinstance(item, Notice):
+                yield ServerSentEvent(data=json.dumps(item.data), event=item.event)
+                return
+            if _wanted(item.event, language):
+                event = {**item.event, "id": item.id}
+                yield ServerSentEvent(data=json.dumps(event), event=event["type"], id=item.id)
+    finally:
+        fanout.release(seat)
 
 
 async def _listen(
-    core: Core,
+    request: Request,
     identity: Identity,
     session_id: str,
     language: str | None,
     last_event_id: str | None,
 ) -> EventSourceResponse:
+    core: Core = request.app.state.core
+    fanout: Fanout = request.app.state.fanout
     await access.readable(core, identity, session_id)
-    position = await access.guarded(_start_id(core, session_id, last_event_id))
+    newest = await access.guarded(_newest(core, session_id))
+    start = _start_id(last_event_id, newest)
+    seat = fanout.admit(identity)
+    body = _events(fanout, identity, session_id, start, newest, language, seat)
+
+    async def finished() -> None:
+        await body.aclose()  # a stream cut off by a disconnect is left suspended, not closed
+        fanout.release(seat)  # and one that never started has no finally to run
+
     return EventSourceResponse(
-        _events(core, identity, session_id, position, language),
+        body,
         ping=PING_S,
         send_timeout=core.settings.live_send_timeout_s,
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+        background=BackgroundTask(finished),
     )
 
 
@@ -118,22 +104,22 @@ Caller = Annotated[Identity, Depends(caller)]
 @router.get("/events")
 async def events(
     session_id: QueryId,
-    core: Annotated[Core, Depends(get_core)],
+    request: Request,
     identity: Caller,
     language: Language = None,
     last_event_id: LastEventId = None,
 ) -> EventSourceResponse:
     """A session's live events (captions, translations, replies) as SSE."""
-    return await _listen(core, identity, session_id, language, last_event_id)
+    return await _listen(request, identity, session_id, language, last_event_id)
 
 
 @router.get("/v1/sessions/{session_id}/events")
 async def session_events(
     session_id: PathId,
-    core: Annotated[Core, Depends(get_core)],
+    request: Request,
     identity: Caller,
     language: Language = None,
     last_event_id: LastEventId = None,
 ) -> EventSourceResponse:
     """The same stream as ``/events``, addressed by path."""
-    return await _listen(core, identity, session_id, language, last_event_id)
+    return await _listen(request, identity, session_id, language, last_event_id)
