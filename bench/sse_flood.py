@@ -13,6 +13,7 @@ what the listeners cost the bus. ``--route session`` times ``GET /v1/sessions/{i
 import argparse
 import asyncio
 import json
+import os
 import sys
 import time
 from dataclasses import dataclass
@@ -161,6 +162,7 @@ def _report(result: dict[str, object]) -> None:
     print(f"p95 loaded/idle: {ratio(loaded_p95, idle_p95)}")
     print(f"events delivered to listeners: {result['events_delivered']}")
     print(f"pyparrot_sse_listeners: {result['sse_listeners_gauge']}")
+    print(f"load average (1 min) at the end: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
 
 
 def main(argv: list[str] | None = None) -> int:

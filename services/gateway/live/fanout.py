@@ -39,6 +39,13 @@ BACKLOG_PAGE = 500
 class Entry:
     id: str
     event: dict[str, Any]
+    data: str  # the event with its id, as JSON: encoded once, not once per listener
+
+
+def _entry(entry_id: bytes, fields: dict[bytes, bytes]) -> Entry:
+    position = entry_id.decode()
+    event = json.loads(fields[b"d"])
+    return Entry(position, event, json.dumps({**event, "id": position}))
 
 
 @dataclass(frozen=True)
@@ -125,8 +132,9 @@ class SessionReader:
                 return
             for _stream, entries in reply or []:
                 for entry_id, fields in entries:
-                    position = entry_id.decode()
-                    self._tell(self.listeners, Entry(position, json.loads(fields[b"d"])))
+                    entry = _entry(entry_id, fields)
+                    position = entry.id
+                    self._tell(self.listeners, entry)
 
 
 @dataclass
@@ -216,8 +224,9 @@ class Fanout:
                 self.core.redis.xrange(key, min=f"({start}", count=BACKLOG_PAGE)
             )
             for entry_id, fields in page:
-                start = entry_id.decode()
-                yield Entry(start, json.loads(fields[b"d"]))
+                entry = _entry(entry_id, fields)
+                start = entry.id
+                yield entry
             if len(page) < BACKLOG_PAGE:
                 return
 

@@ -62,8 +62,7 @@ async def _events(
                 yield ServerSentEvent(data=json.dumps(item.data), event=item.event)
                 return
             if _wanted(item.event, language):
-                event = {**item.event, "id": item.id}
-                yield ServerSentEvent(data=json.dumps(event), event=event["type"], id=item.id)
+                yield ServerSentEvent(data=item.data, event=item.event["type"], id=item.id)
     finally:
         fanout.release(seat)
 
