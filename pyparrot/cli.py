@@ -3,6 +3,7 @@
 import asyncio
 import json
 import signal
+import sys
 import threading
 from pathlib import Path
 from typing import Annotated
@@ -13,7 +14,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from pyparrot import commands, procs, stack
+from pyparrot import commands, procs, stack, supervisor
 from pyparrot.keys import keys_app
 from pyparrot.settings import CliSettings
 from shared import bus, heartbeat
@@ -37,7 +38,13 @@ def _fail(message: str) -> typer.Exit:
 def up(
     port: Annotated[int, typer.Option(min=1, max=65535, help="gateway HTTP port")] = 8000,
     host: Annotated[str, typer.Option(help="gateway bind address")] = "127.0.0.1",
-    detach: Annotated[bool, typer.Option(help="return once /ready is true")] = False,
+    detach: Annotated[
+        bool,
+        typer.Option(
+            help="return once /ready is true, leaving a supervisor process to restart what "
+            "crashes (`pyparrot down` stops it all)"
+        ),
+    ] = False,
     workers: Annotated[
         str,
         typer.Option(
@@ -49,7 +56,8 @@ def up(
         int, typer.Option(min=0, max=65535, help="Wyoming protocol port; 0 = off")
     ] = 0,
 ) -> None:
-    """Start Redis (if REDIS_URL is unreachable), the gateway and the workers."""
+    """Start Redis (if REDIS_URL is unreachable), the gateway and the workers; restart any
+    that crash, with backoff, until Ctrl-C or `pyparrot down`."""
     settings = CliSettings()
     try:
         wyoming = {"GATEWAY_WYOMING_PORT": str(wyoming_port)} if wyoming_port else {}
@@ -62,24 +70,31 @@ def up(
     console.print(f"[green]ready[/green] at {url}  processes: {names}")
     console.print(f"logs: {settings.logs_dir}")
     if detach:
+        watcher = stack.start_supervisor(settings)
+        console.print(f"supervisor ({watcher.pid}) restarts what crashes; `pyparrot down` stops")
         return
     console.print("press Ctrl-C to stop")
-    _supervise(settings, started)
+    _supervise(settings)
 
 
-def _supervise(settings: CliSettings, started: list[procs.Proc]) -> None:
-    """Foreground mode: run until Ctrl-C / SIGTERM or until a process dies, then stop all."""
+def _supervise(settings: CliSettings) -> None:
+    """Foreground mode: restart what crashes until Ctrl-C / SIGTERM, then stop it all; or
+    until `pyparrot down` (from another shell) has stopped it."""
+    stack.record(settings.state_file, procs.this_process(supervisor.NAME, sys.argv))
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
+
+    def echo(line: str) -> None:
+        err.print(f"[yellow]{line}[/yellow]", highlight=False)
+
     try:
-        while not stop.wait(0.5):
-            dead = [p for p in started if not procs.alive(p)]
-            if dead:
-                err.print(f"[red]{dead[0].name} exited[/red]:\n{procs.tail(dead[0].log)}")
-                break
+        running = supervisor.Supervisor(settings, settings.state_file, echo).run(stop)
     except KeyboardInterrupt:
-        pass
-    _down(settings)
+        running = True
+    if running and settings.state_file.exists():
+        _down(settings)
+    else:
+        console.print("stopped by `pyparrot down`")
 
 
 def _down(settings: CliSettings) -> None:
@@ -116,8 +131,17 @@ def status(
     """Processes started by `up`, live workers from their heartbeats, and stream backlogs."""
     settings = CliSettings()
     recorded, extra = procs.load(settings.state_file)
+    restarts: dict[str, dict[str, object]] = extra.get("restarts") or {}  # type: ignore[assignment]
     processes = [
-        {"name": p.name, "pid": p.pid, "alive": procs.alive(p), "log": p.log} for p in recorded
+        {
+            "name": p.name,
+            "pid": p.pid,
+            "alive": procs.alive(p),
+            "log": p.log,
+            "restarts": restarts.get(p.name, {}).get("count", 0),
+            "last_exit_code": restarts.get(p.name, {}).get("last_exit_code"),
+        }
+        for p in recorded
     ]
     try:
         workers, stream_rows = asyncio.run(_live_state(settings))
@@ -149,11 +173,14 @@ def _print_status(
     redis_error: str | None,
 ) -> None:
     table = Table(title="processes (pyparrot up)")
-    for col in ("name", "pid", "state", "log"):
+    for col in ("name", "pid", "state", "restarts", "last exit", "log"):
         table.add_column(col)
     for p in processes:
         state = "[green]running[/green]" if p["alive"] else "[red]gone[/red]"
-        table.add_row(str(p["name"]), str(p["pid"]), state, str(p["log"]))
+        code = "" if p["last_exit_code"] is None else str(p["last_exit_code"])
+        last_exit = code or ("?" if p["restarts"] else "")
+        row = (p["name"], p["pid"], state, p["restarts"], last_exit, p["log"])
+        table.add_row(*(str(cell) for cell in row))
     console.print(table)
     if redis_error:
         console.print(f"[red]redis unreachable:[/red] {redis_error}")

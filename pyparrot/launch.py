@@ -74,6 +74,7 @@ def start(
             extra_modules=("external",) if config.backends == "external" else (),
         )
         url, _started = stack.up(own, options)
+        stack.start_supervisor(own)  # restarts what crashes, as for `up --detach`
         echo("✓ Successfully started local processes")
         init_groups(own.redis_url, config.domain)
     echo("✓ Redis groups initialized (admin, presenter)")

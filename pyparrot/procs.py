@@ -1,11 +1,14 @@
 """Starting, recording and stopping the local processes ``pyparrot up`` owns."""
 
+import contextlib
+import fcntl
 import json
 import os
 import signal
 import subprocess
 import time
-from dataclasses import asdict, dataclass
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 # Popen objects of children this process started: kept so they are reaped (not left as
@@ -20,6 +23,7 @@ class Proc:
     started_ticks: int  # /proc start time, so a recycled pid is never signalled
     log: str
     cmd: list[str]
+    env: dict[str, str] = field(default_factory=dict)  # what it was started with, to restart it
 
 
 def _start_ticks(pid: int) -> int:
@@ -53,7 +57,42 @@ def spawn(name: str, cmd: list[str], env: dict[str, str], logs_dir: Path) -> Pro
             start_new_session=True,
         )
     _children[child.pid] = child
-    return Proc(name, child.pid, _start_ticks(child.pid), str(log_path), cmd)
+    return Proc(name, child.pid, _start_ticks(child.pid), str(log_path), cmd, env)
+
+
+def respawn(proc: Proc) -> Proc:
+    """Start a process again as it was started, its output appended to the same log."""
+    return spawn(proc.name, proc.cmd, proc.env, Path(proc.log).parent)
+
+
+def this_process(name: str, cmd: list[str]) -> Proc:
+    """The calling process, as a record (a foreground ``up`` supervising its stack)."""
+    return Proc(name, os.getpid(), _start_ticks(os.getpid()), "", cmd)
+
+
+def exit_code(proc: Proc) -> int | None:
+    """How a process this one started ended (negative: the signal); None if still running
+    or not a child of this process (its parent collected the code)."""
+    child = _children.get(proc.pid)
+    return None if child is None else child.poll()
+
+
+def age_s(proc: Proc) -> float:
+    """Seconds since the process started (for one that has ended: until about now)."""
+    uptime_s = float(Path("/proc/uptime").read_text().split()[0])
+    return uptime_s - proc.started_ticks / os.sysconf("SC_CLK_TCK")
+
+
+@contextlib.contextmanager
+def state_lock(path: Path) -> Iterator[None]:
+    """Exclusive use of a state file among processes (a supervisor, ``down``, ``scale``)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.with_suffix(".lock").open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def stop(procs: list[Proc], timeout_s: float) -> list[str]:

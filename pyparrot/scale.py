@@ -27,6 +27,12 @@ def _index(proc: Proc, stage: str) -> int:
 
 def scale(settings: CliSettings, counts: dict[str, int]) -> dict[str, tuple[int, int]]:
     """Start or SIGTERM workers until each stage has its count; return stage -> (old, new)."""
+    # Under the state lock, so the supervisor never takes a worker stopped here for a crash.
+    with procs.state_lock(settings.state_file):
+        return _scale(settings, counts)
+
+
+def _scale(settings: CliSettings, counts: dict[str, int]) -> dict[str, tuple[int, int]]:
     recorded, extra = procs.load(settings.state_file)
     live = [p for p in recorded if procs.alive(p)]
     if not any(p.name == "gateway" for p in live):

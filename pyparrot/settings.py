@@ -16,6 +16,16 @@ class CliSettings(ServiceSettings):
     )
     ready_timeout_s: float = Field(180.0, gt=0, description="how long `up` waits for /ready")
     stop_timeout_s: float = Field(20.0, gt=0, description="SIGTERM grace before SIGKILL")
+    restart_backoff_s: float = Field(
+        1.0,
+        gt=0,
+        le=600,
+        description="pause before `up` restarts a process that exited; doubles with each "
+        "crash in a row",
+    )
+    restart_backoff_max_s: float = Field(
+        30.0, gt=0, le=3_600, description="longest pause before `up` restarts a process"
+    )
 
     @property
     def home_dir(self) -> Path:

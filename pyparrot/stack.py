@@ -2,6 +2,7 @@
 
 import importlib.util
 import json
+import os
 import re
 import sys
 import time
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import httpx
 
-from pyparrot import procs, redis_server
+from pyparrot import procs, redis_server, supervisor
 from pyparrot.procs import Proc
 from pyparrot.settings import CliSettings
 
@@ -142,6 +143,21 @@ def up(settings: CliSettings, options: UpOptions) -> tuple[str, list[Proc]]:
     return url, started
 
 
+def record(state_file: Path, proc: Proc) -> None:
+    """Add ``proc`` to a running stack's state (its supervisor)."""
+    with procs.state_lock(state_file):
+        recorded, extra = procs.load(state_file)
+        procs.save(state_file, [*recorded, proc], extra)
+
+
+def start_supervisor(settings: CliSettings, state_file: Path | None = None) -> Proc:
+    """Start ``python -m pyparrot.supervisor`` for a detached stack and record it."""
+    env = {"PYPARROT_HOME": str(settings.home_dir)}
+    proc = _python(supervisor.NAME, "pyparrot.supervisor", env, settings)
+    record(state_file or settings.state_file, proc)
+    return proc
+
+
 def spawn_worker(settings: CliSettings, name: str, key: str, redis_url: str) -> Proc:
     """Start one more worker process for a worker spec key (for ``scale``)."""
     env = {"REDIS_URL": redis_url, "LOG_LEVEL": settings.log_level} | worker_env(key)
@@ -174,12 +190,15 @@ def wait_ready(url: str, started: list[Proc], timeout_s: float) -> None:
 def down(settings: CliSettings, state_file: Path | None = None) -> tuple[list[Proc], list[str]]:
     """Stop what ``up`` started, workers first and Redis last; forget the state."""
     state_file = state_file or settings.state_file
-    recorded, _ = procs.load(state_file)
+    with procs.state_lock(state_file):
+        recorded, _ = procs.load(state_file)
+        state_file.unlink(missing_ok=True)  # first: a supervisor restarts nothing from now on
     waves = (
-        [p for p in recorded if p.name not in ("gateway", "redis")],
+        # A foreground `up` stopping its own stack is the supervisor: not a process to stop.
+        [p for p in recorded if p.name == supervisor.NAME and p.pid != os.getpid()],
+        [p for p in recorded if p.name not in ("gateway", "redis", supervisor.NAME)],
         [p for p in recorded if p.name == "gateway"],
         [p for p in recorded if p.name == "redis"],
     )
     killed = [name for wave in waves for name in procs.stop(wave, settings.stop_timeout_s)]
-    state_file.unlink(missing_ok=True)
     return recorded, killed
