@@ -11,7 +11,7 @@ route:
   (every route that takes a body needs a presenter key; the route's own role, e.g. admin,
   is still checked later);
 - a chunked body is cut off with 413 as soon as it passes the limit, so no route ever holds
-  more than the limit;
+  more than the limit; a body that sends nothing for ``body_idle_timeout_s`` gets 408;
 - only a multipart upload (spooled to disk by the form parser) may reach
   ``max_upload_bytes``; every other body, whatever its content type, has the smaller
   ``max_json_bytes`` limit, because FastAPI reads it whole into memory (and parses any
@@ -21,6 +21,8 @@ Starlette's ``RequestBodyLimitMiddleware`` covers only the last point, answers i
 rather than the gateway's error shape, and runs the route even when the declared length is
 already too large.
 """
+
+import asyncio
 
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
@@ -92,17 +94,36 @@ async def _authenticate(core: Core, scope: Scope) -> JSONResponse | None:
     return None
 
 
-def _capped(receive: Receive, limit: int) -> Receive:
-    """``receive`` that raises ``BodyTooLarge`` instead of handing on more than ``limit``."""
+class BodyStalled(HTTPException):
+    """Raised from ``receive`` when a body stops arriving; the app's handler answers 408."""
+
+    code = "body_timeout"
+
+    def __init__(self, idle_s: float) -> None:
+        super().__init__(408, f"the request body sent nothing for {idle_s:g} s")
+
+
+def _capped(receive: Receive, limit: int, idle_s: float) -> Receive:
+    """``receive`` that raises ``BodyTooLarge`` instead of handing on more than ``limit``,
+    and ``BodyStalled`` when the body sends nothing for ``idle_s`` (a trickled body would
+    keep its route, and its connection, waiting for ever)."""
     seen = 0
+    complete = False
 
     async def capped() -> Message:
-        nonlocal seen
+        nonlocal seen, complete
         if seen > limit:  # the route caught the first refusal and read on: refuse again
             raise BodyTooLarge(limit)
-        message = await receive()
+        if complete:  # after the body only a disconnect can come: no deadline for that
+            return await receive()
+        try:
+            async with asyncio.timeout(idle_s):
+                message = await receive()
+        except TimeoutError:
+            raise BodyStalled(idle_s) from None
         if message["type"] == "http.request":
             seen += len(message.get("body", b""))
+            complete = not message.get("more_body", False)
             if seen > limit:
                 raise BodyTooLarge(limit)
         return message
@@ -129,4 +150,5 @@ class BodyGate:
         if refusal is not None:
             await refusal(scope, receive, send)
             return
-        await self.app(scope, _capped(receive, limit), send)
+        idle_s = core.settings.body_idle_timeout_s
+        await self.app(scope, _capped(receive, limit, idle_s), send)

@@ -158,6 +158,9 @@ class GatewaySettings(ServiceSettings):
         description="a connection must send a whole request head within this of its start "
         "(or of its previous response), or it is closed (slowloris)",
     )
+    body_idle_timeout_s: float = Field(
+        30.0, gt=0, le=3_600, description="a request body that sends nothing for this gets 408"
+    )
     keep_alive_timeout_s: int = Field(
         5, ge=1, le=300, description="an idle keep-alive connection is closed after this"
     )

@@ -1,7 +1,7 @@
 """Connections that hold the gateway without using it are let go, over a real
 ``python -m services.gateway``: a silent TCP connection, a request head sent a byte at a time
-(slowloris) or without end, an idle keep-alive, a WebSocket that never authenticates; and a
-key opening live sessions in a loop gets 429 with ``Retry-After``."""
+(slowloris) or without end, a body that stops coming, an idle keep-alive, a WebSocket that
+never authenticates; and a key opening live sessions in a loop gets 429 with ``Retry-After``."""
 
 import asyncio
 import contextlib
@@ -44,6 +44,7 @@ def gateway(clean_redis: str, tmp_path: Path, key: str) -> Iterator[GatewayProce
         "GATEWAY_HEADER_TIMEOUT_S": str(DEADLINE_S),
         "GATEWAY_KEEP_ALIVE_TIMEOUT_S": str(int(DEADLINE_S)),
         "GATEWAY_LIVE_AUTH_TIMEOUT_S": str(DEADLINE_S),
+        "GATEWAY_BODY_IDLE_TIMEOUT_S": str(DEADLINE_S),
         "GATEWAY_LIVE_OPENS_PER_MIN": "1",
         "GATEWAY_LIVE_OPENS_BURST": str(OPENS_BURST),
     }
@@ -102,6 +103,24 @@ async def idle_keep_alive(gw: GatewayProcess) -> None:
     assert b" 200 " in await reader.readuntil(b"\r\n\r\n")
     await closed_within(reader, LET_GO_S)  # kept alive, then let go
     await close(writer)
+
+
+async def stalled_body(gw: GatewayProcess, key: str) -> None:
+    reader, writer = await asyncio.open_connection(gw.host, gw.port)
+    head = (
+        "POST /v1/translate HTTP/1.1\r\nHost: gw\r\nContent-Type: application/json\r\n"
+        f"Authorization: Bearer {key}\r\nContent-Length: 1000\r\n\r\n"
+    )
+    writer.write(head.encode() + b'{"text": "Good')  # and then nothing more
+    await writer.drain()
+    async with asyncio.timeout(LET_GO_S):
+        answer = await reader.readuntil(b"\r\n\r\n")
+    assert answer.startswith(b"HTTP/1.1 408 "), answer
+    await close(writer)
+
+
+def test_a_body_that_stops_coming_gets_408(gateway: GatewayProcess, key: str) -> None:
+    asyncio.run(stalled_body(gateway, key))
 
 
 def test_connections_that_send_nothing_useful_are_closed(gateway: GatewayProcess) -> None:
