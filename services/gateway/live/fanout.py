@@ -92,7 +92,15 @@ class SessionReader:
         self.task: asyncio.Task[None] | None = None
 
     def start(self, position: str) -> None:
-        self.task = asyncio.create_task(self._run(position), name=f"sse:{self.session_id}")
+        self.task = asyncio.create_task(self._guarded(position), name=f"sse:{self.session_id}")
+
+    async def _guarded(self, position: str) -> None:
+        # A reader that died unseen would leave every listener waiting on an empty queue.
+        try:
+            await self._run(position)
+        except Exception:
+            log.exception("session %s: listener stream failed", self.session_id)
+            self._tell(self.listeners, Notice("error", {"code": "internal_error"}))
 
     def _tell(self, listeners: set[Listener] | list[Listener], item: Entry | Notice) -> None:
         for listener in list(listeners):
