@@ -89,8 +89,9 @@ class Bridge:
         self.metrics = metrics
         self.check_s = check_s
         self.waiters: dict[str, asyncio.Queue[Envelope | JobLost]] = {}
-        # Jobs waited for whose last reply has not been read: job id -> (stream, entry id).
-        self.entries: dict[str, tuple[str, bytes]] = {}
+        # Jobs waited for whose last reply has not been read: job id -> (stream, entry id,
+        # monotonic time submitted).
+        self.entries: dict[str, tuple[str, bytes, float]] = {}
         self._checked_at = time.monotonic()
         self._suspect = False  # a read failed: Redis may have restarted
         self.answered: OrderedDict[str, None] = OrderedDict()
@@ -156,7 +157,7 @@ class Bridge:
         answered = False
         try:
             entry_id = await self._submit(stream, job, component, max_backlog)
-            self.entries[job.id] = (stream, entry_id)
+            self.entries[job.id] = (stream, entry_id, time.monotonic())
             while True:
                 try:
                     async with asyncio.timeout(timeout_s):
@@ -299,9 +300,17 @@ class Bridge:
                 self.last_id = entry_id.decode()
 
     async def _fail_lost(self) -> None:
-        """Fail each waited-for job whose entry is gone from its stream with no last reply."""
-        self._checked_at = time.monotonic()
-        watched = list(self.entries.items())
+        """Fail each waited-for job whose entry is gone from its stream with no last reply.
+        Only jobs older than a check period are looked at (most are answered sooner), all of
+        them after a read error."""
+        now = self._checked_at = time.monotonic()
+        watched = [
+            (job_id, (stream, entry_id))
+            for job_id, (stream, entry_id, submitted) in self.entries.items()
+            if self._suspect or now - submitted > self.check_s
+        ]
+        if not watched:
+            return
         async with self.redis.pipeline(transaction=False) as pipe:
             for _job_id, (stream, entry_id) in watched:
                 pipe.xrange(stream, entry_id, entry_id)
