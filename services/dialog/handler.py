@@ -10,6 +10,7 @@ from collections.abc import Iterable, Iterator
 
 from services.dialog.model import ChatModel, Delta, ModelError
 from services.dialog.settings import LlmSettings
+from shared.errors import text_problem
 from shared.messages import ChatReply, ChatRequest, Envelope
 from shared.worker import Rejected
 
@@ -47,6 +48,9 @@ def prepare(settings: LlmSettings, request: ChatRequest) -> list[dict[str, str]]
     messages = [{"role": m.role, "content": m.content} for m in request.messages]
     if not any(m["content"].strip() for m in messages if m["role"] == "user"):
         raise Rejected("empty_messages", "the conversation has no user message with text")
+    for message in messages:
+        if message["role"] == "user" and (problem := text_problem(message["content"])):
+            raise Rejected("invalid_text", problem)
     if settings.system_prompt:
         if messages[0]["role"] == "system":
             content = f"{settings.system_prompt}\n\n{messages[0]['content']}"

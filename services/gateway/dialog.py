@@ -12,15 +12,21 @@ from typing import TypeVar
 
 from services.gateway import memory, tts
 from services.gateway.auth import Identity
-from services.gateway.core import Core, GatewayError, live_workers, stream_replies
+from services.gateway.core import (
+    Core,
+    GatewayError,
+    check_text,
+    live_workers,
+    stream_replies,
+    worker_error,
+)
 from services.gateway.settings import GatewaySettings
 from shared import bus, streams
 from shared.heartbeat import WorkerInfo
 from shared.messages import ChatMessage, ChatReply, ChatRequest, Envelope, ErrorResult, SpeechChunk
 
 COMPONENT = "llm"
-# Worker error codes that mean the request itself was bad; an unreachable backend is 503.
-CLIENT_ERROR_CODES = {"empty_messages", "model_refused", "wrong_kind", "invalid_message"}
+# An unreachable backend is 503; other worker errors map as ``core.worker_error`` says.
 UNAVAILABLE_CODES = {"backend_unavailable"}
 T = TypeVar("T")
 
@@ -74,9 +80,9 @@ async def llm_worker(core: Core) -> WorkerInfo:
 def _check(result: Envelope) -> ChatReply:
     if isinstance(result.payload, ErrorResult):
         error = result.payload
-        status = 400 if error.code in CLIENT_ERROR_CODES else 502
-        status = 503 if error.code in UNAVAILABLE_CODES else status
-        raise GatewayError(status, f"llm failed: {error.message}", error.code)
+        if error.code in UNAVAILABLE_CODES:
+            raise GatewayError(503, f"llm failed: {error.message}", error.code)
+        raise worker_error("llm", error)
     if not isinstance(result.payload, ChatReply):
         raise GatewayError(502, f"llm answered with {result.kind!r}", "bad_reply")
     return result.payload
@@ -85,6 +91,9 @@ def _check(result: Envelope) -> ChatReply:
 async def chat(core: Core, request: ChatRequest, turn: int = 0) -> AsyncIterator[ChatReply]:
     """Send a conversation to an LLM worker; yield its reply chunks as they arrive.
     ``turn`` > 0 marks a live session's turn, which a barge-in can cancel at the worker."""
+    for message in request.messages:
+        if message.role == "user":
+            check_text(message.content)
     worker = await llm_worker(core)
     timeout_s = core.settings.request_timeout_s
     job = core.bridge.job(request, timeout_s, request.session_id, turn)

@@ -89,3 +89,11 @@ async def test_no_mt_worker_gives_503_with_retry_after(client: httpx.AsyncClient
     response = await post(client, text=TABLE, source="en", target="pt")
     assert response.status_code == 503 and response.headers["retry-after"] == "5"
     assert "no translation worker" in response.json()["detail"]
+
+
+@pytest.mark.usefixtures("mt_worker")
+async def test_control_characters_get_400(client: httpx.AsyncClient) -> None:
+    response = await post(client, text="Good\x00 morning.", source="en", target="pt")
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["code"] == "invalid_text"
+    assert "U+0000 at offset 4" in response.json()["detail"]

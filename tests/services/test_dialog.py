@@ -17,7 +17,7 @@ from services.dialog.handler import handle, prepare, reply, sentences
 from services.dialog.model import ChatModel, Delta, LocalModel, load_model
 from services.dialog.settings import LlmSettings
 from shared.messages import ChatMessage, ChatRequest, Envelope, SynthesizeRequest
-from shared.worker import JobFailed
+from shared.worker import JobFailed, Rejected
 
 
 def ask(text: str, max_tokens: int = 96, system: str | None = None) -> ChatRequest:
@@ -72,10 +72,11 @@ def test_the_system_prompt_goes_first() -> None:
     assert merged[0] == {"role": "system", "content": "Be brief.\n\nThe user likes tea."}
 
 
-def test_a_conversation_without_user_text_fails_for_good() -> None:
-    with pytest.raises(JobFailed) as failed:
-        prepare(LlmSettings(), ask("   "))
-    assert failed.value.code == "empty_messages"
+@pytest.mark.parametrize("text, code", [("   ", "empty_messages"), ("hi\x00", "invalid_text")])
+def test_a_bad_conversation_is_rejected(text: str, code: str) -> None:
+    with pytest.raises(Rejected) as failed:
+        prepare(LlmSettings(), ask(text))
+    assert failed.value.code == code
 
 
 def test_other_kinds_are_refused() -> None:
