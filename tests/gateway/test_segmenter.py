@@ -1,6 +1,7 @@
 """Utterance segmentation on scripted speech probabilities (no model, no audio)."""
 
 import numpy as np
+import pytest
 
 from services.gateway.live.segmenter import Segmenter, SegmenterOptions
 from services.gateway.live.vad import RATE_HZ, WINDOW
@@ -120,3 +121,36 @@ def test_the_sentence_question_is_asked_about_the_utterance_as_it_stands() -> No
     assert tentative is not None and asked
     # The key a speculation made in this pause carries: its verdict is the one asked for.
     assert set(asked) == {(3, tentative.speech_windows)}
+
+
+def test_a_sentence_found_after_the_speaker_went_on_is_split_off_at_its_pause() -> None:
+    options = SegmenterOptions(soft_utterance_s=4.0, short_silence_ms=250, long_silence_ms=1_600)
+    seg = Segmenter(options, sentence_ended=lambda _index, _windows: False)
+    seg.push(*script(("speech", 5.0), ("pause", 0.35)))
+    spoken = seg.tentative()
+    assert spoken is not None
+    seg.push(*script(("speech", 1.0)))  # the text of the pause comes back only now
+    head = seg.split(spoken.index, spoken.speech_windows)
+    assert len(head) == 1 and head[0].index == spoken.index
+    assert head[0].speech_windows == spoken.speech_windows  # the speculation stands for it
+    assert 5.0 <= len(head[0].audio) / RATE_HZ <= 5.3  # the sentence and a pad of its pause
+    seg.push(*script(("speech", 1.0), ("pause", 0.3)))
+    rest = seg.flush()
+    assert len(rest) == 1 and rest[0].index == spoken.index + 1
+    assert rest[0].start_s == pytest.approx(head[0].start_s + len(head[0].audio) / RATE_HZ)
+    assert 2.1 <= len(rest[0].audio) / RATE_HZ <= 2.3, len(rest[0].audio) / RATE_HZ
+
+
+@pytest.mark.parametrize(
+    "before_s, pause_s",
+    [(5.0, 0.15), (2.0, 0.35)],  # too short a pause for a long utterance; for a short one
+)
+def test_no_split_at_a_pause_too_short_to_end_a_sentence(before_s: float, pause_s: float) -> None:
+    options = SegmenterOptions(min_silence_ms=500, soft_utterance_s=4.0, short_silence_ms=250)
+    seg = Segmenter(options, sentence_ended=lambda _index, _windows: False)
+    seg.push(*script(("speech", before_s), ("pause", pause_s)))
+    spoken = seg.tentative()
+    assert spoken is not None
+    seg.push(*script(("speech", 1.0)))
+    assert seg.split(spoken.index, spoken.speech_windows) == []
+    assert len(seg.flush()) == 1

@@ -13,6 +13,8 @@ A pause alone cannot tell the end of a sentence from a speaker's hesitation insi
 run 0.3-1.5 s), and a sentence cut there loses its context and gets made-up punctuation. So
 a pause up to ``long_silence_ms`` ends an utterance only if ``sentence_ended`` (the
 transcriber, from the text so far) says it is complete; a longer one ends it whatever was said.
+The text may come back after the speaker went on (a reader's 0.3 s between sentences is
+shorter than a decode): ``split`` then ends the utterance at that pause after all.
 """
 
 from collections.abc import Callable
@@ -68,6 +70,7 @@ class _Open:
     probs: list[float] = field(default_factory=list)
     voiced: int = 0
     silence: int = 0  # trailing windows below the lower threshold
+    pauses: dict[int, int] = field(default_factory=dict)  # speech windows before -> length
 
 
 def _always(index: int, speech_windows: int) -> bool:
@@ -169,12 +172,12 @@ class Segmenter:
         cur.probs.append(prob)
         if prob >= self.o.threshold:
             cur.voiced += 1
+            if cur.silence:
+                cur.pauses[len(cur.windows) - 1 - cur.silence] = cur.silence
             cur.silence = 0
         elif prob < self.neg_threshold:
             cur.silence += 1
-        needed = self.silence_windows
-        if len(cur.windows) - cur.silence >= self.soft_windows:
-            needed = self.short_silence_windows  # long already: any sentence pause ends it
+        needed = self._needed(len(cur.windows) - cur.silence)
         if cur.silence >= needed and self._sentence_over(cur):
             self.current = None
             self._preroll = cur.windows[-self.pad_windows :] if self.pad_windows else []
@@ -182,6 +185,25 @@ class Segmenter:
         if len(cur.windows) >= self.max_windows:
             return self._cut(cur)
         return []
+
+    def split(self, index: int, speech_windows: int) -> list[Utterance]:
+        """End open utterance ``index`` at its earlier pause after ``speech_windows`` (found,
+        after the speaker went on, to end a sentence) if that pause was long enough to end
+        one; the speech since goes on as the next utterance. [] if it cannot be cut there."""
+        cur = self.current
+        if cur is None or cur.index != index:
+            return []
+        pause = cur.pauses.get(speech_windows, 0)
+        if pause < self._needed(speech_windows):
+            return []
+        kept = min(pause, self.pad_windows)  # as much of the pause as an ending keeps
+        return self._split(cur, speech_windows + kept, kept)
+
+    def _needed(self, speech_windows: int) -> int:
+        """The pause that may end an utterance of this length."""
+        if speech_windows >= self.soft_windows:
+            return self.short_silence_windows  # long already: any sentence pause ends it
+        return self.silence_windows
 
     def _sentence_over(self, cur: _Open) -> bool:
         if cur.silence >= self.long_silence_windows:
@@ -192,11 +214,19 @@ class Segmenter:
         """Split an over-long utterance at its quietest window in the second half."""
         half = len(cur.probs) // 2
         quietest = half + int(np.argmin(cur.probs[half:]))
-        head = _Open(cur.index, cur.start_sample, cur.windows[: quietest + 1])
-        head.voiced = sum(p >= self.o.threshold for p in cur.probs[: quietest + 1])
-        tail = _Open(self.next_index, cur.start_sample + WINDOW * (quietest + 1))
-        tail.windows, tail.probs = cur.windows[quietest + 1 :], cur.probs[quietest + 1 :]
+        cur.silence = 0
+        return self._split(cur, quietest + 1, 0)
+
+    def _split(self, cur: _Open, at: int, head_silence: int) -> list[Utterance]:
+        """Finish ``cur``'s first ``at`` windows (the last ``head_silence`` of them a pause);
+        the rest stays open as the next utterance."""
+        head = _Open(cur.index, cur.start_sample, cur.windows[:at], silence=head_silence)
+        head.voiced = sum(p >= self.o.threshold for p in cur.probs[:at])
+        tail = _Open(self.next_index, cur.start_sample + WINDOW * at)
+        tail.windows, tail.probs = cur.windows[at:], cur.probs[at:]
         tail.voiced = sum(p >= self.o.threshold for p in tail.probs)
+        tail.silence = min(cur.silence, len(tail.windows))
+        tail.pauses = {k - at: n for k, n in cur.pauses.items() if k > at}
         self.next_index += 1
         self.current = tail
         return self._finish(head, trim=0)

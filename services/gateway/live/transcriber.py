@@ -137,6 +137,7 @@ class Transcriber:
             await self.hooks.on_speech()
         for utterance in done:
             self._start_final(utterance)
+        self._maybe_split()
         self._maybe_speculate()
         self._maybe_partial()
 
@@ -210,6 +211,19 @@ class Transcriber:
         if task.cancelled() or task.exception() is not None:
             return True  # no text to judge by: end as a pause alone would
         return ends_sentence(task.result().text)
+
+    def _maybe_split(self) -> None:
+        """A speculation that came back as a whole sentence after the speaker went on: the
+        sentence ended at its pause, so end the utterance there (its final is that text)."""
+        spec = self.speculation
+        if spec is None or not spec[1].done() or spec[1].cancelled():
+            return
+        if spec[1].exception() is not None:
+            return
+        text = spec[1].result().text
+        if text.strip() and ends_sentence(text):
+            for utterance in self.segmenter.split(*spec[0]):
+                self._start_final(utterance)
 
     async def _transcribe_final(self, u: Utterance) -> Transcript:
         """The speculative final made at this utterance's last pause, or a new job."""
