@@ -8,11 +8,13 @@ WebSocket handshake lines, tracebacks and any library's messages are covered, no
 loggers someone remembered to filter.
 """
 
+import contextlib
 import logging
 import re
 from urllib.parse import unquote_plus
 
 MASK = "***"
+POSITIONAL_LOGGERS = frozenset({"uvicorn.access"})  # formatters that unpack the arguments
 SECRET_NAMES = frozenset({"api_key", "apikey", "x-api-key", "authorization", "access_token"})
 # name=value in a query string; the name is compared after percent-decoding it.
 _QUERY_PAIR = re.compile(r"(?P<name>[^\s?&;=\"'<>]+)=(?P<value>[^\s&;\"'<>]*)")
@@ -58,6 +60,13 @@ def redact_record(record: logging.LogRecord) -> None:
         record.args = tuple(_redacted_arg(a) for a in record.args)
     elif isinstance(record.args, dict):
         record.args = {k: _redacted_arg(v) for k, v in record.args.items()}
+    if record.args and record.name not in POSITIONAL_LOGGERS:
+        # A header's name and value can be separate arguments ("< %s: %s"): mask the whole.
+        with contextlib.suppress(Exception):  # a record that cannot format fails later, as ever
+            whole = record.getMessage()
+            masked = redact(whole)
+            if masked != whole:
+                record.msg, record.args = masked, ()
     if record.exc_info and not record.exc_text:
         # Formatted now, masked; formatters reuse exc_text instead of formatting it again.
         record.exc_text = redact(logging.Formatter().formatException(record.exc_info))

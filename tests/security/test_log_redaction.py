@@ -19,6 +19,7 @@ from tests.security.gateway_process import GatewayProcess, gateway_process
 
 pytestmark = [pytest.mark.redis, pytest.mark.timeout(120)]
 WRONG = "pp_WrongKeyMaterial0123456789abcdef"
+BOOTSTRAP = "bootstrap-Secret-0123456789"  # GATEWAY_ADMIN_API_KEY: not shaped like pp_...
 
 
 async def _keys(redis_url: str) -> dict[str, str]:
@@ -39,7 +40,8 @@ def keys(clean_redis: str) -> dict[str, str]:
 
 @pytest.fixture
 def gateway(clean_redis: str, tmp_path: Path, keys: dict[str, str]) -> Iterator[GatewayProcess]:
-    with gateway_process(clean_redis, tmp_path, LOG_LEVEL="DEBUG") as running:
+    env = {"LOG_LEVEL": "DEBUG", "GATEWAY_ADMIN_API_KEY": BOOTSTRAP}
+    with gateway_process(clean_redis, tmp_path, **env) as running:
         yield running
 
 
@@ -85,6 +87,10 @@ async def socket_requests(gw: GatewayProcess, keys: dict[str, str]) -> None:
             assert json.loads(await ws.recv())["type"] == "error"  # a bad rate, key and all
             await ws.send(json.dumps({"type": "auth", "api_key": presenter}))
             assert json.loads(await ws.recv())["type"] == "session_started"
+    for header in ({"Authorization": f"Bearer {BOOTSTRAP}"}, {"X-API-Key": BOOTSTRAP}):
+        async with connect(base, additional_headers=header) as ws:  # logged at DEBUG
+            await ws.send(json.dumps({"type": "auth"}))
+            assert json.loads(await ws.recv())["type"] == "session_started"
     with pytest.raises(InvalidStatus):
         async with connect(f"{base}?api_key={WRONG}"):
             pass
@@ -98,8 +104,9 @@ def test_no_key_reaches_the_log(gateway: GatewayProcess, keys: dict[str, str]) -
     assert "/ws/converse?api_key=***" in logged
     assert "api%5Fkey=***" in logged and "%61pi_key=***" in logged
     assert "401 for POST /v1/translate" in logged
+    assert "authorization: Bearer ***" in logged and "x-api-key: ***" in logged
     # ...and no key, nor the secret part of one, is anywhere in the output.
-    for secret in [*keys.values(), WRONG]:
+    for secret in [*keys.values(), WRONG, BOOTSTRAP]:
         assert secret not in logged
         assert secret.removeprefix("pp_") not in logged
         assert secret.removeprefix("pp_")[:16] not in logged
