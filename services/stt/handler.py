@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from services.stt.langid import choose_language
+from services.stt.langid import Choice, choose_language
 from services.stt.model import LaterWindowSkipped, SttModel
 from services.stt.settings import SttSettings
 from shared.audio import WHISPER_RATE_HZ, to_float32_mono
@@ -36,7 +36,7 @@ def _check(model: SttModel, request: TranscribeRequest) -> None:
         )
 
 
-def _segment(index: int, seg: object) -> Segment:
+def _segment(index: int, seg: object, language: str | None) -> Segment:
     words = [
         Word(start_s=w.start, end_s=w.end, word=w.word, probability=w.probability)
         for w in (getattr(seg, "words", None) or [])
@@ -50,22 +50,25 @@ def _segment(index: int, seg: object) -> Segment:
         no_speech_prob=seg.no_speech_prob,  # type: ignore[attr-defined]
         compression_ratio=seg.compression_ratio,  # type: ignore[attr-defined]
         words=words,
+        language=language,
     )
 
 
-def _heard(settings: SttSettings, segment: Segment) -> bool:
-    """False for a segment Whisper made up rather than heard:
+def _heard(settings: SttSettings, segment: Segment, live: bool) -> bool:
+    """False for a segment Whisper made up rather than heard. A file job keeps what Whisper
+    keeps (its own no-speech and loop checks ran already): stricter rules there lost real
+    speech at a clip's end. A live job's audio ends in a pause Whisper hears words in:
 
-    - over silence, likely no speech and decoded unsurely. Measured on a live utterance's
-      trailing pause with the previous text as prompt: "Thank you very much." at no_speech
-      0.49 / logprob -1.54, where real speech in the same call scores 0.00 / -0.08;
+    - over silence, likely no speech and decoded unsurely (a polite phrase after the last
+      word, prompted by the previous finals);
     - in a decoding loop: its window's text repeats itself (Whisper's own test, the zlib
-      compression ratio), or it holds no word at all. Measured on the 0.4 s after a live
-      final's last word (a second window that word timings open): " . . . ." x 223 at ratio
-      29.7, logprob -0.03. Kept, it became the next finals' prompt, and each of them looped.
+      compression ratio), or it holds no word at all. Kept, it would become the next
+      finals' prompt, and each of them would loop too.
     """
     if not any(c.isalnum() for c in segment.text):
         return False
+    if not live:
+        return True
     if segment.compression_ratio > settings.drop_compression_ratio:
         return False
     return not (
@@ -74,17 +77,26 @@ def _heard(settings: SttSettings, segment: Segment) -> bool:
     )
 
 
+def _switching(model: SttModel, request: TranscribeRequest) -> bool:
+    """A file of no stated language on a multilingual model: each window may change it."""
+    live = request.live or not request.final
+    return model.multilingual and request.language is None and not live
+
+
 def _decode(
     model: SttModel,
     settings: SttSettings,
     request: TranscribeRequest,
     audio: np.ndarray,
-    language: str | None,
+    choice: Choice | None,
     fallback: bool,
-) -> tuple[list[object], object]:
-    """One Whisper call. A live job runs on a shorter encoder window and skips a short
-    window after its first (the pause after the last word); a partial's tokens are capped."""
+) -> tuple[list[tuple[object, str | None]], object]:
+    """One Whisper call: its segments, each with its window's language when it may change.
+    A live job runs on a shorter encoder window and skips a short window after its first
+    (the pause after the last word); a partial's tokens are capped."""
     live = request.live or not request.final  # partials are live jobs too
+    language = choice.language if choice else request.language
+    switching = _switching(model, request)
     window_s = settings.live_final_window_s if request.live else 0.0
     skip_s = settings.live_skip_tail_s if live else 0.0
     max_tokens = None
@@ -92,7 +104,8 @@ def _decode(
         window_s = settings.partial_window_s
         duration_s = request.audio_format.duration_s(request.audio)
         max_tokens = min(PARTIAL_MIN_TOKENS + int(duration_s * PARTIAL_TOKENS_PER_S), 200)
-    with model.whisper.encoder_window(window_s, skip_s):
+    overruled = (choice.guess, choice.language) if choice and choice.rescored else None
+    with model.whisper.encoder_window(window_s, skip_s, switching, overruled):
         segments, info = model.whisper.transcribe(
             audio,
             language=language if model.multilingual else "en",
@@ -102,12 +115,17 @@ def _decode(
             word_timestamps=request.word_timestamps,
             initial_prompt=request.prompt or None,
             temperature=[0.0, 0.2, 0.4, 0.6, 0.8, 1.0] if fallback else 0.0,
-            condition_on_previous_text=False,
+            # A file carries context across its 30 s windows, as Whisper does by default;
+            # a live utterance is prompted with the finals before it instead, and a
+            # code-switched file must not carry one language's text into the next window.
+            condition_on_previous_text=not (live or switching),
+            multilingual=switching,
             max_new_tokens=max_tokens,
         )
-        decoded: list[object] = []  # decoded here, inside the window
+        decoded: list[tuple[object, str | None]] = []  # decoded here, inside the window
         with contextlib.suppress(LaterWindowSkipped):
-            decoded.extend(segments)
+            for seg in segments:
+                decoded.append((seg, model.whisper.window_language() or info.language))
         return decoded, info
 
 
@@ -118,16 +136,17 @@ def transcribe(model: SttModel, settings: SttSettings, request: TranscribeReques
     audio = to_float32_mono(request.audio, request.audio_format)
     # Partials must be fast and predictable: no temperature fallback re-decodes.
     fallback = settings.temperature_fallback and request.final and request.fallback
-    language, probability = request.language, None
-    if model.multilingual and language is None:
+    choice = None
+    if model.multilingual and request.language is None:
         choice = choose_language(model, settings, audio, rescore=request.final)
-        language, probability = choice.language, choice.probability
-    segments, info = _decode(model, settings, request, audio, language, fallback)
-    parts = [p for p in (_segment(i, seg) for i, seg in enumerate(segments)) if _heard(settings, p)]
+    segments, info = _decode(model, settings, request, audio, choice, fallback)
+    live = request.live or not request.final
+    parts = [_segment(i, seg, lang) for i, (seg, lang) in enumerate(segments)]
+    parts = [p for p in parts if _heard(settings, p, live)]
     return Transcript(
         text=" ".join(p.text for p in parts if p.text),
         language=info.language,
-        language_probability=info.language_probability if probability is None else probability,
+        language_probability=info.language_probability if choice is None else choice.probability,
         duration_s=request.audio_format.duration_s(request.audio),
         segments=parts,
         final=request.final,

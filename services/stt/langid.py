@@ -1,11 +1,10 @@
 """Spoken-language identification that does not trust an unsure guess.
 
 Whisper guesses the language from the first 30 s in one encoder pass. When it is sure, that
-guess stands. When it is not (robotic or accented speech, short clips: base calls our
-espeak-ng Portuguese clip Italian at p=0.51 with Portuguese at 0.006), each candidate is
-decoded and the one whose transcript the model finds most likely wins: a Portuguese decode of
-that clip scores an average log-probability of -0.68 against Italian's -0.96. Candidates are
-Whisper's own top guesses plus the languages a deployment expects (``STT_LANGUAGE_CANDIDATES``).
+guess stands. When it is not (robotic or accented speech, short clips), each candidate is
+decoded and the one whose transcript the model finds most likely wins, since a decode in the
+wrong language reads as less likely. Candidates are Whisper's own top guesses plus the
+languages a deployment expects (``STT_LANGUAGE_CANDIDATES``). Figures: docs/BENCHMARKS.md.
 """
 
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ class Choice:
     language: str
     probability: float  # Whisper's detection probability of the chosen language
     rescored: bool  # True when decoding, not the detection pass alone, decided
+    guess: str = ""  # Whisper's own first guess, which decoding may have overruled
 
 
 def candidates(model: SttModel, settings: SttSettings, guesses: list[str]) -> list[str]:
@@ -71,4 +71,4 @@ def choose_language(
     if len(options) < 2:
         return Choice(language, probability, False)
     best = max(options, key=lambda code: _score(model, settings, window, code))
-    return Choice(best, probs.get(best, 0.0), True)
+    return Choice(best, probs.get(best, 0.0), True, language)

@@ -43,6 +43,9 @@ class _EncoderWindow(threading.local):
     frames = 0  # 0: Whisper's standard 30 s window
     skip_under = 0  # later windows with fewer frames of content are not decoded
     started = False  # this call has encoded its first window
+    track_language = False  # keep each window's language (faster-whisper's multilingual)
+    overruled: tuple[str, str] | None = None  # a guess the clip's rescoring overruled, and by
+    language: str | None = None  # the last window's language, when tracked
 
 
 class LaterWindowSkipped(Exception):
@@ -51,40 +54,54 @@ class LaterWindowSkipped(Exception):
 
 
 class WindowedWhisper(WhisperModel):
-    """A ``WhisperModel`` whose encoder can run, for one call, on a window shorter than
-    Whisper's 30 s.
+    """A ``WhisperModel`` whose encoder can, for one call, run on a window shorter than
+    Whisper's 30 s, stop before a short later window, and say each window's language.
 
-    faster-whisper pads every input to 30 s (3,000 mel frames) and the encoder's cost grows
-    faster than the frames: on tiny.en int8 with 2 threads, 30 s took 375 ms and 15 s 118 ms
-    for the same 3.3 s of speech. Much shorter windows make Whisper, trained on 30 s ones,
-    repeat itself in loops (measured at 1-10 s windows). At 15 s, 22 Piper-spoken sentences
-    (429 words) came out at the same WER as with 30 s (0.288 vs 0.295), but the lecture
-    clip's first sentence lost a word ("clocks and the" -> "in the") at every window under
-    30 s tried (15-25 s). So live partials use 15 s (``STT_PARTIAL_WINDOW_S``: frequent,
-    fast, superseded), finals the full window (``STT_LIVE_FINAL_WINDOW_S``). With word
-    timings, faster-whisper also decodes the pause after the last word once more, in a
-    window of its own: 7 of 9 live finals of a 56 s lecture had one, 0.16-0.35 s long, and
-    what it heard there was made up ("drivers.", "features."); a live job skips such windows
-    (``STT_LIVE_SKIP_TAIL_S``). The padding ``pad_or_trim`` adds is exact zeros, unlike any
-    real log-mel frame, so the content's end is found without faster-whisper telling us.
+    The encoder's cost grows faster than its window, so live partials use a shorter one;
+    finals keep the full window because shorter ones change words (``docs/BENCHMARKS.md``).
+    With word timings faster-whisper decodes the pause after the last word once more, in a
+    window of its own, where it makes words up; a live job stops before such a window. The
+    padding ``pad_or_trim`` adds is exact zeros, unlike any real log-mel frame, so the
+    content's end is found without faster-whisper telling us. faster-whisper's segments do
+    not say their language; with ``multilingual=True`` it is their window's, which the
+    model wrapper records as faster-whisper detects it.
     """
 
     _window = _EncoderWindow()
 
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.model = _LanguageAware(self.model, self._window)
+
     @contextmanager
-    def encoder_window(self, seconds: float, skip_under_s: float = 0.0) -> Iterator[None]:
+    def encoder_window(
+        self,
+        seconds: float,
+        skip_under_s: float = 0.0,
+        track_language: bool = False,
+        overruled: tuple[str, str] | None = None,
+    ) -> Iterator[None]:
         """For one call in this thread: encode at least ``seconds`` of window (content + 1 s
         kept), and raise ``LaterWindowSkipped`` at a window after the first that holds less
-        than ``skip_under_s`` of audio (0: never)."""
+        than ``skip_under_s`` of audio (0: never). ``track_language`` keeps each window's
+        language in ``window_language()``; ``overruled`` (guess, language) replaces a
+        window's guess that decoding overruled for the whole clip."""
         window = self._window
         window.frames = int(seconds * FRAMES_PER_S) if 0 < seconds < 30 else 0
         window.skip_under = int(skip_under_s * FRAMES_PER_S)
         window.started = False
+        window.track_language, window.language = track_language, None
+        window.overruled = overruled
         try:
             yield
         finally:
             window.frames = window.skip_under = 0
-            window.started = False
+            window.started = window.track_language = False
+            window.language = window.overruled = None
+
+    def window_language(self) -> str | None:
+        """The language of the window this thread decoded last (when tracked)."""
+        return self._window.language
 
     def encode(self, features: np.ndarray) -> object:
         window = self._window
@@ -99,6 +116,30 @@ class WindowedWhisper(WhisperModel):
             frames = min(max(content + WINDOW_MARGIN_FRAMES, window.frames), features.shape[-1])
             features = np.ascontiguousarray(features[..., :frames])
         return super().encode(features)
+
+
+class _LanguageAware:
+    """The CTranslate2 model, whose per-window language detection (faster-whisper's
+    ``multilingual=True``) is recorded, and does not return to a guess the clip's rescoring
+    overruled (the robotic Portuguese heard as Italian would be Italian in its window)."""
+
+    def __init__(self, model: object, window: _EncoderWindow) -> None:
+        self._model, self._window = model, window
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._model, name)
+
+    def detect_language(self, *args: object, **kwargs: object) -> list[list[tuple[str, float]]]:
+        results = self._model.detect_language(*args, **kwargs)  # type: ignore[attr-defined]
+        window = self._window
+        if not window.track_language:
+            return results  # type: ignore[no-any-return]
+        ranked = results[0]
+        if window.overruled is not None and ranked[0][0] == f"<|{window.overruled[0]}|>":
+            token = f"<|{window.overruled[1]}|>"
+            ranked = [(token, dict(ranked).get(token, 0.0))] + [r for r in ranked if r[0] != token]
+        window.language = ranked[0][0][2:-2]  # "<|de|>" -> "de"
+        return [ranked, *results[1:]]
 
 
 @dataclass(frozen=True)

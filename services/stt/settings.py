@@ -23,17 +23,16 @@ class SttSettings(WorkerSettings):
         2,
         ge=1,
         le=64,
-        description="threads per model call: a live final (Whisper's full 30 s window) takes "
-        "0.33 s on 2 threads vs 0.45 s on 1 here, so a call alone (a final in a pause) uses "
-        "both cores; the multilingual base is 20-35 % faster on 2 too",
+        description="threads per model call: a call alone (a live final in a pause) then "
+        "uses both cores of a 2-core machine (measured in docs/BENCHMARKS.md)",
     )
     concurrency: int = Field(
         2,
         ge=1,
         le=64,
         description="model calls at once, each on STT_CPU_THREADS threads, each with its own "
-        "model replica: with 2, a live final need not wait behind a partial (2 x 2 on 2 "
-        "cores: the two share the cores when both run; measured in docs/BENCHMARKS.md)",
+        "model replica: with 2, a live final need not wait behind a partial (the two share "
+        "the cores when both run; measured in docs/BENCHMARKS.md)",
     )
     beam_size: int = Field(1, ge=1, le=10, description="beam width; 1 is greedy")
     vad_filter: bool = Field(True, description="skip non-speech with the bundled Silero VAD")
@@ -45,16 +44,15 @@ class SttSettings(WorkerSettings):
         ge=0,
         le=30,
         description="encoder window for live partials shorter than it (Whisper pads every "
-        "input to 30 s; 15 s decodes ~1.8x faster; 0 or 30 keeps the full window)",
+        "input to 30 s, and a shorter window encodes faster; 0 or 30 keeps the full window)",
     )
     live_final_window_s: float = Field(
         0.0,
         ge=0,
         le=30,
         description="the same for live finals (0: Whisper's full 30 s, as file "
-        "transcriptions always use). 15 s makes an 8 s final 0.19 s instead of 0.33 s here, "
-        "but changes one word of the 42-word lecture clip, which every window tried under "
-        "30 s (15-25 s) got wrong",
+        "transcriptions always use): shorter windows are faster but changed words "
+        "(docs/BENCHMARKS.md)",
     )
     live_skip_tail_s: float = Field(
         1.0,
@@ -62,15 +60,16 @@ class SttSettings(WorkerSettings):
         le=30,
         description="a live job's window after its first that holds less audio than this is "
         "not decoded: the pause after the last word, which faster-whisper's word timings "
-        "decode once more (0.16-0.35 s in 7 of 9 finals measured, heard as made-up words)",
+        "decode once more and hear made-up words in",
     )
     device: Literal["cpu", "cuda", "auto"] = Field("cpu", description="where the model runs")
     drop_no_speech_prob: float = Field(
         0.4,
         ge=0,
         le=1,
-        description="a segment this likely to be silence, and decoded with an average "
-        "log-probability under STT_DROP_LOGPROB, is dropped as a hallucination",
+        description="a live segment this likely to be silence, and decoded with an average "
+        "log-probability under STT_DROP_LOGPROB, is dropped as a hallucination (file jobs "
+        "keep what Whisper keeps)",
     )
     drop_logprob: float = Field(-0.6, le=0, description="see STT_DROP_NO_SPEECH_PROB")
     drop_compression_ratio: float = Field(
