@@ -114,12 +114,12 @@ class SessionReader:
         if info is None:
             self._tell(self.listeners, Notice("ended", {"session_id": self.session_id}))
             return False
-        verdicts: dict[str, bool] = {}
+        verdicts: dict[Identity, bool] = {}  # one check per identity, however many listen
         for listener in list(self.listeners):
-            name = listener.identity.name
-            if name not in verdicts:
-                verdicts[name] = await access.may_read(store, listener.identity, info)
-            if not verdicts[name]:
+            who = listener.identity
+            if who not in verdicts:
+                verdicts[who] = await access.may_read(store, who, info)
+            if not verdicts[who]:
                 revoked = {"code": "forbidden", "message": "access to this session was revoked"}
                 self._tell([listener], Notice("error", revoked))
         return True
