@@ -85,8 +85,9 @@ class SttOptions:
 async def transcribe(core: Core, pcm16: bytes, options: SttOptions) -> Transcript:
     """Send 16 kHz mono PCM through an STT worker and return its transcript."""
     try:
+        live = options.live or not options.final
         worker = await core.registry.stt_worker(
-            options.model, options.language, core.settings.default_stt_model
+            options.model, options.language, core.settings.default_stt_model, live
         )
     except NoWorker as exc:
         raise GatewayError(exc.status, exc.message, "no_worker") from exc

@@ -49,6 +49,7 @@ def verbose_json(t: Transcript, task: str, words: bool, segments: bool) -> dict[
                 "avg_logprob": s.avg_logprob,
                 "compression_ratio": 0.0,
                 "no_speech_prob": s.no_speech_prob,
+                "language": s.language or t.language,  # code-switched audio: per segment
             }
             for s in t.segments
         ]

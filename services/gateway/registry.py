@@ -35,18 +35,27 @@ class Registry:
             self._cached_at = time.monotonic()
         return self._cached
 
-    async def stt_worker(self, model: str, language: str | None, default_model: str) -> WorkerInfo:
-        """A live STT worker for ``model`` (or an alias) that handles ``language``."""
-        live = [w for w in await self.workers() if w.component == "stt"]
-        if not live:
+    async def stt_worker(
+        self, model: str, language: str | None, default_model: str, live: bool = False
+    ) -> WorkerInfo:
+        """A live STT worker for ``model`` (or an alias) that handles ``language``. An alias
+        with no language sends a file to a multilingual model, which hears any language
+        (English-only ones turn other speech into made-up English), and a live session's
+        audio to the default model, which is faster."""
+        live_workers = [w for w in await self.workers() if w.component == "stt"]
+        if not live_workers:
             raise NoWorker("no speech-to-text worker is running", 503)
-        served = sorted({w.model for w in live})
+        served = sorted({w.model for w in live_workers})
         if model not in OPENAI_STT_ALIASES:
-            chosen = [w for w in live if w.model == model]
+            chosen = [w for w in live_workers if w.model == model]
             if not chosen:
                 raise NoWorker(f"model {model!r} is not served; served models: {served}", 400)
+        elif language is None and not live:
+            chosen = sorted(live_workers, key=lambda w: (len(w.languages) == 1, w.model))
         else:
-            chosen = sorted(live, key=lambda w: (w.model != default_model, len(w.languages) > 1))
+            chosen = sorted(
+                live_workers, key=lambda w: (w.model != default_model, len(w.languages) > 1)
+            )
         fit = [w for w in chosen if language is None or language in w.languages]
         if not fit:
             raise NoWorker(

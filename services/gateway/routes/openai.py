@@ -66,7 +66,9 @@ async def _speech_to_text(
         word_timestamps="word" in granularity,
     )
     transcript = await transcribe(core, pcm, options)
-    return render(transcript, response_format, task, list(granularity))
+    response = render(transcript, response_format, task, list(granularity))
+    response.headers["x-pyparrot-model"] = transcript.model  # which model 'whisper-1' meant
+    return response
 
 
 @router.post("/audio/transcriptions", summary="Transcribe audio (OpenAI-compatible)")
