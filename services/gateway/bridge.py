@@ -157,7 +157,8 @@ class Bridge:
         answered = False
         try:
             entry_id = await self._submit(stream, job, component, max_backlog)
-            self.entries[job.id] = (stream, entry_id, time.monotonic())
+            if queue.empty():  # else its reply came first: its entry may be rightly gone
+                self.entries[job.id] = (stream, entry_id, time.monotonic())
             while True:
                 try:
                     async with asyncio.timeout(timeout_s):
