@@ -115,8 +115,10 @@ class Transcriber:
             if s.live_speculate_silence_ms
             else 0
         )
-        # (utterance, speech windows) it stands for, and the job transcribing it
-        self.speculation: tuple[tuple[int, int], asyncio.Task[Transcript]] | None = None
+        # Per pause of the open utterance, (utterance, speech windows before it): the job
+        # transcribing it as if it ended there. Kept after the speaker goes on, as the text
+        # may still show that the pause ended a sentence.
+        self.speculations: dict[tuple[int, int], asyncio.Task[Transcript]] = {}
         self.pause_seen = False  # a speculation was made (or not possible) in this pause
         self.language: str | None = None  # the client's hint: every job uses it
         self.heard: str | None = None  # the last final's language: partials assume it
@@ -195,19 +197,16 @@ class Transcriber:
         if u is None:
             return
         self.pause_seen = True  # one speculation per pause
-        if self.speculation is not None:
-            self.speculation[1].cancel()  # the speaker went on: that pause was not the end
-        self.speculation = ((u.index, u.speech_windows), self._final_job(u))
+        self.speculations[(u.index, u.speech_windows)] = self._final_job(u)
 
     def _sentence_ended(self, index: int, speech_windows: int) -> bool:
         """Whether the speculation over this pause has come back, as a complete sentence.
         Without speculation nothing tells: every pause that long ends the utterance."""
         if not self.speculate_windows:
             return True
-        spec = self.speculation
-        if spec is None or spec[0] != (index, speech_windows) or not spec[1].done():
+        task = self.speculations.get((index, speech_windows))
+        if task is None or not task.done():
             return False  # not heard yet: wait (the long pause ends it anyway)
-        task = spec[1]
         if task.cancelled() or task.exception() is not None:
             return True  # no text to judge by: end as a pause alone would
         return ends_sentence(task.result().text)
@@ -215,26 +214,29 @@ class Transcriber:
     def _maybe_split(self) -> None:
         """A speculation that came back as a whole sentence after the speaker went on: the
         sentence ended at its pause, so end the utterance there (its final is that text)."""
-        spec = self.speculation
-        if spec is None or not spec[1].done() or spec[1].cancelled():
-            return
-        if spec[1].exception() is not None:
-            return
-        text = spec[1].result().text
-        if text.strip() and ends_sentence(text):
-            for utterance in self.segmenter.split(*spec[0]):
-                self._start_final(utterance)
+        current = self.segmenter.current
+        for key, task in sorted(self.speculations.items()):
+            if current is None or key[0] != current.index or not task.done():
+                continue
+            if task.cancelled() or task.exception() is not None:
+                continue
+            text = task.result().text
+            if text.strip() and ends_sentence(text) and (done := self.segmenter.split(*key)):
+                for utterance in done:
+                    self._start_final(utterance)
+                return
 
     async def _transcribe_final(self, u: Utterance) -> Transcript:
-        """The speculative final made at this utterance's last pause, or a new job."""
-        spec, self.speculation = self.speculation, None
-        if spec is not None and spec[0] == (u.index, u.speech_windows):
+        """The speculative final made at the pause that ended this utterance, or a new job.
+        The utterance's other speculations stand for nothing any more."""
+        spec = self.speculations.pop((u.index, u.speech_windows), None)
+        for key in [k for k in self.speculations if k[0] <= u.index]:
+            self.speculations.pop(key).cancel()
+        if spec is not None:
             try:
-                return await spec[1]
+                return await spec
             except GatewayError as exc:
                 log.info("speculative final failed (%s); transcribing again", exc.message)
-        elif spec is not None:
-            spec[1].cancel()
         return await self._final_job(u)
 
     async def _final(self, u: Utterance, previous: asyncio.Task[None] | None) -> None:
