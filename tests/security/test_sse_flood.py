@@ -1,5 +1,6 @@
 """Many SSE listeners cost one Redis reader per session, not a connection each; listeners are
-capped per key and per gateway (429), and the gauges count listeners and live sessions."""
+capped per key and per gateway (429); a listener that falls behind is dropped without holding
+up the others; and the gauges count listeners and live sessions."""
 
 import asyncio
 import contextlib
@@ -16,6 +17,8 @@ from websockets.asyncio.client import connect
 
 from services.gateway import keystore
 from services.gateway.app import create_app
+from services.gateway.auth import Identity
+from services.gateway.live.fanout import Entry, Fanout, Notice
 from services.gateway.live.store import SessionStore
 from services.gateway.settings import GatewaySettings
 from tests.gateway.live_helpers import listening
@@ -124,3 +127,45 @@ async def test_the_live_sessions_gauge_counts_sockets(gateway: Gateway) -> None:
         return await gauge(gw, "pyparrot_live_sessions") == 0
 
     await eventually(closed, 10)
+
+
+async def test_a_listener_that_falls_behind_is_dropped_alone(
+    clean_redis: str, aredis: aioredis.Redis
+) -> None:
+    settings = GatewaySettings(redis_url=clean_redis, sse_listener_queue=4)
+    app = create_app(settings, CollectorRegistry())
+    store = SessionStore(aredis, 600, 100)
+    info = await store.create(owner="p@example.com", listeners=["*"])
+    who = Identity("l@example.com", "listener", "k1")
+    async with app.router.lifespan_context(app):
+        fanout: Fanout = app.state.fanout
+        slow = fanout.events(who, info.id, "0-0", "0-0")
+        fast = fanout.events(who, info.id, "0-0", "0-0")
+        try:
+            await falls_behind(store, info.id, slow, fast)
+        finally:
+            await slow.aclose()
+            await fast.aclose()
+        assert fanout.readers == {}  # the last listener gone, the reader stopped
+
+
+async def falls_behind(
+    store: SessionStore,
+    session_id: str,
+    slow: AsyncIterator[Entry | Notice],
+    fast: AsyncIterator[Entry | Notice],
+) -> None:
+    first = [asyncio.create_task(anext(slow)), asyncio.create_task(anext(fast))]
+    await asyncio.sleep(0.1)  # both registered with the one reader, waiting
+    await store.publish(session_id, {"type": "stt_final", "text": "0"})
+    got = [await asyncio.wait_for(t, 5) for t in first]
+    assert all(isinstance(g, Entry) for g in got)
+    texts = []
+    for n in range(1, 11):  # the fast one reads each as it comes; the slow one none
+        await store.publish(session_id, {"type": "stt_final", "text": str(n)})
+        entry = await asyncio.wait_for(anext(fast), 5)
+        assert isinstance(entry, Entry)
+        texts.append(entry.event["text"])
+    assert texts == [str(n) for n in range(1, 11)]  # the fast one got every event
+    dropped = await asyncio.wait_for(anext(slow), 5)
+    assert isinstance(dropped, Notice) and dropped.data["code"] == "too_slow"

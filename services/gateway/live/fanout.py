@@ -126,10 +126,13 @@ class SessionReader:
 
     async def _run(self, position: str) -> None:
         key = streams.session_events(self.session_id)
+        # A batch never fills half a listener's queue by itself: only a listener that stopped
+        # reading is dropped, not one that reads as fast as events come.
+        count = max(1, min(100, self.core.settings.sse_listener_queue // 2))
         checked_s = time.monotonic()
         while self.listeners:
             try:
-                reply = await self.core.redis.xread({key: position}, count=100, block=BLOCK_MS)
+                reply = await self.core.redis.xread({key: position}, count=count, block=BLOCK_MS)
                 if not reply or time.monotonic() - checked_s >= ACCESS_RECHECK_S:
                     checked_s = time.monotonic()
                     if not await self._recheck() and not reply:
