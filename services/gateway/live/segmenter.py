@@ -9,12 +9,13 @@ for a whole paragraph, so its final (and every partial over it) would grow and c
 Speech longer than ``max_utterance_s`` is cut at its quietest window in the second half, and
 the rest goes on as the next utterance, so no words are lost at the cut.
 
-A pause alone cannot tell the end of a sentence from a speaker's hesitation inside one (both
-run 0.3-1.5 s), and a sentence cut there loses its context and gets made-up punctuation. So
-a pause up to ``long_silence_ms`` ends an utterance only if ``sentence_ended`` (the
-transcriber, from the text so far) says it is complete; a longer one ends it whatever was said.
-The text may come back after the speaker went on (a reader's 0.3 s between sentences is
-shorter than a decode): ``split`` then ends the utterance at that pause after all.
+A pause alone cannot tell the end of a sentence from a speaker's hesitation inside one (they
+are as long as each other), and a sentence cut there loses its context and gets made-up
+punctuation. So a pause up to ``long_silence_ms`` ends an utterance only if ``sentence_ended``
+(the transcriber, from the text so far) says it is complete; a longer one ends it whatever
+was said.
+The text may come back after the speaker went on (a fluent reader's pause between sentences
+is often shorter than a decode): ``split`` then ends the utterance at that pause after all.
 """
 
 from collections.abc import Callable
