@@ -16,13 +16,21 @@ from pathlib import Path
 import numpy as np
 
 from bench import REPO
-from bench.live_clip import LECTURE, RATE_HZ, spoken_clip
+from bench.live_clip import LECTURE, RATE_HZ, piper_16k, spoken_clip
 
 REAL = REPO.parent / "shared" / "audio" / "real"
 LONG_LECTURE = REPO / "bench" / "data" / "lecture_long.txt"
 SENTENCE_GAP_S = 0.7  # between two read sentences: a reader's pause, shorter than a paused one
 PAUSES_S = (0.4, 0.8, 1.1, 1.5)  # put inside sentences, in turn
 NOISE_DBFS = -55.0  # "low noise": a quiet room's floor under a pause
+# A speech read phrase by phrase, with a speaker's rhetorical pauses between (seconds).
+RHETORIC = [
+    ("And so, my fellow Americans,", 1.0),
+    ("ask not", 0.8),
+    ("what your country can do for you,", 1.2),
+    ("ask what you can do", 0.9),
+    ("for your country.", 0.0),
+]
 
 
 @dataclass(frozen=True)
@@ -128,6 +136,18 @@ def _speaker(name: str, pauses: bool) -> Item:
     return Item(f"{name} {'paused' if pauses else 'read'}", _joined(sentences, gap_s), text)
 
 
+def _rhetoric() -> Item:
+    from services.tts.model import load_model
+    from services.tts.settings import TtsSettings
+
+    voice = load_model(TtsSettings())
+    parts = []
+    for phrase, pause_s in RHETORIC:
+        parts += [piper_16k(voice, phrase), np.zeros(int(pause_s * RATE_HZ), dtype=np.float32)]
+    text = " ".join(phrase for phrase, _pause in RHETORIC)
+    return Item("rhetorical pauses (Piper)", np.concatenate(parts), text)
+
+
 def _espeak(text: str) -> np.ndarray:
     import soxr
 
@@ -153,4 +173,5 @@ def corpus(cache: Path) -> list[Item]:
     sentences = long_text.split(". ")
     first = ". ".join(sentences[:7]) + "."
     items.append(Item("lecture (espeak-ng en-gb)", _espeak(first), first))
+    items.append(_rhetoric())
     return items
