@@ -121,6 +121,25 @@ def clip_bytes(clip: str, language: str) -> bytes:
     return qc.wav_bytes(qc.espeak(clip, language))
 
 
+def lecture_cut() -> tuple[np.ndarray, str]:
+    """31 s of the lecture read by a British espeak-ng voice, stopping on the first word of
+    a sentence: the file path used to lose such a last word ("… within a second. But")."""
+    words = qc.LECTURE_TEXT.read_text().split()[: int(32 * 160 / 60)]
+    return qc.espeak(" ".join(words), "en-gb", 160), " ".join(words)
+
+
+async def test_the_last_word_of_a_clip_over_30_s_is_kept(
+    http: httpx.AsyncClient, models: dict[str, tuple[SttModel, SttSettings]]
+) -> None:
+    audio, text = lecture_cut()
+    assert len(audio) > 30 * qc.RATE_HZ
+    data = qc.wav_bytes(audio)
+    body = await upload(http, data, "wav", model="tiny.en")
+    words = normalize(body["text"])
+    assert words == plain(models["tiny.en"][0], data)
+    assert words[-3:] == normalize(text)[-3:], body["text"][-80:]
+
+
 @pytest.mark.parametrize(
     "clip, language", [("es_short.wav", "es"), ("pt_short.wav", "pt"), (GERMAN, "de")]
 )
