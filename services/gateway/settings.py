@@ -32,7 +32,9 @@ class GatewaySettings(ServiceSettings):
     )
     max_audio_s: float = Field(3_600.0, gt=0, description="longest accepted audio")
     default_stt_model: str = Field(
-        "tiny.en", description="model used for 'whisper-1' when the language is English/unknown"
+        "tiny.en",
+        description="model used for 'whisper-1' when the language is English, or unknown "
+        "in a live session (a file of unknown language goes to a multilingual model)",
     )
     required_stages: list[str] = Field(
         default_factory=lambda: ["stt"], description="/ready needs a live worker for each"
