@@ -123,14 +123,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.live_accuracy", description=__doc__)
     parser.add_argument("--paths", default="ws1,ws4,webrtc")
     parser.add_argument("--env", action="append", default=[], help="gateway KEY=VALUE")
-    parser.add_argument("--only", help="clips whose name holds this")
+    parser.add_argument("--only", help="clips whose name holds one of these (a,b)")
     parser.add_argument("--json", type=Path, help="write the rows here")
     args = parser.parse_args(argv)
     cache = whisperlive.DEFAULT_CACHE
     cache.mkdir(parents=True, exist_ok=True)
     pairs = _references(cache)
     if args.only:
-        pairs = [(i, t) for i, t in pairs if args.only in i.name]
+        pairs = [(i, t) for i, t in pairs if any(k in i.name for k in args.only.split(","))]
     env = dict(kv.split("=", 1) for kv in args.env)
     with Stack() as stack:
         set_stt_workers(stack, 1, worker_shape(LIVE_FULL, 1))

@@ -75,7 +75,7 @@ class GatewaySettings(ServiceSettings):
         4.0, ge=0.5, le=29, description="past this, a shorter pause ends an utterance"
     )
     live_short_silence_ms: int = Field(
-        250, ge=50, le=10_000, description="the pause that ends an utterance past the soft length"
+        400, ge=50, le=10_000, description="the pause that ends an utterance past the soft length"
     )
     live_long_silence_ms: int = Field(
         1_600,

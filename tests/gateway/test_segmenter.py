@@ -143,7 +143,8 @@ def test_a_sentence_found_after_the_speaker_went_on_is_split_off_at_its_pause() 
 
 @pytest.mark.parametrize(
     "before_s, pause_s",
-    [(5.0, 0.15), (2.0, 0.35)],  # too short a pause for a long utterance; for a short one
+    # Too short a pause for a long utterance; for a short one; a short utterance at all.
+    [(5.0, 0.15), (2.0, 0.35), (2.0, 0.7)],
 )
 def test_no_split_at_a_pause_too_short_to_end_a_sentence(before_s: float, pause_s: float) -> None:
     options = SegmenterOptions(min_silence_ms=500, soft_utterance_s=4.0, short_silence_ms=250)

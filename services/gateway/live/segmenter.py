@@ -35,7 +35,7 @@ class SegmenterOptions:
     min_speech_ms: int = 200
     max_utterance_s: float = 18.0
     soft_utterance_s: float = 4.0
-    short_silence_ms: int = 250
+    short_silence_ms: int = 400
     long_silence_ms: int = 1_600
 
     @classmethod
@@ -190,9 +190,11 @@ class Segmenter:
     def split(self, index: int, speech_windows: int) -> list[Utterance]:
         """End open utterance ``index`` at its earlier pause after ``speech_windows`` (found,
         after the speaker went on, to end a sentence) if that pause was long enough to end
-        one; the speech since goes on as the next utterance. [] if it cannot be cut there."""
+        one; the speech since goes on as the next utterance. [] if it cannot be cut there.
+        Only past the soft length: a text alone, without the pause going on, is too weak a
+        sign to cut a short utterance, where a fragment reads like a sentence."""
         cur = self.current
-        if cur is None or cur.index != index:
+        if cur is None or cur.index != index or speech_windows < self.soft_windows:
             return []
         pause = cur.pauses.get(speech_windows, 0)
         if pause < self._needed(speech_windows):
