@@ -24,6 +24,8 @@ from bench import (
     machine,
     mt,
     mt_report,
+    quality,
+    quality_report,
     report,
     scaleout,
     scaleout_report,
@@ -33,7 +35,8 @@ from bench import (
     tts_report,
 )
 
-SECTIONS = ("bus", "scaleout", "speech", "live", "tts", "mt", "dialog")
+SECTIONS = ("bus", "scaleout", "speech", "live", "tts", "mt", "dialog", "quality")
+DEFAULT_SECTIONS = SECTIONS[:-1]  # quality runs when asked for: ``python -m bench quality``
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,7 @@ class Preset:
     tts: tts.TtsConfig
     mt: mt.MtConfig
     dialog: dialog.DialogConfig
+    quality: quality.QualityConfig
 
 
 FULL = Preset(
@@ -55,6 +59,7 @@ FULL = Preset(
     tts.FULL,
     mt.FULL,
     dialog.FULL,
+    quality.FULL,
 )
 QUICK = Preset(
     speech.SpeechConfig(rounds=3, warmup=1),
@@ -64,11 +69,18 @@ QUICK = Preset(
     tts.QUICK,
     mt.QUICK,
     dialog.QUICK,
+    quality.QUICK,
 )
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument(
+        "section",
+        nargs="*",
+        metavar="SECTION",
+        help=f"benchmarks to run, of {', '.join(SECTIONS)} (default: all but quality)",
+    )
     parser.add_argument("--quick", action="store_true", help="few samples (CI, a few minutes)")
     parser.add_argument(
         "--out",
@@ -88,7 +100,10 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if unknown := [s for s in args.section if s not in SECTIONS]:
+        parser.error(f"unknown section(s) {unknown}; choose from {', '.join(SECTIONS)}")
     out: Path | None = args.out or (None if args.quick else DEFAULT_REPORT)
     preset = QUICK if args.quick else FULL
     if args.stt_fallback:
@@ -105,9 +120,11 @@ def main(argv: list[str] | None = None) -> int:
         "tts": lambda header: tts_report.render(tts.run(preset.tts), header),
         "mt": lambda header: mt_report.render(mt.run(preset.mt), header),
         "dialog": lambda header: dialog_report.render(dialog.run(preset.dialog), header),
+        "quality": lambda header: quality_report.render(quality.run(preset.quality), header),
     }
+    chosen = (args.only or []) + args.section
     for name in SECTIONS:
-        if args.only and name not in args.only:
+        if (chosen and name not in chosen) or (not chosen and name not in DEFAULT_SECTIONS):
             continue
         load_before = machine.load_average()
         if load_before > (os.cpu_count() or 1) / 2:
