@@ -137,7 +137,7 @@ def _models_live(url: str) -> bool:
 
 
 async def _files(result: QualityResult, url: str, wyoming_port: int, samples: list[Sample]) -> None:
-    # A fresh connection per request: the server closes idle ones while Wyoming runs.
+    # A fresh connection per request: one the gateway drops costs only that request.
     limits = httpx.Limits(max_keepalive_connections=0)
     async with httpx.AsyncClient(base_url=url, timeout=paths.TIMEOUT_S, limits=limits) as client:
         for sample in samples:
