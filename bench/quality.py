@@ -14,8 +14,10 @@ import asyncio
 import pickle
 import sys
 import tempfile
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import httpx
 
@@ -32,6 +34,7 @@ from pyparrot import redis_server
 STT_WORKERS = {"tiny.en": "stt-tiny", "base": "stt-base"}  # the default stack's two models
 LIVE_MODEL = "tiny.en"  # what whisper-1 live sessions are sent to (the gateway's default)
 FILE_PATHS = ("http", "pipeline", "wyoming")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -74,6 +77,7 @@ class QualityResult:
     references: "References" = field(default_factory=lambda: References())
     switch_languages: tuple[str, ...] = ()  # the code-switched clip's segment languages
     dropped: int = 0  # uploads the gateway closed without an answer (then retried)
+    failures: dict[str, int] = field(default_factory=dict)  # per path: calls that failed
 
 
 def _progress(message: str) -> None:
@@ -136,24 +140,40 @@ def _models_live(url: str) -> bool:
     return set(STT_WORKERS) <= {m["id"] for m in served}
 
 
+async def _attempt(result: QualityResult, path: str, call: Awaitable[T]) -> T | None:
+    """One path's answer, or None (counted in the report) when it failed."""
+    try:
+        return await call
+    except (httpx.HTTPError, OSError, RuntimeError) as exc:
+        result.failures[path] = result.failures.get(path, 0) + 1
+        _progress(f"{path} failed: {type(exc).__name__}: {exc}")
+        return None
+
+
 async def _files(result: QualityResult, url: str, wyoming_port: int, samples: list[Sample]) -> None:
     # A fresh connection per request: one the gateway drops costs only that request.
     limits = httpx.Limits(max_keepalive_connections=0)
     async with httpx.AsyncClient(base_url=url, timeout=paths.TIMEOUT_S, limits=limits) as client:
         for sample in samples:
-            heard, served = await paths.http_file(client, sample, "whisper-1")
+            answer = await _attempt(result, "http", paths.http_file(client, sample, "whisper-1"))
+            if answer is None:
+                continue  # the other paths' reference is the model that answered here
+            heard, served = answer
             _row(result, sample, "http", served, heard)
             if sample.clip.language == "en+de":
                 result.switch_languages = tuple(dict.fromkeys(heard.languages))
-            heard = await paths.pipeline(client, sample, "whisper-1")
-            _row(result, sample, "pipeline", served, heard)
-            heard = await paths.wyoming(wyoming_port, sample, "whisper-1")
-            _row(result, sample, "wyoming", served, heard)
+            piped = await _attempt(result, "pipeline", paths.pipeline(client, sample, "whisper-1"))
+            if piped is not None:
+                _row(result, sample, "pipeline", served, piped)
+            wyoming = paths.wyoming(wyoming_port, sample, "whisper-1")
+            if (said := await _attempt(result, "wyoming", wyoming)) is not None:
+                _row(result, sample, "wyoming", served, said)
             if result.config.compare_models:
                 for model in STT_WORKERS:
                     if model == "base" or sample.clip.language == "en":
-                        named, _ = await paths.http_file(client, sample, model)
-                        _row(result, sample, f"http {model}", model, named)
+                        call = paths.http_file(client, sample, model)
+                        if (named := await _attempt(result, f"http {model}", call)) is not None:
+                            _row(result, sample, f"http {model}", model, named[0])
         _progress(f"file paths: {len(samples)} samples")
 
 
@@ -162,10 +182,12 @@ async def _live(result: QualityResult, url: str, samples: list[Sample]) -> None:
     chosen = sorted(clean, key=lambda s: (s.clip.reference == "", s.clip.duration_s))
     for index, sample in enumerate(chosen[: result.config.live_clips]):
         for speed in result.config.live_speeds:
-            heard = await paths.live(url, sample, speed)
-            _row(result, sample, f"live {speed:g}x", LIVE_MODEL, heard)
+            path = f"live {speed:g}x"
+            if (heard := await _attempt(result, path, paths.live(url, sample, speed))) is not None:
+                _row(result, sample, path, LIVE_MODEL, heard)
         if index < result.config.webrtc_clips:
-            _row(result, sample, "webrtc", LIVE_MODEL, await paths.webrtc(url, sample))
+            if (heard := await _attempt(result, "webrtc", paths.webrtc(url, sample))) is not None:
+                _row(result, sample, "webrtc", LIVE_MODEL, heard)
     _progress("live paths done")
 
 

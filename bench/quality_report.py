@@ -101,6 +101,9 @@ def render(result: QualityResult, header: str) -> str:
         _conditions(rows),
         _end_losses(rows),
         f"HTTP uploads the gateway closed without an answer (each retried): {result.dropped}.",
+        "Calls that failed after retries (left out above): "
+        + (", ".join(f"{p} {n}" for p, n in result.failures.items()) or "none")
+        + ".",
     ]
     if result.switch_languages:
         parts.append(f"Code-switched clip (English, then German) over HTTP: segments in {switch}.")
