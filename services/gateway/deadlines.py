@@ -21,12 +21,13 @@ class _HeadDeadline(HttpToolsProtocol):
     _head_bytes = 0
 
     def data_received(self, data: bytes) -> None:
-        if self._head_timer is not None:  # still reading a head: bytes since its start count
+        # Parse first: a chunk may hold the head's end and the start of a body, and only a
+        # head still unfinished after it counts against the size.
+        super().data_received(data)
+        if self._head_timer is not None:
             self._head_bytes += len(data)
             if self._head_bytes > self.max_head_bytes:
                 self._expired()
-                return
-        super().data_received(data)
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)

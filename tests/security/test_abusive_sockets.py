@@ -96,6 +96,22 @@ async def endless_head(gw: GatewayProcess) -> None:
     await close(writer)
 
 
+async def head_and_big_body_in_one_write(gw: GatewayProcess, key: str) -> None:
+    """A body arriving in the same packets as its head is not counted as head."""
+    reader, writer = await asyncio.open_connection(gw.host, gw.port)
+    body = json.dumps({"text": "a" * 200_000}).encode()
+    head = (
+        "POST /v1/translate HTTP/1.1\r\nHost: gw\r\nContent-Type: application/json\r\n"
+        f"Authorization: Bearer {key}\r\nContent-Length: {len(body)}\r\n\r\n"
+    )
+    writer.write(head.encode() + body)
+    await writer.drain()
+    async with asyncio.timeout(LET_GO_S):
+        answer = await reader.readuntil(b"\r\n\r\n")
+    assert answer.startswith(b"HTTP/1.1 4"), answer  # an answer (too long), not a reset
+    await close(writer)
+
+
 async def idle_keep_alive(gw: GatewayProcess) -> None:
     reader, writer = await asyncio.open_connection(gw.host, gw.port)
     writer.write(b"GET /health HTTP/1.1\r\nHost: gw\r\n\r\n")
@@ -121,6 +137,10 @@ async def stalled_body(gw: GatewayProcess, key: str) -> None:
 
 def test_a_body_that_stops_coming_gets_408(gateway: GatewayProcess, key: str) -> None:
     asyncio.run(stalled_body(gateway, key))
+
+
+def test_a_big_body_sent_with_its_head_is_answered(gateway: GatewayProcess, key: str) -> None:
+    asyncio.run(head_and_big_body_in_one_write(gateway, key))
 
 
 def test_connections_that_send_nothing_useful_are_closed(gateway: GatewayProcess) -> None:
