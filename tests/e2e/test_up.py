@@ -86,15 +86,15 @@ def test_up_transcribe_status_down(stack: tuple[str, dict[str, str]]) -> None:
     status = json.loads(pyparrot("status", "--json", env=env).stdout)
     procs = {p["name"]: p for p in status["processes"]}
     assert set(procs) == {
-        "redis", "gateway", "stt-1", "stt-base-1", "mt-1", "tts-1", "tts-espeak-1",
-        "summarizer-1", "dialog-1",
+        "redis", "gateway", "supervisor", "stt-1", "stt-base-1", "mt-1", "tts-1",
+        "tts-espeak-1", "summarizer-1", "dialog-1",
     }  # fmt: skip
     assert all(p["alive"] for p in procs.values())
     stt = {w["model"]: w["pid"] for w in status["workers"] if w["component"] == "stt"}
     assert stt == {"tiny.en": procs["stt-1"]["pid"], "base": procs["stt-base-1"]["pid"]}
     workers = httpx.get(f"{url}/v1/workers").json()
     by_pid = {w["pid"]: w["component"] for w in workers}
-    assert {by_pid[procs[name]["pid"]] for name in procs if name not in ("redis", "gateway")} == {
+    assert {by_pid[procs[name]["pid"]] for name in procs if name not in ("redis", "gateway", "supervisor")} == {
         "stt", "mt", "tts", "summarizer", "llm",
     }  # fmt: skip
     voices = {v["id"]: v for v in httpx.get(f"{url}/v1/voices").json()["data"]}
