@@ -94,7 +94,8 @@ def test_up_transcribe_status_down(stack: tuple[str, dict[str, str]]) -> None:
     assert stt == {"tiny.en": procs["stt-1"]["pid"], "base": procs["stt-base-1"]["pid"]}
     workers = httpx.get(f"{url}/v1/workers").json()
     by_pid = {w["pid"]: w["component"] for w in workers}
-    assert {by_pid[procs[name]["pid"]] for name in procs if name not in ("redis", "gateway", "supervisor")} == {
+    not_workers = ("redis", "gateway", "supervisor")
+    assert {by_pid[procs[name]["pid"]] for name in procs if name not in not_workers} == {
         "stt", "mt", "tts", "summarizer", "llm",
     }  # fmt: skip
     voices = {v["id"]: v for v in httpx.get(f"{url}/v1/voices").json()["data"]}
