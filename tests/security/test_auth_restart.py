@@ -1,6 +1,7 @@
 """Authentication survives a Redis that lost its keys: `up`'s Redis keeps them on disk, and a
 gateway that once saw keys never falls back to the loopback open mode."""
 
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -14,9 +15,14 @@ from pyparrot import procs, redis_server
 from services.gateway import keystore
 from services.gateway.app import create_app
 from services.gateway.settings import GatewaySettings
+from tests.gateway.test_auth import OPEN, ROUTES
 
 pytestmark = pytest.mark.redis
-PROTECTED = ("/v1/workers", "/v1/sessions/any-session")
+
+
+def protected_routes() -> list[tuple[str, str]]:
+    """Every (method, path) of the route table that needs a key, path parameters filled."""
+    return [(m, re.sub(r"\{[^}]+\}", "abc123", p)) for m, p in ROUTES if p not in OPEN]
 
 
 @pytest.fixture
@@ -41,10 +47,12 @@ async def test_an_emptied_key_store_does_not_open_the_gateway(
     assert (await gateway.get("/v1/workers")).status_code == 401
 
     await aredis.flushall()  # what a restart of a Redis without persistence does
-    for path in PROTECTED:
+    routes = protected_routes()
+    assert len(routes) > 30
+    for method, path in routes:
         for headers in ({}, {"Authorization": "Bearer made-up"}, admin):
-            refused = await gateway.get(path, headers=headers)
-            assert refused.status_code == 401, (path, headers, refused.text)
+            refused = await gateway.request(method, path, headers=headers)
+            assert refused.status_code == 401, (method, path, headers, refused.text)
     assert "key store in Redis is EMPTY" in caplog.text
 
 
@@ -59,7 +67,9 @@ async def test_a_new_gateway_on_an_emptied_store_stays_closed(
             app.router.lifespan_context(app),
             httpx.AsyncClient(transport=transport, base_url="http://gateway") as client,
         ):
-            assert (await client.get("/v1/workers")).status_code == 401
+            for method, path in protected_routes():
+                answer = await client.request(method, path)
+                assert answer.status_code == 401, (method, path, answer.text)
         await aredis.flushall()
 
 
