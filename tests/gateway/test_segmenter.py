@@ -155,3 +155,40 @@ def test_no_split_at_a_pause_too_short_to_end_a_sentence(before_s: float, pause_
     seg.push(*script(("speech", 1.0)))
     assert seg.split(spoken.index, spoken.speech_windows) == []
     assert len(seg.flush()) == 1
+
+
+def forced_cut(sentence_at_s: float | None, *parts: tuple[str, float]) -> float:
+    """The length (s) of the first utterance of speech that reaches ``max_utterance_s``
+    without a pause that ends it; the text says a sentence ends at ``sentence_at_s``."""
+    options = SegmenterOptions(
+        soft_utterance_s=4.0, short_silence_ms=400, long_silence_ms=1_600, max_utterance_s=18.0
+    )
+
+    def ended(_index: int, windows: int) -> bool:
+        return sentence_at_s is not None and abs(windows * WINDOW_S - sentence_at_s) < 0.05
+
+    seg = Segmenter(options, sentence_ended=ended)
+    done, _started = seg.push(*script(*parts))
+    assert done, "the utterance was not cut"
+    return len(done[0].audio) / RATE_HZ
+
+
+LONG_TALK = [
+    ("speech", 6.0), ("pause", 0.2), ("speech", 4.0), ("pause", 0.15),
+    ("speech", 3.0), ("pause", 0.3), ("speech", 3.0), ("pause", 0.2), ("speech", 3.0),
+]  # fmt: skip
+
+
+def test_an_over_long_utterance_is_cut_where_the_text_ended_a_sentence() -> None:
+    # The 0.2 s pause at 6 s is too short to end an utterance, but its text ended a sentence.
+    assert 6.0 <= forced_cut(6.0, *LONG_TALK) <= 6.3
+
+
+def test_without_a_known_sentence_end_the_cut_is_at_the_longest_late_pause() -> None:
+    # Not at the first quiet window of the second half (the 0.15 s pause at 10.2 s).
+    assert 13.35 <= forced_cut(None, *LONG_TALK) <= 13.7
+
+
+def test_speech_without_a_pause_is_cut_at_its_quietest_window() -> None:
+    probs_cut = forced_cut(None, ("speech", 19.0))
+    assert 9.0 <= probs_cut <= 18.0

@@ -6,8 +6,8 @@ the lower threshold (hysteresis, as in Silero's own segmenter). Once an utteranc
 than ``soft_utterance_s``, a shorter pause (``short_silence_ms``) ends it: fluent speakers
 pause 0.3-0.5 s between sentences, and waiting for a long pause would keep one utterance open
 for a whole paragraph, so its final (and every partial over it) would grow and come late.
-Speech longer than ``max_utterance_s`` is cut at its quietest window in the second half, and
-the rest goes on as the next utterance, so no words are lost at the cut.
+Speech longer than ``max_utterance_s`` is cut at a pause (one known to end a sentence first),
+and the rest goes on as the next utterance, so no words are lost at the cut.
 
 A pause alone cannot tell the end of a sentence from a speaker's hesitation inside one (they
 are as long as each other), and a sentence cut there loses its context and gets made-up
@@ -214,8 +214,22 @@ class Segmenter:
         return self.sentence_ended(cur.index, len(cur.windows) - cur.silence)
 
     def _cut(self, cur: _Open) -> list[Utterance]:
-        """Split an over-long utterance at its quietest window in the second half."""
+        """Split an over-long utterance where a sentence most likely ends: at its latest pause
+        past the soft length whose text is known to end one; else at its longest pause in the
+        second half; else at its quietest window there (a decode late under load must not
+        leave the cut to fall inside a sentence when a pause was there to cut at)."""
         half = len(cur.probs) // 2
+        ended = [
+            k
+            for k in sorted(cur.pauses, reverse=True)
+            if k >= self.soft_windows and self.sentence_ended(cur.index, k)
+        ]
+        later = [k for k in cur.pauses if k >= half]
+        if ended or later:
+            k = ended[0] if ended else max(later, key=lambda at: (cur.pauses[at], at))
+            kept = min(cur.pauses[k], self.pad_windows)
+            cur.silence = 0
+            return self._split(cur, k + kept, kept)
         quietest = half + int(np.argmin(cur.probs[half:]))
         cur.silence = 0
         return self._split(cur, quietest + 1, 0)
