@@ -20,7 +20,7 @@ SENTENCES = [f"real/spk1_snt{i}" for i in range(1, 5)]
 PAUSES_S = (1.0, 0.8, 1.1, 0.7)  # inside sentences: past the 0.5 s that ends an utterance,
 # short of the long pause (1.6 s with the words' own gaps) that ends one whatever was said
 GAP_S = 1.0  # between sentences
-SPEED = 3.0
+SPEED = 1.5
 TOLERANCE = 0.05  # WER against the model's own text of the whole clip
 MARK = re.compile(r"[.!?](?=\s|$)")
 
