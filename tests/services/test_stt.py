@@ -209,3 +209,35 @@ def test_a_decoding_loop_is_dropped() -> None:
         update={"text": "the the the " * 40, "compression_ratio": 12.0}
     )
     assert not _heard(settings, looping_words, live=True)
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory: pytest.TempPathFactory) -> tuple[SttModel, SttSettings]:
+    cache = tmp_path_factory.mktemp("models")
+    settings = SttSettings(model="base", model_cache_dir=str(cache), cpu_threads=2)
+    return load_model(settings), settings
+
+
+# Clips of bench.langid_corpus on which Whisper's detection is wrong or unsure and the re-scoring
+# before it chose wrong too (docs/BENCHMARKS.md, "Spoken-language ID"): sentence, voice, speed.
+HARD_CLIPS = [
+    ("es", 6, "es+f4", 175),
+    ("pt", 4, "pt+m7", 175),
+    ("de", 6, "de+f4", 140),
+    ("fr", 3, "fr-be", 175),
+]
+
+
+@pytest.mark.timeout(180)  # base with up to six decodes per clip, on a shared 2-core machine
+@pytest.mark.parametrize("language, sentence, voice, words_per_min", HARD_CLIPS)
+def test_the_handler_hears_the_spoken_language(
+    base: tuple[SttModel, SttSettings], language: str, sentence: int, voice: str, words_per_min: int
+) -> None:
+    from bench import langid_corpus, quality_corpus
+
+    model, settings = base
+    text = langid_corpus.SENTENCES[language][sentence]
+    audio = quality_corpus.espeak(text, voice, words_per_min)
+    pcm = (audio * 32767).astype("<i2").tobytes()
+    result = transcribe(model, settings, TranscribeRequest(audio=pcm, audio_format=AudioFormat()))
+    assert result.language == language, (result.language, result.text)
