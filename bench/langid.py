@@ -117,7 +117,7 @@ def main() -> None:
     parser.add_argument("--check", action="store_true", help="run the rules, not features")
     parser.add_argument("--held-out-only", action="store_true", help="with --check")
     parser.add_argument("--old-module", type=Path, help="an earlier services/stt/langid.py")
-    parser.add_argument("--rules", default="reference,old")
+    parser.add_argument("--rules", default="reference,old,new")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     if args.check:
