@@ -23,8 +23,9 @@ TOP = 5  # detection probabilities kept per clip, besides those of the decoded l
 @dataclass
 class Decode:
     logprob: float  # mean per token
-    tokens: int
+    tokens: int  # how many it took (the token limit when it ran out)
     text: str
+    ended: bool | None = None  # before its token limit (None: judge by ``tokens``)
 
 
 @dataclass
@@ -49,7 +50,7 @@ def decode(model: SttModel, encoded: object, language: str) -> Decode:
     tokenizer = Tokenizer(model.whisper.hf_tokenizer, True, "transcribe", language)
     tokens = len(tokenizer.encode(" " + result.text)) if result.text else 0
     tokens = tokens if result.ended else langid.token_limit()
-    return Decode(round(result.logprob, 4), tokens, result.text)
+    return Decode(round(result.logprob, 4), tokens, result.text, result.ended)
 
 
 def measure(

@@ -33,7 +33,8 @@ def old(f: ClipFeatures) -> str:
 def decoded(f: ClipFeatures, code: str) -> langid.Decoded:
     """A measured decode as the product sees it."""
     d = f.decodes[code]
-    return langid.Decoded(d.logprob, d.text, d.tokens < langid.token_limit())
+    ended = d.ended if d.ended is not None else d.tokens < langid.token_limit()
+    return langid.Decoded(d.logprob, d.text, ended)
 
 
 def chosen(
