@@ -1,24 +1,34 @@
 """Spoken-language identification that does not trust an unsure guess.
 
-Whisper guesses the language from the first 30 s in one encoder pass. When it is sure, that
-guess stands. When it is not (robotic or accented speech, short clips), each candidate is
-decoded and the one whose transcript the model finds most likely wins, since a decode in the
-wrong language reads as less likely. Candidates are Whisper's own top guesses plus the
-languages a deployment expects (``STT_LANGUAGE_CANDIDATES``). Figures: docs/BENCHMARKS.md.
+Whisper guesses the language from the first 30 s of speech in one encoder pass. When it is
+sure, that guess stands, whatever the language. When it is not (robotic or accented speech,
+short clips, noise), the choice is made among the languages the deployment expects
+(``STT_LANGUAGE_CANDIDATES``): an unsure guess of a language nobody speaks to this
+deployment is likelier a misheard expected one. Each expected language is decoded greedily
+from the same encoder output; decodes that ran past the speech or repeat themselves (how
+Whisper makes text up in a wrong language) are set aside, and the likeliest of the rest, by
+mean log-probability per token, wins. Adding Whisper's detection probability to that score
+sank the languages it mishears (Portuguese heard as Latin or Hungarian). The corpus the rule
+was chosen on, and its figures: docs/BENCHMARKS.md.
 """
 
+import functools
+import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from faster_whisper.audio import pad_or_trim
+from faster_whisper.tokenizer import Tokenizer
+from faster_whisper.transcribe import get_suppressed_tokens
+from faster_whisper.vad import collect_chunks, get_speech_timestamps
 
 from services.stt.model import SttModel
 from services.stt.settings import SttSettings
 
 WINDOW_SAMPLES = 30 * 16_000  # what Whisper's detection looks at
-SCORE_SAMPLES = 10 * 16_000  # a candidate is judged on the first 10 s...
-SCORE_TOKENS = 64  # ...and at most this many tokens (a wrong language can babble on)
+SCORE_TOKENS = 64  # a candidate's decode budget (a wrong language can babble on)
 MIN_RESCORE_SAMPLES = 16_000  # under 1 s of audio, decodes say little: keep the guess
-TOP_GUESSES = 3
 
 
 @dataclass(frozen=True)
@@ -29,29 +39,91 @@ class Choice:
     guess: str = ""  # Whisper's own first guess, which decoding may have overruled
 
 
-def candidates(model: SttModel, settings: SttSettings, guesses: list[str]) -> list[str]:
-    """Whisper's top guesses, then the expected languages; each once, all transcribable."""
-    ordered = [*guesses[:TOP_GUESSES], *settings.language_candidates]
-    return [c for c in dict.fromkeys(ordered) if c in model.languages]
+@dataclass(frozen=True)
+class Decoded:
+    logprob: float  # mean per token (higher is likelier)
+    text: str
+    ended: bool  # stopped before running out of tokens: it ended with the speech
+
+    @property
+    def heard(self) -> bool:
+        """False for Whisper's two ways of making text up in a wrong language: running on
+        past the speech, and repeating itself (a loop scores a high log-probability)."""
+        words = re.findall(r"\w+", self.text.lower())
+        grams = list(zip(words, words[1:], words[2:], strict=False))
+        return self.ended and len(grams) == len(set(grams))
 
 
-def _score(model: SttModel, settings: SttSettings, audio: np.ndarray, language: str) -> float:
-    """Mean log-probability per token of a greedy decode in ``language`` (higher is likelier)."""
-    segments, _info = model.whisper.transcribe(
-        audio[:SCORE_SAMPLES],
-        language=language,
-        beam_size=1,
-        temperature=0.0,
-        max_new_tokens=SCORE_TOKENS,
-        vad_filter=settings.vad_filter,
-        without_timestamps=True,
-        condition_on_previous_text=False,
-    )
-    weighted, tokens = 0.0, 0
-    for seg in segments:
-        weighted += seg.avg_logprob * len(seg.tokens)
-        tokens += len(seg.tokens)
-    return weighted / tokens if tokens else float("-inf")
+def candidates(model: SttModel, settings: SttSettings) -> list[str]:
+    """The expected languages this model can transcribe, each once."""
+    return [c for c in dict.fromkeys(settings.language_candidates) if c in model.languages]
+
+
+def decide(
+    ranked: Sequence[tuple[str, float]],
+    decoded: Callable[[str], Decoded],
+    options: Sequence[str],
+    confidence: float,
+) -> tuple[str, bool]:
+    """The language from Whisper's ranked detection and each of ``options`` decoded; True
+    when the decodes decided. Only decodes the model seems to have heard compete, unless
+    none was; the likeliest of them wins."""
+    guess, probability = ranked[0]
+    if probability >= confidence or len(options) < 2:
+        return guess, False
+    pool = [code for code in options if decoded(code).heard] or list(options)
+    return max(pool, key=lambda code: decoded(code).logprob), True
+
+
+def speech_window(settings: SttSettings, audio: np.ndarray) -> np.ndarray:
+    """The first 30 s of ``audio``, without its non-speech when the VAD is on (as
+    faster-whisper's own detection sees it)."""
+    window = audio[:WINDOW_SAMPLES]
+    if not settings.vad_filter:
+        return window
+    chunks, _meta = collect_chunks(window, get_speech_timestamps(window))
+    speech = np.concatenate(chunks) if chunks else window
+    return speech if len(speech) else window
+
+
+def encode(model: SttModel, audio: np.ndarray) -> object:
+    """The encoder's output for one 30 s window of 16 kHz ``audio``."""
+    features = model.whisper.feature_extractor(audio[:WINDOW_SAMPLES])
+    return model.whisper.encode(pad_or_trim(features))
+
+
+def detect(model: SttModel, encoded: object) -> list[tuple[str, float]]:
+    """Every language with Whisper's detection probability, likeliest first."""
+    ranked = model.whisper.model.detect_language(encoded)[0]
+    return [(token[2:-2], probability) for token, probability in ranked]
+
+
+def decode(model: SttModel, encoded: object, language: str) -> Decoded:
+    """A greedy decode in ``language`` from a shared encoder output, scored as faster-whisper
+    scores a segment."""
+    whisper = model.whisper
+    tokenizer = Tokenizer(whisper.hf_tokenizer, True, task="transcribe", language=language)
+    prompt = [*tokenizer.sot_sequence, tokenizer.no_timestamps]
+    result = whisper.model.generate(
+        encoded,
+        [prompt],
+        max_length=len(prompt) + SCORE_TOKENS,
+        return_scores=True,
+        suppress_blank=True,
+        suppress_tokens=get_suppressed_tokens(tokenizer, [-1]),
+    )[0]
+    tokens = [t for t in result.sequences_ids[0] if t < tokenizer.eot]
+    if not tokens:
+        return Decoded(float("-inf"), "", True)
+    mean = float(result.scores[0]) * len(tokens) / (len(tokens) + 1)
+    ended = len(tokens) < token_limit(len(prompt))
+    return Decoded(mean, tokenizer.decode(tokens).strip(), ended)
+
+
+def token_limit(prompt_tokens: int = 4) -> int:
+    """The most tokens a candidate's decode yields: CTranslate2's Whisper stops at half of
+    ``max_length`` (prompt included), not at ``max_length`` less the prompt."""
+    return (prompt_tokens + SCORE_TOKENS) // 2
 
 
 def choose_language(
@@ -59,16 +131,16 @@ def choose_language(
 ) -> Choice:
     """The spoken language of 16 kHz float32 ``audio`` for a multilingual model; with
     ``rescore`` False (live partials, which must be quick), Whisper's guess stands."""
-    window = audio[:WINDOW_SAMPLES]
-    language, probability, ranked = model.whisper.detect_language(
-        window, vad_filter=settings.vad_filter
+    speech = speech_window(settings, audio)
+    encoded = encode(model, speech)
+    ranked = detect(model, encoded)
+    guess, probability = ranked[0]
+    if not rescore or len(speech) < MIN_RESCORE_SAMPLES:
+        return Choice(guess, probability, False)
+    language, rescored = decide(
+        ranked,
+        functools.cache(lambda code: decode(model, encoded, code)),
+        candidates(model, settings),
+        settings.language_confidence,
     )
-    sure = probability >= settings.language_confidence
-    if sure or not rescore or len(window) < MIN_RESCORE_SAMPLES:
-        return Choice(language, probability, False)
-    probs = dict(ranked)
-    options = candidates(model, settings, [code for code, _p in ranked])
-    if len(options) < 2:
-        return Choice(language, probability, False)
-    best = max(options, key=lambda code: _score(model, settings, window, code))
-    return Choice(best, probs.get(best, 0.0), True, language)
+    return Choice(language, dict(ranked).get(language, 0.0), rescored, guess)

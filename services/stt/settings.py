@@ -87,6 +87,7 @@ class SttSettings(WorkerSettings):
         "by decoding (multilingual models only; 0 trusts Whisper's first guess)",
     )
     language_candidates: list[str] = Field(
-        default_factory=lambda: ["en", "es", "pt", "de", "fr"],
-        description="languages this deployment expects, re-scored besides Whisper's top guesses",
+        default_factory=lambda: ["en", "es", "pt", "de", "fr", "it"],
+        description="languages this deployment expects: an unsure detection is decided among "
+        "them by decoding",
     )

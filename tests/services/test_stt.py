@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 from services.stt.handler import handle, transcribe
+from services.stt.langid import choose_language
 from services.stt.model import SttModel, load_model, resolve_model_path
 from services.stt.settings import SttSettings
 from shared.messages import AudioFormat, Envelope, TranscribeRequest
@@ -209,3 +210,43 @@ def test_a_decoding_loop_is_dropped() -> None:
         update={"text": "the the the " * 40, "compression_ratio": 12.0}
     )
     assert not _heard(settings, looping_words, live=True)
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory: pytest.TempPathFactory) -> tuple[SttModel, SttSettings]:
+    cache = tmp_path_factory.mktemp("models")
+    settings = SttSettings(model="base", model_cache_dir=str(cache), cpu_threads=2)
+    return load_model(settings), settings
+
+
+# Clips of bench.langid_corpus on which Whisper's detection is wrong and the re-scoring before
+# this rule chose wrong too (docs/BENCHMARKS.md, "Spoken-language ID"): sentence, voice,
+# speed, room impulse response (0: none).
+HARD_CLIPS = [
+    ("es", 4, "es-419", 175, 3),
+    ("pt", 4, "pt+m7", 175, 0),
+    ("de", 6, "de+f4", 140, 0),
+    ("fr", 3, "fr-be", 175, 0),
+]
+
+
+@pytest.mark.parametrize("language, sentence, voice, words_per_min, room", HARD_CLIPS)
+def test_the_handler_hears_the_spoken_language(
+    base: tuple[SttModel, SttSettings],
+    language: str,
+    sentence: int,
+    voice: str,
+    words_per_min: int,
+    room: int,
+) -> None:
+    """The choice ``transcribe`` decodes a file of unknown language in (its wiring into the
+    transcript is test_multilingual_base_detects_language's)."""
+    from bench import langid_corpus, quality_corpus
+
+    model, settings = base
+    text = langid_corpus.SENTENCES[language][sentence]
+    audio = quality_corpus.espeak(text, voice, words_per_min)
+    audio = quality_corpus.with_room(audio, room) if room else audio
+    choice = choose_language(model, settings, audio)
+    assert choice.language == language, choice
+    assert choice.rescored and choice.guess != language  # Whisper's own guess was wrong
