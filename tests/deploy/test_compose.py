@@ -194,3 +194,13 @@ def test_llm_backend_keys_reach_the_llm_workers() -> None:
     own = {"LLM_BACKEND_API_KEY": "llm-secret", "SUM_BACKEND_API_KEY": "sum-secret"}
     services = resolved(env=own)["services"]
     assert services["summarizer"]["environment"]["SUM_BACKEND_API_KEY"] == "sum-secret"
+
+
+def test_pyparrot_containers_run_read_only_without_privileges() -> None:
+    services = resolved()["services"]
+    for name in ("gateway", *WORKERS):
+        service = services[name]
+        assert service["read_only"] is True, name
+        assert service["cap_drop"] == ["ALL"], name
+        assert "no-new-privileges:true" in service["security_opt"], name
+        assert {"/tmp", "/home/pyparrot"} <= set(service["tmpfs"]), name
