@@ -1,11 +1,14 @@
 """Health, readiness, the worker listing and metrics."""
 
+import asyncio
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 import pytest
 import redis.asyncio as aioredis
 from fastapi import FastAPI
+from fastapi.responses import StreamingResponse
 from prometheus_client import CollectorRegistry
 
 from pyparrot import procs, redis_server
@@ -114,3 +117,22 @@ async def test_live_answers_while_redis_is_down(tmp_path: Path) -> None:
                 assert (await client.get("/health")).status_code == 503
     finally:
         procs.stop([server], timeout_s=10)
+
+
+async def test_a_streamed_response_is_timed_to_its_last_byte(app: FastAPI) -> None:
+    async def slow_body() -> AsyncIterator[bytes]:
+        for _ in range(3):
+            await asyncio.sleep(0.1)
+            yield b"chunk "
+
+    app.add_api_route("/v1/slow", lambda: StreamingResponse(slow_body()))
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
+        assert (await client.get("/v1/slow")).text == "chunk " * 3
+        text = (await client.get("/metrics")).text
+    [line] = [
+        line
+        for line in text.splitlines()
+        if line.startswith('pyparrot_http_request_duration_seconds_sum{route="/v1/slow"}')
+    ]
+    assert float(line.split()[-1]) >= 0.3  # the headers left at once; the body took 0.3 s
