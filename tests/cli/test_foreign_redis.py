@@ -76,3 +76,13 @@ def test_a_shared_redis_is_announced_by_up_and_status(clean_redis: str, tmp_path
     client = redis.Redis.from_url(clean_redis)
     assert client.get("shop:cart:42") == b"theirs"  # theirs untouched, the server still up
     client.close()
+
+
+def test_a_worker_refuses_to_join_it_too(clean_redis: str, tmp_path: Path) -> None:
+    client = redis.Redis.from_url(clean_redis)
+    client.set("shop:cart:42", "theirs")
+    client.close()
+    env = cli_env(tmp_path, clean_redis)
+    refused = pyparrot("worker", "mt", "--redis-url", clean_redis, env=env, timeout_s=60)
+    assert refused.returncode == 1 and "--shared-redis" in " ".join(refused.stderr.split())
+    assert our_keys(clean_redis) == []
