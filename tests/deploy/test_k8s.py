@@ -238,3 +238,15 @@ def test_a_redis_blip_restarts_no_gateway() -> None:
     [container] = by_kind("Deployment")["gateway"]["spec"]["template"]["spec"]["containers"]
     assert container["livenessProbe"]["httpGet"]["path"] == "/live"
     assert "/live" in {route.path for route in router.routes}  # type: ignore[attr-defined]
+
+
+def test_only_pyparrot_pods_and_keda_reach_redis() -> None:
+    kustomization = yaml.safe_load((K8S / "kustomization.yaml").read_text())
+    [label] = [pairs["pairs"] for pairs in kustomization["labels"] if pairs["includeTemplates"]]
+    [policy] = by_kind("NetworkPolicy").values()
+    redis_pod = by_kind("Deployment")["redis"]["spec"]["template"]["metadata"]["labels"]
+    assert policy["spec"]["podSelector"]["matchLabels"].items() <= redis_pod.items()
+    [rule] = policy["spec"]["ingress"]
+    allowed = [peer.get("podSelector", {}).get("matchLabels") for peer in rule["from"]]
+    assert label in allowed  # every pod template gets this label from kustomize
+    assert rule["ports"] == [{"port": 6379, "protocol": "TCP"}]
