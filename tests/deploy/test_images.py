@@ -223,11 +223,13 @@ def worker_env(target: str, redis_url: str, metrics_port: int = 0) -> dict[str, 
 def test_a_worker_image_starts_and_heartbeats(
     target: str, images: dict[str, Built], clean_redis: str, tmp_path: Path
 ) -> None:
-    proc = start(images[target], tmp_path, worker_env(target, clean_redis))
+    port = free_port()
+    proc = start(images[target], tmp_path, worker_env(target, clean_redis, port))
     try:
         component = COMPONENT.get(target, target)
         ready = lambda: heartbeat_of(clean_redis, component, proc.pid)  # noqa: E731
         wait_until(ready, proc, tmp_path, f"{target} worker")
+        assert answers(f"http://127.0.0.1:{port}/metrics")  # what the HEALTHCHECK asks
     finally:
         stop(proc)
     assert proc.returncode == 0, f"{target} did not stop cleanly on SIGTERM"
