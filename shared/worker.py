@@ -143,16 +143,16 @@ class Worker:
         beating = asyncio.create_task(self._heartbeat(stop))
         self._stopping = asyncio.create_task(stop.wait())
         log.info("ready: %s worker %s on %s", self.spec.component, self.info.name, self.spec.stream)
-        backoff_s = 0.1
+        backoff = bus.Backoff(self.settings.redis_backoff_max_s)
         try:
             while not stop.is_set():
                 try:
                     got = await self._turn()
-                    backoff_s = 0.1
+                    backoff.reset()
                 except bus.TRANSIENT as exc:
-                    log.warning("redis error: %s; retry in %.1fs", exc, backoff_s)
-                    await asyncio.sleep(backoff_s)
-                    backoff_s = min(backoff_s * 2, self.settings.redis_backoff_max_s)
+                    pause_s = backoff.next_s()
+                    log.warning("redis error: %s; retry in %.1fs", exc, pause_s)
+                    await asyncio.sleep(pause_s)
                     continue
                 if burst and not got and not self.in_flight:
                     break
