@@ -49,6 +49,7 @@ class _EncoderWindow(threading.local):
     track_language = False  # keep each window's language (faster-whisper's multilingual)
     overruled: tuple[str, str] | None = None  # a guess the clip's rescoring overruled, and by
     language: str | None = None  # the last window's language, when tracked
+    first: object | None = None  # the encoder's output for the last call's first window
 
 
 class LaterWindowSkipped(Exception):
@@ -95,6 +96,7 @@ class WindowedWhisper(WhisperModel):
         window.started = False
         window.track_language, window.language = track_language, None
         window.overruled = overruled
+        window.first = None
         try:
             yield
         finally:
@@ -106,19 +108,27 @@ class WindowedWhisper(WhisperModel):
         """The language of the window this thread decoded last (when tracked)."""
         return self._window.language
 
+    def first_window(self) -> object | None:
+        """The encoder's output for the first window of this thread's last call, to read
+        the decoder's view of it again (kept until the next call)."""
+        return self._window.first
+
     def encode(self, features: np.ndarray) -> object:
         window = self._window
         later, window.started = window.started, True
         shorten = 0 < window.frames < features.shape[-1]
-        if not (shorten or (later and window.skip_under)):
-            return super().encode(features)  # a file's window: nothing to measure
-        content = _content_frames(features)
-        if later and content < window.skip_under:
-            raise LaterWindowSkipped
-        if shorten:
-            frames = min(max(content + WINDOW_MARGIN_FRAMES, window.frames), features.shape[-1])
-            features = np.ascontiguousarray(features[..., :frames])
-        return super().encode(features)
+        if shorten or (later and window.skip_under):  # a file's window: nothing to measure
+            content = _content_frames(features)
+            if later and content < window.skip_under:
+                raise LaterWindowSkipped
+            if shorten:
+                frames = content + WINDOW_MARGIN_FRAMES
+                frames = min(max(frames, window.frames), features.shape[-1])
+                features = np.ascontiguousarray(features[..., :frames])
+        encoded = super().encode(features)
+        if not later:
+            window.first = encoded
+        return encoded
 
 
 class _LanguageAware:
