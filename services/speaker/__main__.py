@@ -1,0 +1,29 @@
+"""``python -m services.speaker``: load the encoder and the VAD, then serve the speaker stream."""
+
+from functools import partial
+
+from services.speaker.handler import handle
+from services.speaker.model import load_model
+from services.speaker.settings import SpeakerSettings
+from shared import streams
+from shared.multi import serve_many
+from shared.settings import configure_logging
+from shared.worker import WorkerSpec
+
+
+def main() -> None:
+    settings = SpeakerSettings()
+    configure_logging(settings.log_level)
+    model = load_model(settings)
+    spec = WorkerSpec(
+        component="speaker",
+        stream=streams.jobs("speaker", model.name),
+        handle=partial(handle, model, settings),
+        model=model.name,
+        audio_field="audio",
+    )
+    serve_many([(spec, settings)], settings)
+
+
+if __name__ == "__main__":
+    main()
