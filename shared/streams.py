@@ -86,6 +86,12 @@ def memory(owner: str, user_id: str) -> str:
     return f"{PREFIX}:memory:{owner}/{user_id}"
 
 
+def voiceprints(owner: str) -> str:
+    """The hash of the people an API-key identity enrolled (person id -> JSON with the
+    voiceprint), as named by ``owner`` (which may not contain "/")."""
+    return f"{PREFIX}:voiceprints:{owner}"
+
+
 def external_backends(component: str) -> str:
     """The hash of registered external HTTP servers of one component (name -> JSON record)."""
     return f"{PREFIX}:external:{component}"
