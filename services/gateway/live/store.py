@@ -57,6 +57,7 @@ class Cue:
     end_s: float
     text: str
     language: str
+    speaker: str | None = None  # the session's label of its voice (S1, ...), if known
 
 
 def new_session_id() -> str:
