@@ -13,6 +13,7 @@ import yaml
 
 from services.dialog.model import BUNDLED_NAME
 from services.mt.model import BUNDLED_PAIRS
+from services.speaker.model import MODEL_NAME as SPEAKER_MODEL
 from services.summarizer.model import ExtractiveModel
 from shared import streams
 from tests.deploy.workers import ENV_PREFIX
@@ -30,6 +31,7 @@ STREAMS = {
     "tts": [streams.jobs("tts", "en_US-joe-medium")],
     "summarizer": [streams.jobs("summarizer", ExtractiveModel().name)],
     "dialog": [streams.jobs("llm", BUNDLED_NAME)],
+    "speaker": [streams.jobs("speaker", SPEAKER_MODEL)],
 }
 # Deployment -> the component its workers advertise (their consumer group's name).
 COMPONENTS = {"dialog": "llm"}
