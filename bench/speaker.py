@@ -7,7 +7,8 @@
   offered as impostors (a false accept is an impostor matched to anyone);
 - time of one ``embed`` job per live-sized utterance, which a live final would wait for.
 
-Everything runs the worker's handler in-process on the shipped ONNX models.
+The figures above run the worker's handler in-process on the shipped ONNX models;
+``bench.speaker_live`` then measures the same through the gateway (uploads, live sessions).
 """
 
 import random
@@ -19,6 +20,7 @@ import warnings
 import wave
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import soxr
@@ -47,10 +49,12 @@ IMPOSTOR_TEXTS = (
 class SpeakerConfig:
     conversations: int = 10
     seed: int = 4
+    live_rounds: int = 3  # pairs of live sessions, with and without the speaker worker
+    live_speed: float = 2.0  # times real time
 
 
 FULL = SpeakerConfig()
-QUICK = SpeakerConfig(conversations=3)
+QUICK = SpeakerConfig(conversations=3, live_rounds=1, live_speed=4.0)
 
 
 @dataclass
@@ -64,6 +68,7 @@ class SpeakerBenchResult:
     impostors: list[tuple[str, float]] = field(default_factory=list)  # voice, best cosine
     embed_s: list[float] = field(default_factory=list)
     diarize_s: float = 0.0
+    product: Any = None  # bench.speaker_live.ProductResult
 
 
 def read(path: Path) -> np.ndarray:
@@ -217,6 +222,9 @@ def run(config: SpeakerConfig) -> SpeakerBenchResult:
         known = analyse(model, settings, request(wav, num_speakers=2))
         out.conversation_der_known.append(der(reference, known))
     identify(model, settings, out)
+    from bench import speaker_live  # its processes start after the in-process part
+
+    out.product = speaker_live.run_product(config.live_rounds, config.live_speed)
     return out
 
 

@@ -2,6 +2,7 @@
 
 from bench.report import table
 from bench.speaker import COLLAR_S, THRESHOLD, SpeakerBenchResult, median
+from bench.speaker_live import GAP_S, ProductResult
 from bench.stats import ms, percentile
 
 
@@ -75,6 +76,58 @@ def _identification(result: SpeakerBenchResult) -> str:
     )
 
 
+def _product(product: "ProductResult") -> str:
+    def tally(pairs: list[tuple[str, str | None]]) -> tuple[str, str]:
+        readers = [(e, h) for e, h in pairs if e]
+        strangers = [h for e, h in pairs if not e]
+        right = sum(1 for e, h in readers if e == h)
+        wrong_accepts = sum(1 for h in strangers if h is not None)
+        return f"{right}/{len(readers)}", f"{wrong_accepts}/{len(strangers)}"
+
+    upload = tally([(e, h) for e, h, _ in product.upload])
+    named = [pair for run in product.runs if run.with_speaker for pair in run.named]
+    live = tally(named)
+    rows = [
+        ["upload, `POST /v1/speakers/identify`", upload[0], upload[1]],
+        ["live sessions, `stt_final.person`", live[0], live[1]],
+    ]
+    return table(
+        ["path", "readers' sentences named right", "strangers named (false accepts)"], rows
+    )
+
+
+def _latency(product: "ProductResult") -> str:
+    with_ = [s for r in product.runs if r.with_speaker for s in r.latencies_s]
+    without = [s for r in product.runs if not r.with_speaker for s in r.latencies_s]
+    pairs = [
+        a - b
+        for on, off in zip(product.runs[::2], product.runs[1::2], strict=False)
+        if len(on.latencies_s) == len(off.latencies_s)
+        for a, b in zip(on.latencies_s, off.latencies_s, strict=True)
+    ]
+    missing = sum(r.finals_missing for r in product.runs)
+    rows = [
+        [
+            "with the speaker worker",
+            str(len(with_)),
+            ms(percentile(with_, 50)),
+            ms(percentile(with_, 90)),
+        ],
+        [
+            "without (no speaker worker running)",
+            str(len(without)),
+            ms(percentile(without, 50)),
+            ms(percentile(without, 90)),
+        ],
+    ]
+    added = f"{ms(median(pairs))} ms" if pairs else "n/a"
+    return (
+        table(["live sessions", "finals", "p50 latency (ms)", "p90 (ms)"], rows)
+        + f"\n\nMedian added latency, same sentence in paired sessions: **{added}**"
+        + (f" ({missing} finals lost or merged, not paired)." if missing else ".")
+    )
+
+
 def render(result: SpeakerBenchResult, header: str) -> str:
     """The section: DER, identification, and the stage's time."""
     embed = result.embed_s
@@ -96,6 +149,21 @@ other sentence embedded alone and matched to the most similar voiceprint; impost
 synthetic voices that were never enrolled, matched against both.
 
 {_identification(result)}
+
+Through the product (processes: Redis, one STT worker tiny.en, one speaker worker, the
+gateway): the readers enrolled with `POST /v1/speakers` (two files each), then every probe
+above identified by upload, and spoken in live `/ws/converse` sessions (end2end, each sentence
+followed by {GAP_S} s of silence, sent at {result.product.speed:g}×
+real time).
+
+{_product(result.product)}
+
+A final's latency: its arrival minus the moment its sentence's last sample was sent (it
+includes the pause that ends the utterance). Sessions alternate with and without a speaker
+worker in one run; the voiceprint job runs beside the STT job, so a final waits for the slower
+of the two.
+
+{_latency(result.product)}
 
 Time: one `embed` job on a 1.8-3.2 s sentence (what a live final would wait for) p50
 {ms(percentile(embed, 50))} ms, max {ms(max(embed))} ms; diarizing the 30 s sample
