@@ -11,13 +11,17 @@ Recognition is a cosine match: the most similar enrolled voiceprint, if at least
 import json
 import time
 import uuid
+from collections.abc import Awaitable
 from dataclasses import asdict, dataclass
+from typing import TypeVar
 
 import numpy as np
 
 from services.gateway.core import Core, GatewayError, call, live_workers
 from shared import bus, streams
 from shared.messages import SpeakerRequest, SpeakerResult, Transcript, Voiceprint
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -67,7 +71,7 @@ async def analyse(
     return result
 
 
-async def _guarded(awaitable):  # type: ignore[no-untyped-def]
+async def _guarded(awaitable: Awaitable[T]) -> T:
     try:
         return await awaitable
     except bus.TRANSIENT as exc:

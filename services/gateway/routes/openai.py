@@ -13,7 +13,8 @@ from services.gateway.audio import AudioDecodeError, decode_to_pcm16
 from services.gateway.auth import Identity, caller
 from services.gateway.core import Core, GatewayError, SttOptions, get_core, transcribe
 from services.gateway.pipeline import english_stt_model
-from shared.messages import SpeakerResult, Transcript
+from services.gateway.speakers import Match
+from shared.messages import SpeakerResult
 
 router = APIRouter(prefix="/v1", tags=["openai"])
 
@@ -38,7 +39,7 @@ async def read_audio(core: Core, file: UploadFile) -> bytes:
 @dataclass(frozen=True)
 class Diarized:
     labels: list[str | None]  # each segment's speaker, "S1", "S2", ...
-    matches: list[speakers.Match]
+    matches: list[Match]
 
     def names(self) -> list[str | None]:
         """Each segment's speaker as subtitles show it: a recognised person's name, else S1."""
@@ -86,13 +87,12 @@ def render(
 
 
 async def diarize(
-    core: Core, pcm: bytes, transcript: Transcript, identity: Identity, count: int | None
-) -> tuple[Diarized, SpeakerResult]:
-    """Who spoke each segment of ``transcript``, and which of the caller's people they are."""
+    core: Core, pcm: bytes, identity: Identity, count: int | None
+) -> tuple[SpeakerResult, list[Match]]:
+    """Who spoke when in ``pcm``, and which of the caller's people each speaker is."""
     result = await speakers.analyse(core, pcm, "diarize", num_speakers=count)
     enrolled = await speakers.people(core, identity.name)
-    matches = speakers.match(result.speakers, enrolled, core.settings.speaker_match_cosine)
-    return Diarized(speakers.label_transcript(transcript, result), matches), result
+    return result, speakers.match(result.speakers, enrolled, core.settings.speaker_match_cosine)
 
 
 @dataclass(frozen=True)
@@ -120,10 +120,15 @@ async def _speech_to_text(
         task=task,
         word_timestamps="word" in granularity,
     )
-    transcript = await transcribe(core, pcm, options)
     diarized = None
-    if who.identity is not None:
-        diarized = await diarize(core, pcm, transcript, who.identity, who.num_speakers)
+    if who.identity is None:
+        transcript = await transcribe(core, pcm, options)
+    else:  # the speaker stage works beside the STT one
+        transcript, (result, matches) = await asyncio.gather(
+            transcribe(core, pcm, options), diarize(core, pcm, who.identity, who.num_speakers)
+        )
+        labels = speakers.label_transcript(transcript, result)
+        diarized = (Diarized(labels, matches), result)
     response = render(transcript, response_format, task, list(granularity), diarized)
     response.headers["x-pyparrot-model"] = transcript.model  # which model 'whisper-1' meant
     return response

@@ -7,7 +7,6 @@ list, match nor delete them. Only the voiceprint is kept, never the audio.
 
 from typing import Annotated, Any
 
-import numpy as np
 from fastapi import APIRouter, Depends, File, Form, UploadFile
 
 from services.gateway import speakers
@@ -82,6 +81,6 @@ async def identify(
     return {
         "person": found.person.public() if found.person else None,
         "known": found.person is not None,
-        "similarity": round(float(np.clip(found.similarity, -1, 1)), 3),
+        "similarity": round(found.similarity, 3),
         "speech_s": result.speech_s,
     }
