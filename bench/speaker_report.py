@@ -153,8 +153,7 @@ synthetic voices that were never enrolled, matched against both.
 Through the product (processes: Redis, one STT worker tiny.en, one speaker worker, the
 gateway): the readers enrolled with `POST /v1/speakers` (two files each), then every probe
 above identified by upload, and spoken in live `/ws/converse` sessions (end2end, each sentence
-followed by {GAP_S} s of silence, sent at {result.product.speed:g}×
-real time).
+followed by {GAP_S} s of silence, sent at {result.product.speed:g}× real time).
 
 {_product(result.product)}
 
