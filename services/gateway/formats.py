@@ -41,10 +41,16 @@ def vtt(segments: list[Segment], speakers: Speakers = None) -> str:
 
 
 def verbose_json(
-    t: Transcript, task: str, words: bool, segments: bool, speakers: Speakers = None
+    t: Transcript,
+    task: str,
+    words: bool,
+    segments: bool,
+    speakers: Speakers = None,
+    word_speakers: Speakers = None,
 ) -> dict[str, Any]:
-    """OpenAI's verbose_json: language, duration, segments and (on request) words; each
-    segment and word carries ``speaker`` when diarized."""
+    """OpenAI's verbose_json: language, duration, segments and (on request) words; when
+    diarized, each segment carries ``speaker`` and each word its own (``word_speakers``, in
+    word order; a segment may span a change of speaker)."""
     body: dict[str, Any] = {
         "task": task,
         "language": t.language,
@@ -70,10 +76,10 @@ def verbose_json(
             for i, s in enumerate(t.segments)
         ]
     if words:
+        flat = [w for s in t.segments for w in s.words]
         body["words"] = [
             {"word": w.word.strip(), "start": w.start_s, "end": w.end_s}
-            | ({"speaker": _who(speakers, i)} if speakers is not None else {})
-            for i, s in enumerate(t.segments)
-            for w in s.words
+            | ({"speaker": _who(word_speakers, i)} if word_speakers is not None else {})
+            for i, w in enumerate(flat)
         ]
     return body

@@ -143,3 +143,8 @@ def speaker_at(result: SpeakerResult, start_s: float, end_s: float) -> str | Non
 def label_transcript(transcript: Transcript, result: SpeakerResult) -> list[str | None]:
     """The speaker of each transcript segment."""
     return [speaker_at(result, s.start_s, s.end_s) for s in transcript.segments]
+
+
+def label_words(transcript: Transcript, result: SpeakerResult) -> list[str | None]:
+    """The speaker of each word of the transcript, in order."""
+    return [speaker_at(result, w.start_s, w.end_s) for s in transcript.segments for w in s.words]

@@ -3,6 +3,7 @@ real Whisper (tiny.en) on a real Redis: enrol two readers from two sentences eac
 their other sentences, refuse a stranger, bad enrolments, and other keys; ``diarize=true``
 labels each segment of a two-reader conversation with its speaker."""
 
+import itertools
 import wave
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -175,12 +176,18 @@ async def test_diarized_upload_labels_each_reader_and_names_enrolled_people(
     response = await mine.post(
         "/v1/audio/transcriptions",
         files=files,
-        data={"diarize": "true", "response_format": "verbose_json"},
+        data={
+            "diarize": "true",
+            "response_format": "verbose_json",
+            "timestamp_granularities[]": ["word", "segment"],
+        },
     )
     assert response.status_code == 200, response.text
     body = response.json()
     labels = [s["speaker"] for s in body["segments"]]
     assert set(labels) == {"S1", "S2"} and labels[0] == "S1", body["segments"]
+    turns = [who for who, _ in itertools.groupby(w["speaker"] for w in body["words"])]
+    assert turns == ["S1", "S2", "S1", "S2"], body["words"]  # the four sentences, word by word
     people = {s["speaker"]: s["person"] for s in body["speakers"]}
     assert people["S1"]["name"] == "Alice" and people["S2"] is None
     srt = await mine.post(

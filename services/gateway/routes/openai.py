@@ -39,6 +39,7 @@ async def read_audio(core: Core, file: UploadFile) -> bytes:
 @dataclass(frozen=True)
 class Diarized:
     labels: list[str | None]  # each segment's speaker, "S1", "S2", ...
+    word_labels: list[str | None]  # each word's
     matches: list[Match]
 
     def names(self) -> list[str | None]:
@@ -79,7 +80,9 @@ def render(
     if fmt == "verbose_json":
         words = "word" in granularity
         segments = "segment" in granularity or not granularity
-        body = formats.verbose_json(transcript, task, words, segments, who and who.labels)
+        body = formats.verbose_json(
+            transcript, task, words, segments, who and who.labels, who and who.word_labels
+        )
         if diarized:
             body["speakers"] = diarized[0].summary(diarized[1])
         return JSONResponse(body)
@@ -128,7 +131,7 @@ async def _speech_to_text(
             transcribe(core, pcm, options), diarize(core, pcm, who.identity, who.num_speakers)
         )
         labels = speakers.label_transcript(transcript, result)
-        diarized = (Diarized(labels, matches), result)
+        diarized = (Diarized(labels, speakers.label_words(transcript, result), matches), result)
     response = render(transcript, response_format, task, list(granularity), diarized)
     response.headers["x-pyparrot-model"] = transcript.model  # which model 'whisper-1' meant
     return response
