@@ -72,15 +72,7 @@ def _diarize(
     spans = diarize.windows(regions, options)
     if not spans:  # only short bursts of speech: one speaker, by assumption
         spans = regions
-    embeddings = np.stack(
-        [
-            encoder.embed_utterance(
-                model.encoder,
-                encoder.normalize_volume(wav[int(a * SPEAKER_RATE_HZ) : int(b * SPEAKER_RATE_HZ)]),
-            )
-            for a, b in spans
-        ]
-    )
+    embeddings = np.stack([_embed(model, wav, [span]) for span in spans])
     labels = diarize.cluster(embeddings, options)
     frames = diarize.label_frames(regions, spans, labels, len(wav) / SPEAKER_RATE_HZ)
     turns = [
