@@ -22,6 +22,7 @@ from services.stt.model import SttModel
 from services.stt.settings import SttSettings
 from tests.gateway.live_helpers import auth, collect, serving, stream
 from tests.gateway.test_live import sse_events
+from tests.polling import eventually
 
 DATA = Path(__file__).parents[1] / "data"
 REAL = DATA / "real"
@@ -82,6 +83,13 @@ async def test_enrolled_readers_are_announced_once_per_turn_on_sse(
             collector = asyncio.create_task(collect(ws, "audio_processed", 60, events))
             await stream(ws, audio, SPEED)
             await collector
+        # The presenter reconnects: the second reader keeps the session's label.
+        async with connect(f"ws://{address}/ws/converse") as ws:
+            await auth(ws, session_id=session_id, pipeline="end2end")
+            again: list[dict[str, Any]] = []
+            collector = asyncio.create_task(collect(ws, "audio_processed", 60, again))
+            await stream(ws, GAP + pcm(REAL / "spk2_snt5.wav") + GAP, SPEED)
+            await collector
         transcript = await http.get(f"/v1/sessions/{session_id}/transcript")
     finals = [e for e in events if e["type"] == "stt_final" and e["text"]]
     assert len(finals) == 5, [(e["type"], e.get("text")) for e in events]
@@ -93,13 +101,21 @@ async def test_enrolled_readers_are_announced_once_per_turn_on_sse(
     assert [p["name"] for p in persons] == ["Alice", "Bob", "Alice"]  # once per turn
     assert persons[0]["person_id"] == people["Alice"] and persons[0]["similarity"] >= 0.75
     assert {"name", "description", "relationship", "person_id"} <= set(persons[0])
-    await asyncio.sleep(0.5)  # the listener reads what was published before the last final
+
+    async def listener_heard_everyone() -> bool:
+        return sum(e["event"] == "person" for e in seen) >= 4
+
+    await eventually(listener_heard_everyone, 10)
     listener.cancel()
     heard = [e for e in seen if e["event"] == "person"]
     assert [(e["name"], e["relationship"]) for e in heard] == [
         ("Alice", "colleague"),
         ("Bob", "colleague"),
         ("Alice", "colleague"),
+        ("Bob", "colleague"),  # after the reconnect: his turn follows the stranger's
     ]
+    (resumed,) = [e for e in again if e["type"] == "stt_final" and e["text"]]
+    assert resumed["speaker"] == labels[1] and resumed["person"]["name"] == "Bob", resumed
     lines = transcript.text.splitlines()
-    assert len(lines) == 5 and lines[0].startswith(f"{labels[0]}: ")
+    assert len(lines) == 6 and lines[0].startswith(f"{labels[0]}: ")
+    assert lines[5].startswith(f"{labels[1]}: ")

@@ -53,7 +53,7 @@ class LiveSession:
         stream = vad.StreamingVad(vad.shared_session())
         self.stt = Transcriber(core, stream, hooks, info.audio_s, info.utterances)
         self.stt.language = auth.language
-        self.stt.voices = Voices(core, info.owner or presenter.name)
+        self.stt.voices = Voices(core, info.owner or presenter.name, info.id)
         self.turns = Turns(core, auth, presenter, info.id, self.store, self)
         self.completions: set[asyncio.Task[None]] = set()
         self.closed = False
@@ -80,7 +80,10 @@ class LiveSession:
                 await store.save(info)
         except bus.TRANSIENT as exc:
             raise ProtocolError("bus_down", f"the message bus is unavailable: {exc}") from exc
-        return cls(core, auth, info, socket, presenter)
+        session = cls(core, auth, info, socket, presenter)
+        if session.stt.voices is not None:
+            await session.stt.voices.load()
+        return session
 
     def started_event(self, resumed: bool) -> dict[str, Any]:
         """The ``session_started`` event."""

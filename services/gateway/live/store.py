@@ -73,6 +73,7 @@ def _keys(session_id: str) -> list[str]:
         streams.session_events(session_id),
         streams.session_cancel(session_id),
         streams.session_listeners(session_id),
+        streams.session_voices(session_id),
     ]
 
 

@@ -258,6 +258,8 @@ class Transcriber:
             )
             return
         heard = self.voices.label(await who) if self.voices and who else None
+        if self.voices and heard:
+            await self.voices.save(heard.label)
         self.prompt = f"{self.prompt} {t.text}".strip() if t.text else self.prompt
         self.heard = t.language if t.text else self.heard
         start_s = self.clock_s + u.start_s

@@ -2,12 +2,14 @@
 run beside its STT job so it adds little to the final's latency) labelled S1, S2, ... within
 the session, and matched against the people the session's owner enrolled.
 
-The labels are session state the gateway keeps, like the VAD's: a voice is the nearest
-session voice whose running centroid is alike enough, else a new one. A recognised person is
+A voice is the nearest session voice whose running centroid is alike enough, else a new one.
+The voices are kept in Redis with the session (``streams.session_voices``), so a presenter
+who reconnects, to this gateway or another, keeps the same labels. A recognised person is
 announced with a ``person`` event (seed 004's shape) once per turn: when they start speaking
 after someone else (or first).
 """
 
+import json
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,6 +18,7 @@ import numpy as np
 
 from services.gateway import speakers
 from services.gateway.core import Core, GatewayError
+from shared import bus, streams
 from shared.messages import SpeakerResult
 
 log = logging.getLogger(__name__)
@@ -45,8 +48,30 @@ class Voices:
 
     core: Core
     owner: str
+    session_id: str
     voices: list[_Voice] = field(default_factory=list)
     last_label: str | None = None
+
+    async def load(self) -> None:
+        """The session's voices so far (a resumed session keeps its labels)."""
+        try:
+            raw = await self.core.redis.hgetall(streams.session_voices(self.session_id))
+        except bus.TRANSIENT as exc:
+            log.warning("session %s: voices not loaded: %s", self.session_id, exc)
+            return
+        for label, value in sorted(raw.items(), key=lambda kv: int(kv[0].decode()[1:])):
+            saved = json.loads(value)
+            total = np.asarray(saved["total"], dtype=np.float32)
+            self.voices.append(_Voice(label.decode(), total, saved.get("person_id")))
+
+    async def save(self, label: str) -> None:
+        """Store one voice's running voiceprint (its TTL is the session's, set on append)."""
+        voice = next(v for v in self.voices if v.label == label)
+        value = json.dumps({"total": voice.total.tolist(), "person_id": voice.person_id})
+        try:
+            await self.core.redis.hset(streams.session_voices(self.session_id), label, value)
+        except bus.TRANSIENT as exc:
+            log.warning("session %s: voice %s not saved: %s", self.session_id, label, exc)
 
     async def embed(self, pcm16: bytes) -> tuple[SpeakerResult, list[speakers.Person]] | None:
         """The utterance's voiceprint and the owner's people; None without a speaker worker
