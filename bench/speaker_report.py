@@ -99,9 +99,13 @@ def _product(product: "ProductResult") -> str:
 def _latency(product: "ProductResult") -> str:
     with_ = [s for r in product.runs if r.with_speaker for s in r.latencies_s]
     without = [s for r in product.runs if not r.with_speaker for s in r.latencies_s]
+    rounds = [
+        sorted(pair, key=lambda r: not r.with_speaker)  # (with, without)
+        for pair in zip(product.runs[::2], product.runs[1::2], strict=False)
+    ]
     pairs = [
         a - b
-        for on, off in zip(product.runs[::2], product.runs[1::2], strict=False)
+        for on, off in rounds
         if len(on.latencies_s) == len(off.latencies_s)
         for a, b in zip(on.latencies_s, off.latencies_s, strict=True)
     ]
@@ -159,8 +163,8 @@ followed by {GAP_S} s of silence, sent at {result.product.speed:g}× real time).
 
 A final's latency: its arrival minus the moment its sentence's last sample was sent (it
 includes the pause that ends the utterance). Sessions alternate with and without a speaker
-worker in one run; the voiceprint job runs beside the STT job, so a final waits for the slower
-of the two.
+worker in one run (which goes first alternates too); the voiceprint job runs beside the STT
+job, so a final waits for the slower of the two.
 
 {_latency(result.product)}
 
