@@ -158,9 +158,10 @@ def run_product(rounds: int, speed: float) -> ProductResult:
         for round_ in range(rounds):
             # Alternate which condition goes first, so a drift over the run cancels out.
             for with_speaker in (True, False) if round_ % 2 == 0 else (False, True):
-                if with_speaker and speaker not in stack.children:
+                running = speaker in stack.children
+                if with_speaker and not running:
                     speaker = stack.spawn("speaker", ["-m", "services.speaker"])
-                elif not with_speaker:
+                elif not with_speaker and running:
                     speaker.stop()
                     stack.children.remove(speaker)
                 wait_until(lambda w=with_speaker: _speaker_up(stack.redis_url, w), [stt], 30)
