@@ -70,6 +70,12 @@ def session_cancel(session_id: str) -> str:
     return f"{PREFIX}:session:{session_id}:cancel"
 
 
+def session_voices(session_id: str) -> str:
+    """The hash of a live session's voices (label -> JSON running voiceprint and person), so
+    a reconnected presenter's speakers keep their S1, S2, ... labels."""
+    return f"{PREFIX}:session:{session_id}:voices"
+
+
 def session_listeners(session_id: str) -> str:
     """The set of identities a live session's owner lets read it (``*``: any listener key)."""
     return f"{PREFIX}:session:{session_id}:listeners"
@@ -84,6 +90,12 @@ def memory(owner: str, user_id: str) -> str:
     """The hash of one user's long-term memory entries (kept across sessions), as named by
     the API-key identity ``owner`` (neither may contain "/")."""
     return f"{PREFIX}:memory:{owner}/{user_id}"
+
+
+def voiceprints(owner: str) -> str:
+    """The hash of the people an API-key identity enrolled (person id -> JSON with the
+    voiceprint), as named by ``owner`` (which may not contain "/")."""
+    return f"{PREFIX}:voiceprints:{owner}"
 
 
 def external_backends(component: str) -> str:

@@ -44,7 +44,7 @@ async def stream_stats(redis: aioredis.Redis) -> list[dict[str, int | str]]:
 
 # Every stage's component name (the dialog worker's is "llm"): its gauge reads 0, not its
 # last value, once its last worker is gone, so the stage-down alert can fire.
-STAGES = frozenset({"stt", "mt", "tts", "summarizer", "llm"})
+STAGES = frozenset({"stt", "mt", "tts", "summarizer", "llm", "speaker"})
 
 
 async def refresh(core: Core, seen: set[str] | None = None) -> None:

@@ -15,11 +15,12 @@ from services.gateway.live.protocol import AudioInput, Auth, ProtocolError, erro
 from services.gateway.live.store import Cue, SessionInfo, SessionStore
 from services.gateway.live.transcriber import Final, Hooks, Transcriber
 from services.gateway.live.turns import Turn, Turns
+from services.gateway.live.voices import Voices
 from shared import bus
 
 log = logging.getLogger(__name__)
 # Events listeners see (binary audio and connection bookkeeping stay on the socket).
-PUBLISHED = frozenset({"stt_partial", "stt_final", "translation", "llm_response"})
+PUBLISHED = frozenset({"stt_partial", "stt_final", "translation", "llm_response", "person"})
 CONTROL_TYPES = ("audio_complete", "text_input", "interrupt")  # from the client, after auth
 TTS_RATE_HZ = 24_000  # TTS audio is sent as 24 kHz s16le mono, whatever the voice's rate
 
@@ -52,6 +53,7 @@ class LiveSession:
         stream = vad.StreamingVad(vad.shared_session())
         self.stt = Transcriber(core, stream, hooks, info.audio_s, info.utterances)
         self.stt.language = auth.language
+        self.stt.voices = Voices(core, info.owner or presenter.name, info.id)
         self.turns = Turns(core, auth, presenter, info.id, self.store, self)
         self.completions: set[asyncio.Task[None]] = set()
         self.closed = False
@@ -78,7 +80,10 @@ class LiveSession:
                 await store.save(info)
         except bus.TRANSIENT as exc:
             raise ProtocolError("bus_down", f"the message bus is unavailable: {exc}") from exc
-        return cls(core, auth, info, socket, presenter)
+        session = cls(core, auth, info, socket, presenter)
+        if session.stt.voices is not None:
+            await session.stt.voices.load()
+        return session
 
     def started_event(self, resumed: bool) -> dict[str, Any]:
         """The ``session_started`` event."""
@@ -165,7 +170,9 @@ class LiveSession:
 
     async def _on_final(self, final: Final) -> None:
         if final.text:
-            cue = Cue(final.index, final.start_s, final.end_s, final.text, final.language)
+            cue = Cue(
+                final.index, final.start_s, final.end_s, final.text, final.language, final.speaker
+            )
             try:
                 await self.store.append(self.info, cue)
             except bus.TRANSIENT as exc:

@@ -57,6 +57,7 @@ class Cue:
     end_s: float
     text: str
     language: str
+    speaker: str | None = None  # the session's label of its voice (S1, ...), if known
 
 
 def new_session_id() -> str:
@@ -72,6 +73,7 @@ def _keys(session_id: str) -> list[str]:
         streams.session_events(session_id),
         streams.session_cancel(session_id),
         streams.session_listeners(session_id),
+        streams.session_voices(session_id),
     ]
 
 
