@@ -78,7 +78,9 @@ CMD ["python", "-m", "services.summarizer"]
 # The speaker encoder ships in the repository (services/speaker/assets); the VAD in
 # faster-whisper's package.
 FROM worker AS speaker
-RUN pip install ".[speaker]"
+RUN python requirements.py speaker > requirements.txt && pip install -r requirements.txt
+COPY --from=source /app ./
+RUN pip install --no-deps .
 USER pyparrot
 ENV SPEAKER_METRICS_PORT=9100
 CMD ["python", "-m", "services.speaker"]
