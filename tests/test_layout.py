@@ -10,6 +10,7 @@
 """
 
 import ast
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,6 +28,14 @@ KNOWN: set[tuple[str, str]] = {
     ("services.gateway.routes.assistant", "services.gateway.routes.openai"),
     ("services.gateway.routes.pipeline", "services.gateway.routes.openai"),
 }
+
+
+# A gateway's reply stream is part of the wire even though only gateways read it: a worker
+# publishes to the name a job carries in ``reply_to``.
+WIRE = {"replies"}
+# Names in shared/ that only the gateway uses today (the key store: the CLI reaches it through
+# the gateway); each step removes some.
+KNOWN_SHARED_NAMES: dict[str, set[str]] = {"streams": {"api_key", "api_keys"}}
 
 
 def module_name(path: Path) -> str:
@@ -110,3 +119,31 @@ def test_the_checker_sees_nested_and_relative_imports(tmp_path: Path) -> None:
     source.write_text("def f():\n    from services.gateway import keystore\nfrom .. import bus\n")
     found = set(imports(source, package="shared.admin"))
     assert {"services.gateway.keystore", "shared.bus"} <= found
+
+
+def test_every_shared_name_has_a_user_outside_the_gateway() -> None:
+    """What ``shared/streams.py`` and ``shared/metrics.py`` define, some process other than
+    the gateway uses (a worker, the external adapter, the command line); a name only the
+    gateway uses lives in the gateway."""
+    others = [
+        path.read_text()
+        for folder in ("shared", "services", "pyparrot")
+        for path in (ROOT / folder).rglob("*.py")
+        if not path.is_relative_to(ROOT / "services" / "gateway")
+    ]
+    for module in ("streams", "metrics"):
+        tree = ast.parse((ROOT / "shared" / f"{module}.py").read_text())
+        defined = [
+            node.name
+            for node in tree.body
+            if isinstance(node, ast.FunctionDef | ast.ClassDef) and not node.name.startswith("_")
+        ]
+        used = re.compile(rf"\b{module}\.(\w+)|from shared\.{module} import \(?([\w\s,]+)\)?", re.M)
+        names = {
+            word
+            for text in others
+            for match in used.finditer(text)
+            for word in re.findall(r"\w+", match.group(1) or match.group(2))
+        }
+        only_gateway = {name for name in defined if name not in names} - WIRE
+        assert only_gateway == KNOWN_SHARED_NAMES.get(module, set()), f"shared/{module}.py"

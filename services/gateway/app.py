@@ -21,6 +21,7 @@ from services.gateway.httpmetrics import RequestMetrics
 from services.gateway.live.fanout import Fanout
 from services.gateway.live.router import router as live_router
 from services.gateway.live.webrtc import Peers
+from services.gateway.metrics import gateway_metrics
 from services.gateway.registry import Registry
 from services.gateway.routes import assistant as assistant_routes
 from services.gateway.routes import health, openai, page, speech, translate
@@ -29,7 +30,6 @@ from services.gateway.routes import pipeline as pipeline_routes
 from services.gateway.routes import text as text_routes
 from services.gateway.settings import GatewaySettings
 from shared import bus
-from shared.metrics import gateway_metrics
 
 log = logging.getLogger(__name__)
 ADMIN_PATHS = {"/v1/workers": "admin"}  # the rest of the health router is open

@@ -12,12 +12,12 @@ from fastapi import Request
 from prometheus_client import CollectorRegistry
 
 from services.gateway.bridge import Backlogged, Bridge, JobLost, JobTimeout
+from services.gateway.metrics import GatewayMetrics
 from services.gateway.registry import NoWorker, Registry
 from services.gateway.settings import GatewaySettings
 from shared import bus, errors, streams
 from shared.heartbeat import WorkerInfo
 from shared.messages import Envelope, ErrorResult, TranscribeRequest, Transcript
-from shared.metrics import GatewayMetrics
 
 
 class GatewayError(Exception):

@@ -7,9 +7,9 @@ import redis.asyncio as aioredis
 from prometheus_client import CollectorRegistry
 
 from services.gateway.bridge import Bridge, JobTimeout
+from services.gateway.metrics import gateway_metrics
 from shared import bus
 from shared.messages import TranslateRequest
-from shared.metrics import gateway_metrics
 from tests.polling import eventually
 
 STREAM = "pp:jobs:test:withdraw"

@@ -13,6 +13,7 @@ import websockets
 from fastapi import FastAPI
 from websockets.asyncio.client import connect
 
+from services.gateway import keys
 from services.stt.__main__ import worker_spec as stt_spec
 from services.stt.handler import transcribe
 from services.stt.model import SttModel
@@ -206,7 +207,7 @@ async def test_sessions_rest_lifecycle(live_gateway: tuple[FastAPI, str], aredis
         session_id = created.json()["id"]
         got = (await http.get(f"/v1/sessions/{session_id}")).json()
         assert got["utterances"] == 0 and 0 < got["expires_in_s"] <= 86_400
-        assert 0 < await aredis.ttl(streams.session(session_id)) <= 86_400  # evicted when idle
+        assert 0 < await aredis.ttl(keys.session(session_id)) <= 86_400  # evicted when idle
         assert (await http.get(f"/v1/sessions/{session_id}/transcript")).text == ""
         assert (await http.get(f"/v1/sessions/{session_id}/transcript?format=vtt")).text == (
             "WEBVTT\n\n"

@@ -14,12 +14,12 @@ import redis.asyncio as aioredis
 from prometheus_client import CollectorRegistry
 from starlette.testclient import TestClient
 
+from services.gateway import keys as gateway_keys
 from services.gateway import keystore
 from services.gateway.app import create_app
 from services.gateway.live import fanout
 from services.gateway.live.store import SessionStore
 from services.gateway.settings import GatewaySettings
-from shared import streams
 from tests.gateway.live_helpers import listening
 from tests.polling import eventually
 
@@ -292,7 +292,7 @@ async def test_a_session_summary_is_as_private_as_its_transcript(
     http: httpx.AsyncClient, keys: Keys, aredis: aioredis.Redis
 ) -> None:
     session_id = await new_session(http, keys.owner)
-    await aredis.rpush(streams.session_transcript(session_id), "The secret plan is ready.")
+    await aredis.rpush(gateway_keys.session_transcript(session_id), "The secret plan is ready.")
     body = {"session_id": session_id, "max_sentences": 200}
     for stranger in (keys.other_presenter,):
         refused = await http.post("/v1/summarize", json=body, headers=as_(stranger))

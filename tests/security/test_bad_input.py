@@ -14,12 +14,13 @@ from prometheus_client import CollectorRegistry
 from services.gateway.app import create_app
 from services.gateway.bridge import Bridge
 from services.gateway.core import worker_error
+from services.gateway.metrics import gateway_metrics
 from services.gateway.settings import GatewaySettings
 from services.tts.__main__ import serve_voices
 from services.tts.settings import TtsSettings
 from shared import heartbeat, streams
 from shared.messages import ErrorResult, SynthesizeRequest
-from shared.metrics import gateway_metrics, worker_metrics
+from shared.metrics import worker_metrics
 from tests.polling import eventually
 from tests.services.test_tts import bundled_voice
 

@@ -8,9 +8,10 @@ import redis.asyncio as aioredis
 from prometheus_client import CollectorRegistry
 
 from services.gateway.bridge import Bridge
+from services.gateway.metrics import gateway_metrics
 from shared.coalesce import Coalescer
 from shared.messages import TranscribeRequest, Transcript, unpack
-from shared.metrics import gateway_metrics, worker_metrics
+from shared.metrics import worker_metrics
 from shared.worker import Worker
 from tests.shared.test_worker import GROUP, STREAM, settings, spec
 

@@ -21,12 +21,12 @@ from fastapi import APIRouter, Depends, Header, Query, Request
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.background import BackgroundTask
 
+from services.gateway import keys
 from services.gateway.auth import Identity, caller
 from services.gateway.core import Core, GatewayError
 from services.gateway.ids import PathId, QueryId
 from services.gateway.live import access
 from services.gateway.live.fanout import Fanout, Notice, Seat
-from shared import streams
 
 router = APIRouter(tags=["live"])
 PING_S = 15
@@ -34,7 +34,7 @@ _ENTRY_ID = re.compile(r"^\d{1,20}-\d{1,20}$")
 
 
 async def _newest(core: Core, session_id: str) -> str:
-    newest = await core.redis.xrevrange(streams.session_events(session_id), count=1)
+    newest = await core.redis.xrevrange(keys.session_events(session_id), count=1)
     return newest[0][0].decode() if newest else "0-0"
 
 
