@@ -66,7 +66,7 @@ def dead_letters_pattern() -> str:
 
 
 def role_group(role: str) -> str:
-    """The set of identities holding ``role`` (seed 000: ``groups:admin``, ``groups:presenter``)."""
+    """The set of identities holding ``role`` (``groups:admin``, ``groups:presenter``)."""
     return f"groups:{role}"
 
 

@@ -20,11 +20,12 @@ from fastapi import FastAPI, HTTPException, WebSocketException, status
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import HTTPConnection
 
-from services.gateway import keymarker, keystore, ratelimit
+from services.gateway import ratelimit
 from services.gateway.core import Core, GatewayError
-from services.gateway.keystore import Role, rank
 from services.gateway.settings import GatewaySettings
 from shared import bus
+from shared.admin import keymarker, keystore
+from shared.admin.keystore import Role, rank
 
 log = logging.getLogger(__name__)
 BOOTSTRAP_IDENTITY = "bootstrap-admin"

@@ -24,11 +24,12 @@ from starlette.websockets import WebSocketDisconnect
 from typer.testing import CliRunner
 
 from pyparrot.keys import keys_app
-from services.gateway import auth, keystore, redaction
+from services.gateway import auth, redaction
 from services.gateway.app import create_app
 from services.gateway.live.store import SessionStore
 from services.gateway.settings import GatewaySettings
 from shared import streams
+from shared.admin import keystore
 from tests.gateway.live_helpers import listening
 
 DOCS = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}

@@ -12,9 +12,9 @@ import pytest
 import redis.asyncio as aioredis
 from prometheus_client import CollectorRegistry
 
-from services.gateway import keystore
 from services.gateway.app import create_app
 from services.gateway.settings import GatewaySettings
+from shared.admin import keystore
 from tests.gateway.live_helpers import listening
 
 LIMIT = 64 * 1024

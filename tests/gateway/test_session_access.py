@@ -15,11 +15,11 @@ from prometheus_client import CollectorRegistry
 from starlette.testclient import TestClient
 
 from services.gateway import keys as gateway_keys
-from services.gateway import keystore
 from services.gateway.app import create_app
 from services.gateway.live import fanout
 from services.gateway.live.store import SessionStore
 from services.gateway.settings import GatewaySettings
+from shared.admin import keystore
 from tests.gateway.live_helpers import listening
 from tests.polling import eventually
 

@@ -15,9 +15,10 @@ import redis.asyncio as aioredis
 from fastapi.routing import APIRoute, iter_route_contexts
 from prometheus_client import CollectorRegistry
 
-from services.gateway import auth, keystore
+from services.gateway import auth
 from services.gateway.app import create_app
 from services.gateway.settings import GatewaySettings
+from shared.admin import keystore
 from tests.gateway.live_helpers import listening
 from tests.gateway.test_body_limit import Reply, read_reply
 

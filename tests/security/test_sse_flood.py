@@ -15,12 +15,12 @@ import redis.asyncio as aioredis
 from prometheus_client import CollectorRegistry
 from websockets.asyncio.client import connect
 
-from services.gateway import keystore
 from services.gateway.app import create_app
 from services.gateway.auth import Identity
 from services.gateway.live.fanout import Entry, Fanout, Notice
 from services.gateway.live.store import SessionStore
 from services.gateway.settings import GatewaySettings
+from shared.admin import keystore
 from tests.gateway.live_helpers import listening
 from tests.polling import eventually
 

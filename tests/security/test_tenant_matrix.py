@@ -25,10 +25,11 @@ from prometheus_client import CollectorRegistry
 from pydantic import BaseModel
 from websockets.asyncio.client import connect
 
-from services.gateway import keystore, memory
+from services.gateway import memory
 from services.gateway.app import create_app
 from services.gateway.live.store import Cue, SessionStore
 from services.gateway.settings import GatewaySettings
+from shared.admin import keystore
 from tests.gateway.live_helpers import listening
 
 pytestmark = pytest.mark.redis
