@@ -2,8 +2,8 @@
 
 from dataclasses import dataclass
 
-from services.gateway import keys
 from services.gateway.core import Core, GatewayError, call, check_text, live_workers
+from services.gateway.live.store import store_of
 from shared import bus
 from shared.heartbeat import WorkerInfo
 from shared.messages import SummarizeRequest, Summary
@@ -28,10 +28,10 @@ async def session_text(core: Core, session_id: str) -> tuple[str, bool]:
     """A session's transcript so far, one utterance a line; True if it had to be cut to the
     most recent ``MAX_TEXT_CHARS`` (a rolling summary cares most about the recent part)."""
     try:
-        items = await core.redis.lrange(keys.session_transcript(session_id), 0, -1)
+        items = await store_of(core).transcript(session_id)
     except bus.TRANSIENT as exc:
         raise GatewayError(503, f"the message bus is unavailable: {exc}", "bus_down") from exc
-    lines = [i.decode(errors="replace").strip() for i in items]
+    lines = [item.strip() for item in items]
     text = "\n".join(line for line in lines if line)
     if not text:
         raise GatewayError(404, f"session {session_id!r} has no transcript yet", "no_transcript")

@@ -15,8 +15,7 @@ from fastapi import HTTPException
 from services.gateway import ratelimit
 from services.gateway.auth import Identity
 from services.gateway.core import Core, GatewayError
-from services.gateway.live.session import store_of
-from services.gateway.live.store import SessionInfo, SessionStore
+from services.gateway.live.store import SessionInfo, SessionStore, store_of
 from shared import bus
 
 T = TypeVar("T")

@@ -25,7 +25,7 @@ from services.gateway import keys
 from services.gateway.auth import Identity
 from services.gateway.core import Core, GatewayError
 from services.gateway.live import access
-from services.gateway.live.session import store_of
+from services.gateway.live.store import store_of
 from shared import bus
 
 log = logging.getLogger(__name__)

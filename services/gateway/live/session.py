@@ -12,7 +12,7 @@ from services.gateway.auth import Identity
 from services.gateway.core import Core, GatewayError
 from services.gateway.live import vad
 from services.gateway.live.protocol import AudioInput, Auth, ProtocolError, error
-from services.gateway.live.store import Cue, SessionInfo, SessionStore
+from services.gateway.live.store import Cue, SessionInfo, store_of
 from services.gateway.live.transcriber import Final, Hooks, Transcriber
 from services.gateway.live.turns import Turn, Turns
 from shared import bus
@@ -30,12 +30,6 @@ class Socket(Protocol):
     def send_json(self, event: dict[str, Any]) -> None: ...
 
     def send_bytes(self, data: bytes) -> None: ...
-
-
-def store_of(core: Core) -> SessionStore:
-    """The session store over the gateway's Redis connection."""
-    s = core.settings
-    return SessionStore(core.redis, s.session_ttl_s, s.session_events_maxlen)
 
 
 class LiveSession:

@@ -20,6 +20,7 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from services.gateway import keys
+from services.gateway.core import Core
 from shared import streams
 
 ANY_LISTENER = "*"  # in a session's listener set: every listener key may read it
@@ -175,6 +176,11 @@ class SessionStore:
                 pipe.expire(key, self.ttl_s)
             await pipe.execute()
 
+    async def transcript(self, session_id: str) -> list[str]:
+        """The session's final utterance texts, oldest first."""
+        items = await self.redis.lrange(keys.session_transcript(session_id), 0, -1)
+        return [item.decode(errors="replace") for item in items]
+
     async def cues(self, session_id: str) -> list[Cue]:
         """The session's timed history, oldest first."""
         raw = await self.redis.lrange(keys.session_cues(session_id), 0, -1)
@@ -194,6 +200,11 @@ class SessionStore:
             entry_id, _ = await pipe.execute()
         return entry_id.decode()  # type: ignore[no-any-return]
 
+    async def newest_event(self, session_id: str) -> str:
+        """The id of the session's newest event ("0-0" if it has none yet)."""
+        newest = await self.redis.xrevrange(keys.session_events(session_id), count=1)
+        return newest[0][0].decode() if newest else "0-0"
+
     async def cancelled_turn(self, session_id: str) -> int:
         """The newest cancelled turn of a session (0 if none): a resumed session numbers
         its turns after it, so its new jobs are not taken for cancelled ones."""
@@ -203,3 +214,9 @@ class SessionStore:
     async def cancel_turn(self, session_id: str, turn: int) -> None:
         """Mark every turn up to ``turn`` as cancelled, for workers that check before work."""
         await self.redis.set(streams.session_cancel(session_id), turn, ex=self.ttl_s)
+
+
+def store_of(core: Core) -> SessionStore:
+    """The session store over the gateway's Redis connection."""
+    s = core.settings
+    return SessionStore(core.redis, s.session_ttl_s, s.session_events_maxlen)

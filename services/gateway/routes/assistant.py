@@ -17,10 +17,10 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from services.gateway import dialog, langid, memory, tts
+from services.gateway.audio import read_audio
 from services.gateway.auth import Identity, caller
 from services.gateway.core import Core, GatewayError, SttOptions, get_core, transcribe
 from services.gateway.ids import Id, PathId, QueryId
-from services.gateway.routes.openai import read_audio
 
 router = APIRouter(tags=["assistant"])
 
