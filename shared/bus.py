@@ -12,6 +12,7 @@ from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from shared import streams
+from shared.backoff import Backoff
 from shared.messages import Envelope, pack
 from shared.settings import ServiceSettings
 
@@ -45,7 +46,7 @@ def client(url: str, backoff_max_s: float = 5.0) -> aioredis.Redis:
 async def connect(settings: ServiceSettings) -> aioredis.Redis:
     """Connect and PING with bounded, logged retries; raise the last error if all fail."""
     redis = client(settings.redis_url, settings.redis_backoff_max_s)
-    delay_s = 0.1
+    backoff = Backoff(settings.redis_backoff_max_s)
     for attempt in range(1, settings.redis_connect_attempts + 1):
         try:
             await redis.ping()
@@ -54,11 +55,11 @@ async def connect(settings: ServiceSettings) -> aioredis.Redis:
             if attempt == settings.redis_connect_attempts:
                 await redis.aclose()
                 raise
+            delay_s = backoff.next_s()
             log.warning(
                 "redis not reachable (attempt %d): %s; retry in %.1fs", attempt, exc, delay_s
             )
             await asyncio.sleep(delay_s)
-            delay_s = min(delay_s * 2, settings.redis_backoff_max_s)
     raise AssertionError("unreachable")
 
 

@@ -34,6 +34,7 @@ from pydantic import BaseModel
 from redis.exceptions import ResponseError
 
 from shared import bus, heartbeat, streams
+from shared.backoff import Backoff
 from shared.coalesce import Coalescer
 from shared.errors import ClientError
 from shared.heartbeat import WorkerInfo
@@ -143,16 +144,16 @@ class Worker:
         beating = asyncio.create_task(self._heartbeat(stop))
         self._stopping = asyncio.create_task(stop.wait())
         log.info("ready: %s worker %s on %s", self.spec.component, self.info.name, self.spec.stream)
-        backoff_s = 0.1
+        backoff = Backoff(self.settings.redis_backoff_max_s)
         try:
             while not stop.is_set():
                 try:
                     got = await self._turn()
-                    backoff_s = 0.1
+                    backoff.reset()
                 except bus.TRANSIENT as exc:
-                    log.warning("redis error: %s; retry in %.1fs", exc, backoff_s)
-                    await asyncio.sleep(backoff_s)
-                    backoff_s = min(backoff_s * 2, self.settings.redis_backoff_max_s)
+                    delay_s = backoff.next_s()
+                    log.warning("redis error: %s; retry in %.1fs", exc, delay_s)
+                    await asyncio.sleep(delay_s)
                     continue
                 if burst and not got and not self.in_flight:
                     break

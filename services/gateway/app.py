@@ -14,8 +14,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from services.gateway import monitor
 from services.gateway.auth import install_cors, require, require_by_method, require_for_paths
 from services.gateway.bridge import Bridge
-from services.gateway.core import Core, GatewayError
-from services.gateway.errors import error_body
+from services.gateway.core import Core
+from services.gateway.errors import GatewayError, error_body
 from services.gateway.gate import BodyGate
 from services.gateway.httpmetrics import RequestMetrics
 from services.gateway.live.fanout import Fanout

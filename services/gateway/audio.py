@@ -9,7 +9,8 @@ import wave
 import av
 from fastapi import UploadFile
 
-from services.gateway.core import Core, GatewayError
+from services.gateway.core import Core
+from services.gateway.errors import GatewayError
 from shared.audio import PCM16, WHISPER_RATE_HZ
 
 

@@ -34,6 +34,7 @@ from redis.exceptions import NoScriptError
 
 from services.gateway.metrics import GatewayMetrics
 from shared import bus, streams
+from shared.backoff import Backoff
 from shared.coalesce import Coalescer
 from shared.messages import DecodeError, Envelope, pack, unpack
 
@@ -269,16 +270,16 @@ class Bridge:
             self.metrics.duplicates_dropped.inc()
 
     async def _read_loop(self) -> None:
-        backoff_s = 0.1
+        backoff = Backoff(max_s=5.0)
         while not self._closed:
             try:
                 reply = await self.redis.xread({self.stream: self.last_id}, count=200, block=500)
-                backoff_s = 0.1
+                backoff.reset()
             except bus.TRANSIENT as exc:
-                log.warning("reply reader: redis error %s; retry in %.1fs", exc, backoff_s)
+                delay_s = backoff.next_s()
+                log.warning("reply reader: redis error %s; retry in %.1fs", exc, delay_s)
                 self._suspect = True
-                await asyncio.sleep(backoff_s)
-                backoff_s = min(backoff_s * 2, 5.0)
+                await asyncio.sleep(delay_s)
                 continue
             self._take(reply)
             due = self._suspect or time.monotonic() - self._checked_at > self.check_s

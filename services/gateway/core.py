@@ -12,6 +12,7 @@ from fastapi import Request
 from prometheus_client import CollectorRegistry
 
 from services.gateway.bridge import Backlogged, Bridge, JobLost, JobTimeout
+from services.gateway.errors import GatewayError, bus_down, bus_guard, worker_error
 from services.gateway.metrics import GatewayMetrics
 from services.gateway.registry import NoWorker, Registry
 from services.gateway.settings import GatewaySettings
@@ -20,27 +21,10 @@ from shared.heartbeat import WorkerInfo
 from shared.messages import Envelope, ErrorResult, TranscribeRequest, Transcript
 
 
-class GatewayError(Exception):
-    """A request that cannot be served; becomes an HTTP error (or a socket error event)."""
-
-    def __init__(self, status: int, message: str, code: str = "error") -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.code = code
-
-
 def check_text(text: str) -> None:
     """400 for text no worker can take (a NUL or other control character), before any job."""
     if problem := errors.text_problem(text):
         raise GatewayError(400, problem, "invalid_text")
-
-
-def worker_error(component: str, error: ErrorResult) -> GatewayError:
-    """A worker's error reply as an HTTP error: 4xx for the client's mistake (the table in
-    ``shared.errors``), 504 for a job that waited past its deadline, else 502."""
-    status = errors.client_status(error.code) or (504 if error.code == "expired" else 502)
-    return GatewayError(status, f"{component} failed: {error.message}", error.code)
 
 
 @dataclass
@@ -60,10 +44,8 @@ def get_core(request: Request) -> Core:
 
 async def live_workers(core: Core, component: str, title: str) -> list[WorkerInfo]:
     """Live workers of ``component``; 503 if Redis is down or none runs (``title`` names it)."""
-    try:
+    with bus_guard():
         live = [w for w in await core.registry.workers() if w.component == component]
-    except bus.TRANSIENT as exc:
-        raise GatewayError(503, f"the message bus is unavailable: {exc}", "bus_down") from exc
     if not live:
         raise GatewayError(503, f"no {title} worker is running", "no_worker")
     return live
@@ -92,7 +74,7 @@ async def transcribe(core: Core, pcm16: bytes, options: SttOptions) -> Transcrip
     except NoWorker as exc:
         raise GatewayError(exc.status, exc.message, "no_worker") from exc
     except bus.TRANSIENT as exc:
-        raise GatewayError(503, f"the message bus is unavailable: {exc}", "bus_down") from exc
+        raise bus_down(exc) from exc
     payload = TranscribeRequest(
         audio=pcm16,
         language=options.language,
@@ -135,7 +117,7 @@ async def stream_replies(
     except JobLost as exc:
         raise GatewayError(503, str(exc), "job_lost") from exc
     except bus.TRANSIENT as exc:
-        raise GatewayError(503, f"the message bus is unavailable: {exc}", "bus_down") from exc
+        raise bus_down(exc) from exc
     finally:
         await replies.aclose()  # type: ignore[attr-defined]
 

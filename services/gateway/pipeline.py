@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 from pydantic import ValidationError
 
 from services.gateway import mt, tts
-from services.gateway.core import Core, GatewayError, SttOptions, live_workers, transcribe
+from services.gateway.core import Core, SttOptions, live_workers, transcribe
+from services.gateway.errors import GatewayError, bus_guard
 from services.gateway.registry import OPENAI_STT_ALIASES
-from shared import bus
 from shared.audio import pcm_to_wav
 from shared.heartbeat import WorkerInfo
 from shared.messages import Transcript
@@ -51,10 +51,8 @@ async def english_stt_model(core: Core, model: str) -> str:
     which transcribes: right for English speech, wrong for any other (documented)."""
     if model not in OPENAI_STT_ALIASES:
         return model
-    try:
+    with bus_guard():
         live = [w for w in await core.registry.workers() if w.component == "stt"]
-    except bus.TRANSIENT as exc:
-        raise GatewayError(503, f"the message bus is unavailable: {exc}", "bus_down") from exc
     multilingual = [w for w in live if len(w.languages) > 1]
     return min(multilingual, key=lambda w: (w.in_flight, w.name)).model if multilingual else model
 

@@ -2,9 +2,9 @@
 
 from dataclasses import dataclass
 
-from services.gateway.core import Core, GatewayError, call, check_text, live_workers
+from services.gateway.core import Core, call, check_text, live_workers
+from services.gateway.errors import GatewayError, bus_guard
 from services.gateway.live.store import store_of
-from shared import bus
 from shared.heartbeat import WorkerInfo
 from shared.messages import SummarizeRequest, Summary
 
@@ -27,10 +27,8 @@ class SummaryOptions:
 async def session_text(core: Core, session_id: str) -> tuple[str, bool]:
     """A session's transcript so far, one utterance a line; True if it had to be cut to the
     most recent ``MAX_TEXT_CHARS`` (a rolling summary cares most about the recent part)."""
-    try:
+    with bus_guard():
         items = await store_of(core).transcript(session_id)
-    except bus.TRANSIENT as exc:
-        raise GatewayError(503, f"the message bus is unavailable: {exc}", "bus_down") from exc
     lines = [item.strip() for item in items]
     text = "\n".join(line for line in lines if line)
     if not text:

@@ -18,14 +18,8 @@ import av
 import numpy as np
 import soxr
 
-from services.gateway.core import (
-    Core,
-    GatewayError,
-    check_text,
-    live_workers,
-    stream_replies,
-    worker_error,
-)
+from services.gateway.core import Core, check_text, live_workers, stream_replies
+from services.gateway.errors import GatewayError, worker_error
 from shared import streams
 from shared.heartbeat import WorkerInfo
 from shared.messages import AudioFormat, Envelope, ErrorResult, SpeechChunk, SynthesizeRequest

@@ -13,7 +13,7 @@ from prometheus_client import CollectorRegistry
 
 from services.gateway.app import create_app
 from services.gateway.bridge import Bridge
-from services.gateway.core import worker_error
+from services.gateway.errors import worker_error
 from services.gateway.metrics import gateway_metrics
 from services.gateway.settings import GatewaySettings
 from services.tts.__main__ import serve_voices

@@ -23,7 +23,8 @@ from typing import Any
 
 from services.gateway import keys
 from services.gateway.auth import Identity
-from services.gateway.core import Core, GatewayError
+from services.gateway.core import Core
+from services.gateway.errors import GatewayError
 from services.gateway.live import access
 from services.gateway.live.store import store_of
 from shared import bus

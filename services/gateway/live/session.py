@@ -9,7 +9,8 @@ from collections.abc import Iterator
 from typing import Any, Protocol
 
 from services.gateway.auth import Identity
-from services.gateway.core import Core, GatewayError
+from services.gateway.core import Core
+from services.gateway.errors import GatewayError, bus_down
 from services.gateway.live import vad
 from services.gateway.live.protocol import AudioInput, Auth, ProtocolError, error
 from services.gateway.live.store import Cue, SessionInfo, store_of
@@ -71,7 +72,8 @@ class LiveSession:
                 info = found
                 await store.save(info)
         except bus.TRANSIENT as exc:
-            raise ProtocolError("bus_down", f"the message bus is unavailable: {exc}") from exc
+            down = bus_down(exc)
+            raise ProtocolError(down.code, down.message) from exc
         return cls(core, auth, info, socket, presenter)
 
     def started_event(self, resumed: bool) -> dict[str, Any]:

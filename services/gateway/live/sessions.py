@@ -8,7 +8,8 @@ from pydantic import BaseModel, Field
 
 from services.gateway import formats
 from services.gateway.auth import Identity, caller
-from services.gateway.core import Core, GatewayError, get_core
+from services.gateway.core import Core, get_core
+from services.gateway.errors import GatewayError
 from services.gateway.ids import ID_OR_EMPTY_PATTERN, PathId
 from services.gateway.live import access
 from services.gateway.live.store import ANY_LISTENER, SessionInfo, store_of

@@ -22,7 +22,8 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.background import BackgroundTask
 
 from services.gateway.auth import Identity, caller
-from services.gateway.core import Core, GatewayError
+from services.gateway.core import Core
+from services.gateway.errors import GatewayError
 from services.gateway.ids import PathId, QueryId
 from services.gateway.live import access
 from services.gateway.live.fanout import Fanout, Notice, Seat

@@ -30,7 +30,8 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from services.gateway.core import Core, GatewayError, SttOptions, transcribe
+from services.gateway.core import Core, SttOptions, transcribe
+from services.gateway.errors import GatewayError
 from services.gateway.live.segmenter import Segmenter, SegmenterOptions, Utterance
 from services.gateway.live.vad import RATE_HZ, WINDOW, StreamingVad
 from shared.audio import float32_to_pcm16

@@ -16,7 +16,8 @@ from typing import Any, Protocol
 
 from services.gateway import dialog, mt, tts
 from services.gateway.auth import Identity
-from services.gateway.core import Core, GatewayError
+from services.gateway.core import Core
+from services.gateway.errors import GatewayError
 from services.gateway.live.protocol import END2END_TARGET, Auth
 from services.gateway.live.store import SessionStore
 from services.gateway.pipeline import speech_to_english

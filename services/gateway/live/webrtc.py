@@ -35,7 +35,8 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import Field
 
 from services.gateway.auth import Identity, caller
-from services.gateway.core import Core, GatewayError
+from services.gateway.core import Core
+from services.gateway.errors import GatewayError
 from services.gateway.live import access
 from services.gateway.live.protocol import (
     Auth,

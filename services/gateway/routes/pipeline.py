@@ -8,7 +8,8 @@ from fastapi import APIRouter, Depends, File, Form, UploadFile
 
 from services.gateway import pipeline
 from services.gateway.audio import read_audio
-from services.gateway.core import Core, GatewayError, get_core
+from services.gateway.core import Core, get_core
+from services.gateway.errors import GatewayError
 
 router = APIRouter(prefix="/v1", tags=["pipeline"])
 

@@ -8,7 +8,8 @@ from wyoming.event import Event
 from wyoming.tts import Synthesize, SynthesizeVoice
 
 from services.gateway import core as gateway
-from services.gateway.core import Core, GatewayError, SttOptions, live_workers
+from services.gateway.core import Core, SttOptions, live_workers
+from services.gateway.errors import GatewayError
 from services.gateway.tts import SpeechOptions, speak
 from services.gateway.wyoming.info import PROGRAM
 
