@@ -11,9 +11,9 @@ from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 from websockets.asyncio.client import connect
 
-from services.gateway import tts
 from services.gateway.app import create_app
 from services.gateway.settings import GatewaySettings
+from services.gateway.stages import tts
 from services.tts.__main__ import worker_spec as tts_spec
 from services.tts.model import load_model as load_tts
 from services.tts.settings import TtsSettings

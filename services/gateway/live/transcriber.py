@@ -30,10 +30,11 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from services.gateway.core import Core, SttOptions, transcribe
+from services.gateway.core import Core
 from services.gateway.errors import GatewayError
 from services.gateway.live.segmenter import Segmenter, SegmenterOptions, Utterance
 from services.gateway.live.vad import RATE_HZ, WINDOW, StreamingVad
+from services.gateway.stages.stt import SttOptions, transcribe
 from shared.audio import float32_to_pcm16
 from shared.messages import Transcript
 

@@ -16,12 +16,14 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from services.gateway import dialog, langid, memory, tts
+from services.gateway import langid, memory
 from services.gateway.audio import read_audio
 from services.gateway.auth import Identity, caller
-from services.gateway.core import Core, SttOptions, get_core, transcribe
+from services.gateway.core import Core, get_core
 from services.gateway.errors import GatewayError, guarded
 from services.gateway.ids import Id, PathId, QueryId
+from services.gateway.stages import dialog, tts
+from services.gateway.stages.stt import SttOptions, transcribe
 
 router = APIRouter(tags=["assistant"])
 

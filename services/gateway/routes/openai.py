@@ -8,8 +8,8 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from services.gateway import formats
 from services.gateway.audio import read_audio
-from services.gateway.core import Core, SttOptions, get_core, transcribe
-from services.gateway.pipeline import english_stt_model
+from services.gateway.core import Core, get_core
+from services.gateway.stages.stt import SttOptions, english_stt_model, transcribe
 
 router = APIRouter(prefix="/v1", tags=["openai"])
 

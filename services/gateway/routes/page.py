@@ -15,7 +15,7 @@ from fastapi.responses import FileResponse
 from services.gateway.auth import require
 from services.gateway.core import Core, get_core
 from services.gateway.errors import GatewayError, bus_guard
-from services.gateway.mt import pair_of
+from services.gateway.stages.mt import pair_of
 
 router = APIRouter(tags=["page"])
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"

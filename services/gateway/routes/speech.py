@@ -6,9 +6,9 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
-from services.gateway import tts
 from services.gateway.core import Core, get_core
 from services.gateway.errors import bus_guard
+from services.gateway.stages import tts
 
 router = APIRouter(prefix="/v1", tags=["openai"])
 

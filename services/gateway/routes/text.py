@@ -15,7 +15,12 @@ from services.gateway.core import Core, get_core
 from services.gateway.errors import GatewayError
 from services.gateway.ids import ID_PATTERN
 from services.gateway.live import access
-from services.gateway.summarize import MAX_TEXT_CHARS, SummaryOptions, session_text, summarize
+from services.gateway.stages.summarizer import (
+    MAX_TEXT_CHARS,
+    SummaryOptions,
+    session_text,
+    summarize,
+)
 
 MAX_DETECT_CHARS = 100_000
 

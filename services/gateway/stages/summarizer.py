@@ -2,9 +2,10 @@
 
 from dataclasses import dataclass
 
-from services.gateway.core import Core, call, check_text, live_workers
+from services.gateway.core import Core, call, check_text
 from services.gateway.errors import GatewayError, bus_guard
 from services.gateway.live.store import store_of
+from services.gateway.stages.workers import live_workers, serving
 from shared.heartbeat import WorkerInfo
 from shared.messages import SummarizeRequest, Summary
 
@@ -44,12 +45,7 @@ async def summarizer_worker(core: Core, model: str) -> WorkerInfo:
     who configured an LLM wants abstractive summaries), else extractive."""
     live = await live_workers(core, "summarizer", "summarization")
     if model:
-        chosen = [w for w in live if w.model == model]
-        if not chosen:
-            served = sorted({w.model for w in live})
-            raise GatewayError(
-                400, f"model {model!r} is not served; served models: {served}", "unknown_model"
-            )
+        chosen = serving(live, model, "model", "unknown_model")
     else:
         chosen = live
     return min(chosen, key=lambda w: (not w.model.startswith("llm:"), w.in_flight, w.name))

@@ -10,11 +10,13 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import TypeVar
 
-from services.gateway import memory, tts
+from services.gateway import memory
 from services.gateway.auth import Identity
-from services.gateway.core import Core, check_text, live_workers, stream_replies
+from services.gateway.core import Core, check_text, stream_replies
 from services.gateway.errors import GatewayError, bus_guard, worker_error
 from services.gateway.settings import GatewaySettings
+from services.gateway.stages import tts
+from services.gateway.stages.workers import least_busy, live_workers
 from shared import streams
 from shared.heartbeat import WorkerInfo
 from shared.messages import ChatMessage, ChatReply, ChatRequest, Envelope, ErrorResult, SpeechChunk
@@ -60,7 +62,7 @@ class Exchange:
 async def llm_worker(core: Core) -> WorkerInfo:
     """The least busy live LLM worker; 503 if none runs."""
     live = await live_workers(core, COMPONENT, "dialog (LLM)")
-    return min(live, key=lambda w: (w.in_flight, w.model))
+    return least_busy(live)
 
 
 def _check(result: Envelope) -> ChatReply:
