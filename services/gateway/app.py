@@ -18,9 +18,9 @@ from services.gateway.core import Core
 from services.gateway.errors import GatewayError, error_body
 from services.gateway.gate import BodyGate
 from services.gateway.httpmetrics import RequestMetrics
-from services.gateway.live.fanout import Fanout
-from services.gateway.live.router import router as live_router
-from services.gateway.live.webrtc import Peers
+from services.gateway.live.engine.fanout import Fanout
+from services.gateway.live.routes import router as live_router
+from services.gateway.live.routes.webrtc import Peers
 from services.gateway.metrics import gateway_metrics
 from services.gateway.registry import Registry
 from services.gateway.routes import assistant as assistant_routes

@@ -26,7 +26,7 @@ from typer.testing import CliRunner
 from pyparrot.keys import keys_app
 from services.gateway import auth, redaction
 from services.gateway.app import create_app
-from services.gateway.live.store import SessionStore
+from services.gateway.live.engine.store import SessionStore
 from services.gateway.settings import GatewaySettings
 from shared import streams
 from shared.admin import keystore

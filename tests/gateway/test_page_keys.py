@@ -15,7 +15,7 @@ from playwright.async_api import Browser, Page, async_playwright
 from prometheus_client import CollectorRegistry
 
 from services.gateway.app import create_app
-from services.gateway.live.store import SessionStore
+from services.gateway.live.engine.store import SessionStore
 from services.gateway.settings import GatewaySettings
 from shared.admin import keystore
 from tests.gateway.live_helpers import listening

@@ -2,7 +2,7 @@
 
 import pytest
 
-from services.gateway.live.transcriber import ends_sentence
+from services.gateway.live.engine.transcriber import ends_sentence
 
 
 @pytest.mark.parametrize("text", ["The air is pure.", "Hello?", "Ask not!", 'He said "go."', ""])

@@ -16,8 +16,8 @@ from starlette.testclient import TestClient
 
 from services.gateway import keys as gateway_keys
 from services.gateway.app import create_app
-from services.gateway.live import fanout
-from services.gateway.live.store import SessionStore
+from services.gateway.live.engine import fanout
+from services.gateway.live.engine.store import SessionStore
 from services.gateway.settings import GatewaySettings
 from shared.admin import keystore
 from tests.gateway.live_helpers import listening

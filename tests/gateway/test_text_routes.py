@@ -14,7 +14,7 @@ from prometheus_client import CollectorRegistry
 
 from pyparrot import redis_server
 from services.gateway import keys
-from services.gateway.live.store import SessionStore
+from services.gateway.live.engine.store import SessionStore
 from services.summarizer.handler import handle
 from services.summarizer.model import ExtractiveModel, LlmModel, load_model
 from services.summarizer.settings import SummarizerSettings

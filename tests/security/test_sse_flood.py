@@ -17,8 +17,8 @@ from websockets.asyncio.client import connect
 
 from services.gateway.app import create_app
 from services.gateway.auth import Identity
-from services.gateway.live.fanout import Entry, Fanout, Notice
-from services.gateway.live.store import SessionStore
+from services.gateway.live.engine.fanout import Entry, Fanout, Notice
+from services.gateway.live.engine.store import SessionStore
 from services.gateway.settings import GatewaySettings
 from shared.admin import keystore
 from tests.gateway.live_helpers import listening

@@ -27,7 +27,7 @@ from websockets.asyncio.client import connect
 
 from services.gateway import memory
 from services.gateway.app import create_app
-from services.gateway.live.store import Cue, SessionStore
+from services.gateway.live.engine.store import Cue, SessionStore
 from services.gateway.settings import GatewaySettings
 from shared.admin import keystore
 from tests.gateway.live_helpers import listening

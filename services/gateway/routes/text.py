@@ -14,7 +14,7 @@ from services.gateway.auth import Identity, caller
 from services.gateway.core import Core, get_core
 from services.gateway.errors import GatewayError
 from services.gateway.ids import ID_PATTERN
-from services.gateway.live import access
+from services.gateway.live.engine import access
 from services.gateway.stages.summarizer import (
     MAX_TEXT_CHARS,
     SummaryOptions,

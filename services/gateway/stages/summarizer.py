@@ -4,7 +4,7 @@ from dataclasses import dataclass
 
 from services.gateway.core import Core, call, check_text
 from services.gateway.errors import GatewayError, bus_guard
-from services.gateway.live.store import store_of
+from services.gateway.live.engine.store import store_of
 from services.gateway.stages.workers import live_workers, serving
 from shared.heartbeat import WorkerInfo
 from shared.messages import SummarizeRequest, Summary

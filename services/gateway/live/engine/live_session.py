@@ -12,10 +12,10 @@ from services.gateway.auth import Identity
 from services.gateway.core import Core
 from services.gateway.errors import GatewayError, bus_down
 from services.gateway.live import vad
-from services.gateway.live.protocol import AudioInput, Auth, ProtocolError, error
-from services.gateway.live.store import Cue, SessionInfo, store_of
-from services.gateway.live.transcriber import Final, Hooks, Transcriber
-from services.gateway.live.turns import Turn, Turns
+from services.gateway.live.engine.protocol import AudioInput, Auth, ProtocolError, error
+from services.gateway.live.engine.store import Cue, SessionInfo, store_of
+from services.gateway.live.engine.transcriber import Final, Hooks, Transcriber
+from services.gateway.live.engine.turns import Turn, Turns
 from shared import bus
 
 log = logging.getLogger(__name__)

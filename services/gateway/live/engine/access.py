@@ -13,7 +13,7 @@ from services.gateway import ratelimit
 from services.gateway.auth import Identity
 from services.gateway.core import Core
 from services.gateway.errors import GatewayError, guarded
-from services.gateway.live.store import SessionInfo, SessionStore, store_of
+from services.gateway.live.engine.store import SessionInfo, SessionStore, store_of
 
 
 def owns(identity: Identity, info: SessionInfo) -> bool:

@@ -25,8 +25,8 @@ from services.gateway import keys
 from services.gateway.auth import Identity
 from services.gateway.core import Core
 from services.gateway.errors import GatewayError
-from services.gateway.live import access
-from services.gateway.live.store import store_of
+from services.gateway.live.engine import access
+from services.gateway.live.engine.store import store_of
 from shared import bus
 
 log = logging.getLogger(__name__)

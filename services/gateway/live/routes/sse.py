@@ -25,9 +25,9 @@ from services.gateway.auth import Identity, caller
 from services.gateway.core import Core
 from services.gateway.errors import GatewayError
 from services.gateway.ids import PathId, QueryId
-from services.gateway.live import access
-from services.gateway.live.fanout import Fanout, Notice, Seat
-from services.gateway.live.store import store_of
+from services.gateway.live.engine import access
+from services.gateway.live.engine.fanout import Fanout, Notice, Seat
+from services.gateway.live.engine.store import store_of
 
 router = APIRouter(tags=["live"])
 PING_S = 15

@@ -32,7 +32,7 @@ import numpy as np
 
 from services.gateway.core import Core
 from services.gateway.errors import GatewayError
-from services.gateway.live.segmenter import Segmenter, SegmenterOptions, Utterance
+from services.gateway.live.engine.segmenter import Segmenter, SegmenterOptions, Utterance
 from services.gateway.live.vad import RATE_HZ, WINDOW, StreamingVad
 from services.gateway.stages.stt import SttOptions, transcribe
 from shared.audio import float32_to_pcm16
