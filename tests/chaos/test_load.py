@@ -26,7 +26,7 @@ from shared.settings import WorkerSettings
 from shared.worker import WorkerSpec, run_worker
 from tests.chaos.standin_worker import STREAM, transcribe
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.redis, pytest.mark.timeout(120)]
 CLIENTS = 20
 PER_CLIENT = 10
 POISON = (7, 3)  # (client, request) that sends the poison job

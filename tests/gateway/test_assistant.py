@@ -1,4 +1,4 @@
-"""The voice-assistant API (seed 002) through the real bus: the real SmolLM2 dialog worker,
+"""The voice-assistant API through the real bus: the real SmolLM2 dialog worker,
 the real Whisper STT and Piper TTS handlers, sessions and memory in the test Redis."""
 
 import asyncio
@@ -33,7 +33,7 @@ from shared.worker import Handler, WorkerSpec, run_worker
 from tests.services.test_dialog import bundled_llm
 from tests.services.test_tts import bundled_voice
 
-pytestmark = pytest.mark.model
+pytestmark = [pytest.mark.redis, pytest.mark.model]
 
 QUESTION = "What is the capital of France?"
 

@@ -32,6 +32,8 @@ from shared import streams
 from shared.admin import keystore
 from tests.gateway.live_helpers import listening
 
+pytestmark = pytest.mark.redis
+
 DOCS = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
 OPEN = {"/health", "/ready", "/metrics", "/", "/static/{name}"}
 CREDENTIALS = ("none", "wrong", "listener", "presenter", "admin")

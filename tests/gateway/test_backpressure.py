@@ -18,6 +18,8 @@ from shared.heartbeat import WorkerInfo
 from shared.messages import TranslateRequest, pack
 from tests.audio import DATA
 
+pytestmark = pytest.mark.redis
+
 STREAM = streams.jobs("stt", "tiny.en")
 URL = "/v1/audio/transcriptions"
 BOUND = 3

@@ -17,6 +17,8 @@ from services.gateway.settings import GatewaySettings
 from shared.admin import keystore
 from tests.gateway.live_helpers import listening
 
+pytestmark = pytest.mark.redis
+
 LIMIT = 64 * 1024
 CHUNK = 16 * 1024
 ROUTE = "/v1/audio/transcriptions"

@@ -12,6 +12,8 @@ from shared import bus
 from shared.messages import TranslateRequest
 from tests.polling import eventually
 
+pytestmark = pytest.mark.redis
+
 STREAM = "pp:jobs:test:withdraw"
 
 

@@ -26,6 +26,8 @@ from tests.audio import read_pcm, reference
 from tests.gateway.live_helpers import auth, collect, next_event, serving, stream
 from tests.polling import eventually
 
+pytestmark = pytest.mark.redis
+
 SPEED = 3.0  # times real time: the 13 s clip takes ~4.5 s
 
 

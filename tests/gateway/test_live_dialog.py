@@ -23,6 +23,8 @@ from shared.settings import WorkerSettings
 from shared.worker import WorkerSpec
 from tests.gateway.live_helpers import auth, listening, serving
 
+pytestmark = pytest.mark.redis
+
 PIECES = ["Sure.", "...", "Pack a warm coat."]  # "..." has nothing a voice could say
 
 

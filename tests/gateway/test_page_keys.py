@@ -23,6 +23,7 @@ from tests.gateway.test_page import CHROMIUM
 from tests.polling import eventually
 
 pytestmark = [
+    pytest.mark.redis,
     pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian 'chromium' is not installed"),
     pytest.mark.timeout(90),
 ]

@@ -23,6 +23,8 @@ from shared.admin import keystore
 from tests.gateway.live_helpers import listening
 from tests.polling import eventually
 
+pytestmark = pytest.mark.redis
+
 LISTENER = "lena@example.com"
 OWNER = "pat@example.com"
 

@@ -23,6 +23,8 @@ from shared.metrics import worker_metrics
 from shared.worker import WorkerSpec, run_worker
 from tests.services.test_summarizer import KEY, LECTURE, OFF_TOPIC, SENTENCES, fake_llm
 
+pytestmark = pytest.mark.redis
+
 URL = "/v1/summarize"
 
 

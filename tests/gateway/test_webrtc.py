@@ -29,6 +29,8 @@ from shared.textnorm import wer
 from tests.audio import read_pcm, reference
 from tests.polling import eventually
 
+pytestmark = pytest.mark.redis
+
 RATE_HZ = 16_000
 SPEED = 2.0  # times real time
 

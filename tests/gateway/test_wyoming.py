@@ -41,7 +41,7 @@ with warnings.catch_warnings():  # wyoming.audio imports the deprecated stdlib a
     from wyoming.ping import Ping, Pong
     from wyoming.tts import Synthesize, SynthesizeVoice
 
-pytestmark = pytest.mark.model
+pytestmark = [pytest.mark.redis, pytest.mark.model]
 
 VOICE = "en_US-joe-medium"
 SAMPLES_PER_CHUNK = 1024

@@ -4,6 +4,7 @@ import asyncio
 import threading
 from collections.abc import Iterator
 
+import pytest
 import redis.asyncio as aioredis
 from prometheus_client import CollectorRegistry
 
@@ -13,6 +14,8 @@ from shared.metrics import worker_metrics
 from shared.worker import WorkerSpec, run_worker
 from tests.polling import eventually
 from tests.shared.test_worker import GROUP, STREAM, echo_length, job, replies, settings
+
+pytestmark = pytest.mark.redis
 
 BACKGROUND = streams.background(STREAM)
 

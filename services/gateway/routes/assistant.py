@@ -1,4 +1,4 @@
-"""The voice-assistant API (seed 002): ``/stt``, ``/tts``, ``/converse``,
+"""The voice-assistant API: ``/stt``, ``/tts``, ``/converse``,
 ``/detect_language``, ``/session`` and ``/memory``, in that design's request and response
 shapes. A thin adapter: each route calls the same core functions as the other APIs.
 

@@ -1,4 +1,4 @@
-"""The worker registry for external HTTP backends (seed 000 / KIT ``ltapi`` compatible).
+"""The worker registry for external HTTP backends (compatible with KIT's ``ltapi``).
 
 ``POST /ltapi/register_worker`` checks ``GET {server}/health`` (2xx within a few seconds),
 then stores the server in ``streams.external_backends(component)``; the external adapter
