@@ -217,11 +217,12 @@ async def test_revoking_a_listener_ends_its_open_event_stream(
     ):
         url = f"/v1/sessions/{info.id}/events"
         reader = asyncio.create_task(_events(client, url, keys.listener, seen))
-        for _ in range(500):  # the listener starts after the newest event: wait until it reads
+
+        async def listener_reads() -> bool:  # it starts after the newest event: publish again
             await store.publish(info.id, {"type": "stt_final", "text": "hello"})
-            if seen:
-                break
-            await asyncio.sleep(0.02)
+            return bool(seen)
+
+        await eventually(listener_reads)
         assert seen[0] == (
             "stt_final",
             {"type": "stt_final", "text": "hello", "id": seen[0][1]["id"]},

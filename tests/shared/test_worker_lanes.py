@@ -62,7 +62,13 @@ async def test_background_lane_is_served_when_idle_and_reclaimed(
     await bus.submit(aredis, BACKGROUND, lost)
     # A consumer takes the partial and dies: the lane is reclaimed like the main stream.
     await aredis.xreadgroup(GROUP, "crashed", {BACKGROUND: ">"}, count=1)
-    await asyncio.sleep(0.15)
+    idle_ms = settings(clean_redis).claim_idle_ms
+
+    async def claimable() -> bool:  # idle past claim_idle_ms: a peer may take it over
+        pending = await aredis.xpending_range(BACKGROUND, GROUP, "-", "+", 1)
+        return bool(pending) and pending[0]["time_since_delivered"] > idle_ms
+
+    await eventually(claimable)
     fresh = job()
     await bus.submit(aredis, BACKGROUND, fresh)
     await run_worker(
