@@ -13,7 +13,6 @@ import redis.asyncio as aioredis
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
-from services.gateway.app import create_app
 from services.gateway.settings import GatewaySettings
 from services.mt.__main__ import loops as mt_loops
 from services.mt.model import load_model as load_mt
@@ -27,6 +26,7 @@ from shared.messages import Envelope, Segment, Transcript, Word
 from shared.metrics import worker_metrics
 from shared.settings import WorkerSettings
 from shared.worker import JobFailed, WorkerSpec, run_worker
+from tests.apps import running_app
 from tests.gateway.live_helpers import listening, serving
 
 
@@ -58,8 +58,7 @@ def standin_stt(envelope: Envelope) -> Iterator[Transcript]:
 @pytest.fixture
 async def app(clean_redis: str) -> AsyncIterator[FastAPI]:
     settings = GatewaySettings(redis_url=clean_redis, request_timeout_s=5, registry_cache_s=0)
-    application = create_app(settings, CollectorRegistry())
-    async with application.router.lifespan_context(application):
+    async with running_app(settings) as application:
         yield application
 
 
@@ -126,8 +125,7 @@ async def live_gateway(clean_redis: str) -> AsyncIterator[tuple[FastAPI, str]]:
         live_send_queue=16,
         live_send_timeout_s=1.0,
     )
-    app = create_app(settings, CollectorRegistry())
-    async with app.router.lifespan_context(app), listening(app) as address:
+    async with running_app(settings) as app, listening(app) as address:
         yield app, address
 
 
