@@ -14,7 +14,7 @@ from services.gateway.errors import GatewayError, bus_down
 from services.gateway.live import vad
 from services.gateway.live.engine.protocol import AudioInput, Auth, ProtocolError, error
 from services.gateway.live.engine.store import Cue, SessionInfo, store_of
-from services.gateway.live.engine.transcriber import Final, Hooks, Transcriber
+from services.gateway.live.engine.transcriber import Final, Transcriber
 from services.gateway.live.engine.turns import Turn, Turns
 from shared import bus
 
@@ -43,9 +43,9 @@ class LiveSession:
         self.store = store_of(core)
         self.input = AudioInput(auth.audio_format, auth.sample_rate)
         self._order = asyncio.Lock()  # the socket and listeners see events in the same order
-        hooks = Hooks(self.emit, self._on_final, self._on_speech)
         stream = vad.StreamingVad(vad.shared_session())
-        self.stt = Transcriber(core, stream, hooks, info.audio_s, info.utterances)
+        # The session is the transcriber's Sink and the turns' Outlet: one callback style.
+        self.stt = Transcriber(core, stream, self, info.audio_s, info.utterances)
         self.stt.language = auth.language
         self.turns = Turns(core, auth, presenter, info.id, self.store, self)
         self.completions: set[asyncio.Task[None]] = set()
@@ -155,11 +155,13 @@ class LiveSession:
         await self.stt.close()
         await self.turns.close()
 
-    async def _on_speech(self) -> None:
+    async def on_speech(self) -> None:
+        """Speech began: in a dialog, a reply still running is interrupted (barge-in)."""
         if self.auth.pipeline == "dialog" and self.turns.busy:
             await self.interrupt("speech")
 
-    async def _on_final(self, final: Final) -> None:
+    async def on_final(self, final: Final) -> None:
+        """A final utterance: kept in the history, then handed to the turns."""
         if final.text:
             cue = Cue(final.index, final.start_s, final.end_s, final.text, final.language)
             try:

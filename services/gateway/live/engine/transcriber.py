@@ -24,9 +24,9 @@ still due, so the client never sees a partial of utterance n+1 before the final 
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 
@@ -67,11 +67,15 @@ class Final:
     pcm16: bytes = b""  # the utterance's 16 kHz audio (end2end speech translation)
 
 
-@dataclass(frozen=True)
-class Hooks:
-    emit: Callable[[dict[str, Any]], Awaitable[None]]
-    on_final: Callable[[Final], Awaitable[None]]
-    on_speech: Callable[[], Awaitable[None]]
+class Sink(Protocol):
+    """Where a transcriber's results go (the live session): its events in order, each final
+    for the turns that follow it, and word that speech began (a barge-in)."""
+
+    async def emit(self, event: dict[str, Any]) -> None: ...
+
+    async def on_final(self, final: Final) -> None: ...
+
+    async def on_speech(self) -> None: ...
 
 
 def _words(t: Transcript, offset_s: float) -> list[dict[str, Any]]:
@@ -101,12 +105,12 @@ class Transcriber:
     """Turns one session's audio into ordered ``stt_partial`` / ``stt_final`` events."""
 
     def __init__(
-        self, core: Core, vad: StreamingVad, hooks: Hooks, clock_s: float, first_index: int
+        self, core: Core, vad: StreamingVad, sink: Sink, clock_s: float, first_index: int
     ) -> None:
         s = core.settings
         self.core = core
         self.vad = vad
-        self.hooks = hooks
+        self.sink = sink
         self.clock_s = clock_s  # session time at which this connection's audio starts
         options = SegmenterOptions.from_settings(s)
         self.segmenter = Segmenter(options, first_index, self._sentence_ended)
@@ -138,7 +142,7 @@ class Transcriber:
         windows, probs = self.vad.push(samples)
         done, started = self.segmenter.push(windows, probs)
         if started:
-            await self.hooks.on_speech()
+            await self.sink.on_speech()
         for utterance in done:
             self._start_final(utterance)
         self._maybe_split()
@@ -248,7 +252,7 @@ class Transcriber:
         try:
             t = await self._transcribe_final(u)
         except GatewayError as exc:
-            await self.hooks.emit(
+            await self.sink.emit(
                 {"type": "error", "code": exc.code, "message": f"final transcript: {exc.message}"}
             )
             return
@@ -260,8 +264,8 @@ class Transcriber:
         event = {"type": "stt_final", "utterance": u.index, "text": t.text}
         event |= {"language": t.language, "start_s": round(start_s, 3)}
         event |= {"end_s": round(final.end_s, 3), "words": _words(t, start_s)}
-        await self.hooks.emit(event)
-        await self.hooks.on_final(final)
+        await self.sink.emit(event)
+        await self.sink.on_final(final)
         await self._release_held()
 
     def _maybe_partial(self) -> None:
@@ -310,10 +314,10 @@ class Transcriber:
         if self.last_final is not None and not self.last_final.done():
             self.held = event  # an earlier final is still due: it goes first
             return
-        await self.hooks.emit(event)
+        await self.sink.emit(event)
 
     async def _release_held(self) -> None:
         held, self.held = self.held, None
         current = self.segmenter.current
         if held is not None and current is not None and current.index == held["utterance"]:
-            await self.hooks.emit(held)
+            await self.sink.emit(held)
