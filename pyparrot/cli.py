@@ -9,12 +9,13 @@ from pathlib import Path
 from typing import Annotated
 
 import httpx
+import redis
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from pyparrot import commands, procs, stack, supervisor
+from pyparrot import commands, procs, redis_server, stack, supervisor
 from pyparrot.keys import keys_app
 from pyparrot.settings import CliSettings
 from shared import bus, heartbeat
@@ -55,10 +56,19 @@ def up(
     wyoming_port: Annotated[
         int, typer.Option(min=0, max=65535, help="Wyoming protocol port; 0 = off")
     ] = 0,
+    shared_redis: Annotated[
+        bool,
+        typer.Option(
+            "--shared-redis",
+            help="use REDIS_URL even though it holds other applications' keys "
+            "(PYPARROT_SHARED_REDIS=1)",
+        ),
+    ] = False,
 ) -> None:
     """Start Redis (if REDIS_URL is unreachable), the gateway and the workers; restart any
     that crash, with backoff, until Ctrl-C or `pyparrot down`."""
     settings = CliSettings()
+    settings.shared_redis = settings.shared_redis or shared_redis
     try:
         wyoming = {"GATEWAY_WYOMING_PORT": str(wyoming_port)} if wyoming_port else {}
         options = stack.UpOptions(host, port, stack.parse_workers(workers), wyoming)
@@ -68,6 +78,8 @@ def up(
         raise _fail(str(exc)) from exc
     names = ", ".join(f"{p.name} ({p.pid})" for p in started)
     console.print(f"[green]ready[/green] at {url}  processes: {names}")
+    _, extra = procs.load(settings.state_file)
+    _print_redis(settings.redis_url, extra.get("redis"))
     console.print(f"logs: {settings.logs_dir}")
     if detach:
         watcher = stack.start_supervisor(settings)
@@ -148,6 +160,7 @@ def status(
         redis_error = None
     except bus.TRANSIENT as exc:
         workers, stream_rows, redis_error = [], [], str(exc)
+    redis_state = _redis_state(settings, extra.get("redis")) if redis_error is None else None
     if as_json:
         print(
             json.dumps(
@@ -158,12 +171,47 @@ def status(
                     "streams": stream_rows,
                     "dead_letters": sum(int(r["dead"]) for r in stream_rows),  # type: ignore[call-overload]
                     "redis_error": redis_error,
+                    "redis": redis_state,
                 },
                 indent=2,
             )
         )
         return
     _print_status(processes, workers, stream_rows, redis_error)
+    _print_redis(settings.redis_url, redis_state)
+
+
+def _redis_state(settings: CliSettings, recorded: object) -> dict[str, object]:
+    """Whose Redis the stack uses: as `up` recorded it, with its foreign keys counted now."""
+    state = dict(recorded) if isinstance(recorded, dict) else {"origin": "unknown"}
+    state["url"] = settings.redis_url
+    try:
+        state["foreign_keys"], state["foreign_examples"] = redis_server.foreign_keys(
+            settings.redis_url
+        )
+    except (redis.RedisError, OSError) as exc:
+        state["error"] = str(exc)
+    return state
+
+
+def _print_redis(url: str, state: object) -> None:
+    """Say loudly when the stack shares its Redis: a FLUSHALL there wipes our keys, and
+    our streams and groups sit among another application's data."""
+    if not isinstance(state, dict):
+        return
+    origin, foreign = state.get("origin"), int(state.get("foreign_keys") or 0)
+    if origin == "started":
+        console.print(f"redis: {url}, started by pyparrot up")
+    elif origin in ("existing", "shared", "unknown"):
+        console.print(
+            f"[bold yellow]redis: {url} was already running: not started by pyparrot, "
+            "not stopped by `pyparrot down`[/bold yellow]"
+        )
+    if foreign:
+        console.print(
+            f"[bold red]WARNING: this Redis is shared with another application: {foreign} "
+            "key(s) are not PyParrot's[/bold red]"
+        )
 
 
 def _print_status(

@@ -108,12 +108,25 @@ def worker(
     concurrency: Annotated[
         int | None, typer.Option(min=1, max=256, help="jobs at once (default: the stage's)")
     ] = None,
+    shared_redis: Annotated[
+        bool,
+        typer.Option(
+            "--shared-redis", help="join even though the Redis holds other applications' keys"
+        ),
+    ] = False,
 ) -> None:
     """Run one worker in the foreground, on any host that reaches the shared Redis."""
     if stage not in WORKER_PREFIXES:
         raise _fail(f"unknown stage {stage!r}: use one of {', '.join(WORKER_PREFIXES)}")
     if not stack.runnable(stage):
         raise _fail(f"no {stage} worker is installed here")
+    settings = CliSettings()
+    settings.redis_url = redis_url or settings.redis_url
+    settings.shared_redis = settings.shared_redis or shared_redis
+    try:  # the worker would create its stream and consumer group there
+        stack.check_existing_redis(settings)
+    except stack.StackError as exc:
+        raise _fail(str(exc)) from exc
     env = dict(os.environ)
     if concurrency is not None:
         env[f"{WORKER_PREFIXES[stage]}_CONCURRENCY"] = str(concurrency)

@@ -2,9 +2,10 @@
 
 compose.yaml takes its settings from an env file. ``start`` writes one per pipeline,
 ``$PYPARROT_HOME/NAME/compose.env``: the pipeline's ``.env`` as written, then the
-replica count of every stage (0 for those the pipeline does not run here) and the gateway's
-admin key, which a containerised gateway needs since it does not listen on loopback only.
-The key is kept (mode 0600) so later starts, ``stop`` and the registration calls reuse it.
+replica count of every stage (0 for those the pipeline does not run here), the gateway's
+admin key, which a containerised gateway needs since it does not listen on loopback only,
+and Grafana's admin password (compose.yaml has no default for either). Both are kept
+(mode 0600) so later starts, ``stop`` and the registration calls reuse them.
 Each pipeline is its own compose project (``pyparrot-NAME``), so two never collide.
 """
 
@@ -16,12 +17,16 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from dotenv import dotenv_values
+
 from pyparrot import pipelines
 from shared import streams
 
 COMPOSE_FILE = Path(__file__).resolve().parent.parent / "compose.yaml"
 ENV_FILE = "compose.env"
 ADMIN_KEY = "GATEWAY_ADMIN_API_KEY"
+# Generated once per pipeline unless the environment names them; never a well-known default.
+SECRETS = (ADMIN_KEY, "GRAFANA_ADMIN_PASSWORD")
 # Pipeline stage -> the prefix of its ``<PREFIX>_REPLICAS`` variable in compose.yaml.
 REPLICA_VARS = {
     "stt": "STT",
@@ -73,24 +78,26 @@ def project_name(pipeline: str) -> str:
 def read_env(path: Path) -> dict[str, str]:
     if not path.is_file():
         return {}
-    lines = path.read_text().splitlines()
-    return dict(line.split("=", 1) for line in lines if "=" in line and not line.startswith("#"))
+    return {k: v or "" for k, v in dotenv_values(path, interpolate=False).items()}
 
 
-def env_lines(pipeline_env: str, replicas: dict[str, int], admin_key: str) -> list[str]:
+def env_lines(pipeline_env: str, replicas: dict[str, int], secrets_: dict[str, str]) -> list[str]:
     """The compose env file: the pipeline's .env, then what compose.yaml reads besides."""
     lines = [line for line in pipeline_env.splitlines() if line.strip()]
     lines += [f"{REPLICA_VARS[stage]}_REPLICAS={n}" for stage, n in replicas.items()]
-    lines.append(f"{ADMIN_KEY}={admin_key}")
+    lines += [f"{name}={value}" for name, value in secrets_.items()]
     return lines
 
 
 def write_env(home: Path, name: str, replicas: dict[str, int]) -> Path:
-    """Write ``NAME/compose.env`` (0600, atomically), keeping an admin key it already has."""
+    """Write ``NAME/compose.env`` (0600, atomically), keeping the secrets it already has."""
     directory = pipelines.config_dir(home, name)
     path = directory / ENV_FILE
-    key = read_env(path).get(ADMIN_KEY) or os.environ.get(ADMIN_KEY) or secrets.token_urlsafe(32)
-    text = "\n".join(env_lines((directory / pipelines.ENV_FILE).read_text(), replicas, key))
+    old = read_env(path)
+    kept = {
+        var: old.get(var) or os.environ.get(var) or secrets.token_urlsafe(32) for var in SECRETS
+    }
+    text = "\n".join(env_lines((directory / pipelines.ENV_FILE).read_text(), replicas, kept))
     tmp = directory / f".{ENV_FILE}.{os.getpid()}.tmp"
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlparse
 
+from dotenv import dotenv_values
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 PipelineType = Literal["end2end", "cascaded", "LT.2025", "dialog", "BOOM"]
@@ -167,7 +168,7 @@ def read(home: Path, name: str) -> PipelineConfig:
     path = config_dir(home, name) / ENV_FILE
     if not path.is_file():
         raise ConfigError(f"no configuration {name!r} ({path}): run `pyparrot configure` first")
-    env = dict(line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
+    env = {k: v or "" for k, v in dotenv_values(path, interpolate=False).items()}
     fields: dict[str, object] = {
         "name": env.get("PIPELINE_NAME", name),
         "type": env.get("PIPELINE_TYPE"),

@@ -11,6 +11,11 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import psutil
+
+# Two records of one process agree on its start to the clock tick; another process that got
+# the same pid started later than this.
+SAME_START_S = 0.05
 # Popen objects of children this process started: kept so they are reaped (not left as
 # zombies) and not garbage-collected while running.
 _children: dict[int, subprocess.Popen[bytes]] = {}
@@ -20,27 +25,27 @@ _children: dict[int, subprocess.Popen[bytes]] = {}
 class Proc:
     name: str
     pid: int
-    started_ticks: int  # /proc start time, so a recycled pid is never signalled
+    started_s: float  # start time (Unix seconds), so a recycled pid is never signalled
     log: str
     cmd: list[str]
     env: dict[str, str] = field(default_factory=dict)  # what it was started with, to restart it
 
 
-def _start_ticks(pid: int) -> int:
+def _started_s(pid: int) -> float:
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return -1
-    return int(stat.rsplit(")", 1)[1].split()[19])
+        return float(psutil.Process(pid).create_time())
+    except psutil.Error:
+        return -1.0
 
 
 def alive(proc: Proc) -> bool:
     """True if the recorded process still runs (and is the same process)."""
-    ticks = _start_ticks(proc.pid)
-    if ticks < 0 or ticks != proc.started_ticks:
+    try:
+        process = psutil.Process(proc.pid)
+        same = abs(process.create_time() - proc.started_s) < SAME_START_S
+        return same and process.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:  # gone, or not ours to look at
         return False
-    state = Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    return state != "Z"
 
 
 def spawn(name: str, cmd: list[str], env: dict[str, str], logs_dir: Path) -> Proc:
@@ -57,7 +62,7 @@ def spawn(name: str, cmd: list[str], env: dict[str, str], logs_dir: Path) -> Pro
             start_new_session=True,
         )
     _children[child.pid] = child
-    return Proc(name, child.pid, _start_ticks(child.pid), str(log_path), cmd, env)
+    return Proc(name, child.pid, _started_s(child.pid), str(log_path), cmd, env)
 
 
 def respawn(proc: Proc) -> Proc:
@@ -67,7 +72,7 @@ def respawn(proc: Proc) -> Proc:
 
 def this_process(name: str, cmd: list[str]) -> Proc:
     """The calling process, as a record (a foreground ``up`` supervising its stack)."""
-    return Proc(name, os.getpid(), _start_ticks(os.getpid()), "", cmd)
+    return Proc(name, os.getpid(), _started_s(os.getpid()), "", cmd)
 
 
 def exit_code(proc: Proc) -> int | None:
@@ -79,8 +84,7 @@ def exit_code(proc: Proc) -> int | None:
 
 def age_s(proc: Proc) -> float:
     """Seconds since the process started (for one that has ended: until about now)."""
-    uptime_s = float(Path("/proc/uptime").read_text().split()[0])
-    return uptime_s - proc.started_ticks / os.sysconf("SC_CLK_TCK")
+    return time.time() - proc.started_s
 
 
 @contextlib.contextmanager
@@ -140,7 +144,12 @@ def load(path: Path) -> tuple[list[Proc], dict[str, object]]:
     if not path.is_file():
         return [], {}
     data = json.loads(path.read_text())
-    procs = [Proc(**p) for p in data.pop("procs", [])]
+    # A record without started_s (written before it replaced /proc ticks) is never taken
+    # for a live process: signalling a recycled pid would be worse.
+    procs = [
+        Proc(**{"started_s": -1.0, **{k: v for k, v in p.items() if k != "started_ticks"}})
+        for p in data.pop("procs", [])
+    ]
     return procs, data
 
 

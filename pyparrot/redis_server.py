@@ -13,8 +13,12 @@ from urllib.parse import urlparse
 import redis
 
 from pyparrot.procs import Proc, spawn
+from shared import streams
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+# Every key PyParrot writes starts with one of these (shared/streams.py names them all).
+OWN_PREFIXES = (f"{streams.PREFIX}:", streams.role_group(""))
+FOREIGN_SCAN_LIMIT = 10_000  # keys looked at: enough to tell, cheap on a large database
 
 
 def reachable(url: str, timeout_s: float = 1.0) -> bool:
@@ -27,6 +31,24 @@ def reachable(url: str, timeout_s: float = 1.0) -> bool:
             client.close()
     except (redis.ConnectionError, redis.TimeoutError, OSError):
         return False
+
+
+def foreign_keys(url: str, limit: int = FOREIGN_SCAN_LIMIT) -> tuple[int, list[str]]:
+    """Keys in the database at ``url`` that PyParrot did not write: how many were seen among
+    the first ``limit`` scanned, and up to three of their names."""
+    client = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5)
+    count, examples = 0, []
+    try:
+        for scanned, raw in enumerate(client.scan_iter(count=1_000)):
+            if scanned >= limit:
+                break
+            key = raw.decode(errors="replace")
+            if not key.startswith(OWN_PREFIXES):
+                count += 1
+                examples += [key] if len(examples) < 3 else []
+    finally:
+        client.close()
+    return count, examples
 
 
 def binary() -> str:

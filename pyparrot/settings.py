@@ -14,6 +14,11 @@ class CliSettings(ServiceSettings):
     home: Path = Field(
         Path("~/.pyparrot"), description="pid files, logs and pipeline configurations"
     )
+    shared_redis: bool = Field(
+        False,
+        description="let `up` use a Redis that holds other applications' keys (it refuses "
+        "otherwise: it would create streams and consumer groups among them)",
+    )
     ready_timeout_s: float = Field(180.0, gt=0, description="how long `up` waits for /ready")
     stop_timeout_s: float = Field(20.0, gt=0, description="SIGTERM grace before SIGKILL")
     restart_backoff_s: float = Field(

@@ -99,8 +99,9 @@ def up(settings: CliSettings, options: UpOptions) -> tuple[str, list[Proc]]:
         raise StackError(f"no worker is available yet for: {', '.join(missing)}")
     started: list[Proc] = []
     url = f"http://{options.host}:{options.port}"
+    redis_state = check_existing_redis(settings)
     try:
-        if not redis_server.reachable(settings.redis_url):
+        if redis_state["origin"] == "started":
             started.append(
                 redis_server.start(
                     settings.redis_url,
@@ -134,13 +135,33 @@ def up(settings: CliSettings, options: UpOptions) -> tuple[str, list[Proc]]:
                 started.append(_python(name, module, env | worker_env(key), settings))
         for module in options.extra_modules:
             started.append(_python(module, f"services.{module}", env, settings))
-        procs.save(state_file, started, {"url": url, "redis_url": settings.redis_url})
+        extra = {"url": url, "redis_url": settings.redis_url, "redis": redis_state}
+        procs.save(state_file, started, extra)
         wait_ready(url, started, settings.ready_timeout_s)
     except BaseException:
         procs.stop(started, settings.stop_timeout_s)
         state_file.unlink(missing_ok=True)
         raise
     return url, started
+
+
+def check_existing_redis(settings: CliSettings) -> dict[str, object]:
+    """Whose Redis ``up`` will use: ``origin`` "started" (none answers: up starts its own),
+    "existing" (one answers, holding only PyParrot's keys) or "shared" (it holds other keys,
+    and ``shared_redis`` allows it). Refuses a Redis holding other applications' keys unless
+    allowed: up would create streams and consumer groups among them."""
+    url = settings.redis_url
+    if not redis_server.reachable(url):
+        return {"origin": "started", "foreign_keys": 0}
+    count, examples = redis_server.foreign_keys(url)
+    if count and not settings.shared_redis:
+        raise StackError(
+            f"the Redis at {url} (not started by pyparrot) holds {count} key(s) that are not "
+            f"PyParrot's (e.g. {', '.join(examples)}): another application uses it. Point "
+            "REDIS_URL at a free port (up then starts its own Redis), or pass --shared-redis "
+            "(PYPARROT_SHARED_REDIS=1) to share this one anyway"
+        )
+    return {"origin": "shared" if count else "existing", "foreign_keys": count}
 
 
 def record(state_file: Path, proc: Proc) -> None:

@@ -6,18 +6,37 @@ import time
 
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
-from redis.backoff import ExponentialBackoff
+from redis.backoff import EqualJitterBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from shared import streams
-from shared.backoff import Backoff
 from shared.messages import Envelope, pack
 from shared.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
 TRANSIENT = (RedisConnectionError, RedisTimeoutError, OSError)
+
+
+class Backoff:
+    """Pauses between reconnection attempts: doubling from ``base_s`` up to ``cap_s``, each
+    drawn between half and all of that (redis-py's equal jitter), so processes that lost
+    Redis together do not all retry in the same instant when it returns."""
+
+    def __init__(self, cap_s: float, base_s: float = 0.1) -> None:
+        self._policy = EqualJitterBackoff(cap=cap_s, base=base_s)
+        self.failures = 0
+
+    def next_s(self) -> float:
+        """The pause after one more failure in a row."""
+        pause_s = self._policy.compute(self.failures)
+        self.failures += 1
+        return float(pause_s)
+
+    def reset(self) -> None:
+        """A success: the next failure starts from ``base_s`` again."""
+        self.failures = 0
 
 
 MAX_CONNECTIONS = 256  # per process; beyond it a command waits for a free connection
@@ -35,7 +54,7 @@ def client(url: str, backoff_max_s: float = 5.0) -> aioredis.Redis:
         max_connections=MAX_CONNECTIONS,
         timeout=POOL_WAIT_S,
         decode_responses=False,
-        retry=Retry(ExponentialBackoff(cap=backoff_max_s, base=0.05), retries=3),
+        retry=Retry(EqualJitterBackoff(cap=backoff_max_s, base=0.05), retries=3),
         retry_on_error=[RedisConnectionError, RedisTimeoutError],
         health_check_interval=15,
         socket_connect_timeout=5,

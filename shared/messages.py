@@ -101,6 +101,9 @@ class Transcript(_Frozen):
     final: bool = True
     model: str = ""
     processing_s: float = 0.0
+    sentence_end_p: float | None = Field(
+        None, description="a live final's: the model's probability of a sentence mark after it"
+    )
 
 
 class TranslateRequest(_Frozen):

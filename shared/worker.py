@@ -34,7 +34,6 @@ from pydantic import BaseModel
 from redis.exceptions import ResponseError
 
 from shared import bus, heartbeat, streams
-from shared.backoff import Backoff
 from shared.coalesce import Coalescer
 from shared.errors import ClientError
 from shared.heartbeat import WorkerInfo
@@ -144,16 +143,16 @@ class Worker:
         beating = asyncio.create_task(self._heartbeat(stop))
         self._stopping = asyncio.create_task(stop.wait())
         log.info("ready: %s worker %s on %s", self.spec.component, self.info.name, self.spec.stream)
-        backoff = Backoff(self.settings.redis_backoff_max_s)
+        backoff = bus.Backoff(self.settings.redis_backoff_max_s)
         try:
             while not stop.is_set():
                 try:
                     got = await self._turn()
                     backoff.reset()
                 except bus.TRANSIENT as exc:
-                    delay_s = backoff.next_s()
-                    log.warning("redis error: %s; retry in %.1fs", exc, delay_s)
-                    await asyncio.sleep(delay_s)
+                    pause_s = backoff.next_s()
+                    log.warning("redis error: %s; retry in %.1fs", exc, pause_s)
+                    await asyncio.sleep(pause_s)
                     continue
                 if burst and not got and not self.in_flight:
                     break

@@ -34,7 +34,6 @@ from redis.exceptions import NoScriptError
 
 from services.gateway.metrics import GatewayMetrics
 from shared import bus, streams
-from shared.backoff import Backoff
 from shared.coalesce import Coalescer
 from shared.messages import DecodeError, Envelope, pack, unpack
 
@@ -270,16 +269,16 @@ class Bridge:
             self.metrics.duplicates_dropped.inc()
 
     async def _read_loop(self) -> None:
-        backoff = Backoff(max_s=5.0)
+        backoff = bus.Backoff(cap_s=5.0)
         while not self._closed:
             try:
                 reply = await self.redis.xread({self.stream: self.last_id}, count=200, block=500)
                 backoff.reset()
             except bus.TRANSIENT as exc:
-                delay_s = backoff.next_s()
-                log.warning("reply reader: redis error %s; retry in %.1fs", exc, delay_s)
+                pause_s = backoff.next_s()
+                log.warning("reply reader: redis error %s; retry in %.1fs", exc, pause_s)
                 self._suspect = True
-                await asyncio.sleep(delay_s)
+                await asyncio.sleep(pause_s)
                 continue
             self._take(reply)
             due = self._suspect or time.monotonic() - self._checked_at > self.check_s

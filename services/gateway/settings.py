@@ -84,6 +84,13 @@ class GatewaySettings(ServiceSettings):
         description="a pause this long ends an utterance whatever was said; a shorter one only "
         "once the text so far ends a sentence",
     )
+    live_sentence_end_p: float = Field(
+        0.9,
+        ge=0,
+        le=1,
+        description="a text ends a sentence at a pause only if the model puts at least this "
+        "probability on its mark (0: any mark will do)",
+    )
     live_speculate_silence_ms: int = Field(
         100,
         ge=0,

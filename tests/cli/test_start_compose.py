@@ -88,11 +88,14 @@ def test_compose_start_and_stop(fake_docker: dict[str, str], clean_redis: str) -
         assert written.startswith(seed)
         extra = written.removeprefix(seed).splitlines()
         key = up["env_file"]["GATEWAY_ADMIN_API_KEY"]
+        grafana = up["env_file"]["GRAFANA_ADMIN_PASSWORD"]
         assert extra == [
             "STT_REPLICAS=0", "MT_REPLICAS=0", "TTS_REPLICAS=1", "SUMMARIZER_REPLICAS=0",
             "DIALOG_REPLICAS=0", "EXTERNAL_REPLICAS=1", f"GATEWAY_ADMIN_API_KEY={key}",
+            f"GRAFANA_ADMIN_PASSWORD={grafana}",
         ]  # fmt: skip
-        assert len(key) >= 32 and stat.S_IMODE(env_path.stat().st_mode) == 0o600
+        assert len(key) >= 32 and len(grafana) >= 32 and grafana != key
+        assert stat.S_IMODE(env_path.stat().st_mode) == 0o600
         assert up["env_file"]["HTTP_PORT"] == str(port)
         assert up["env_file"]["STT_BACKEND_URL"] == stt_url
 
@@ -118,6 +121,7 @@ def test_compose_start_and_stop(fake_docker: dict[str, str], clean_redis: str) -
         again = pyparrot("start", name, "--compose", env=env)
         assert again.returncode == 0, again.stdout + again.stderr
         assert calls(env)[-3]["env_file"]["GATEWAY_ADMIN_API_KEY"] == key
+        assert calls(env)[-3]["env_file"]["GRAFANA_ADMIN_PASSWORD"] == grafana
         assert pyparrot("stop", name, "--compose", env=env).returncode == 0
 
 

@@ -35,6 +35,7 @@ def compose(
         "PATH": os.environ.get("PATH", ""),
         "HOME": os.environ.get("HOME", "/tmp"),
         "GATEWAY_ADMIN_API_KEY": "test-admin-key",  # compose refuses to run without one
+        "GRAFANA_ADMIN_PASSWORD": "test-grafana-password",  # and without this
     }
     return subprocess.run(
         [str(compose_binary()), "-f", str(file), "--project-directory", str(ROOT), *args],
@@ -95,12 +96,19 @@ def test_an_llm_backend_reaches_the_llm_workers() -> None:
     assert local["dialog"]["environment"]["LLM_BACKEND_URL"] == ""  # the bundled model
 
 
-def test_build_targets_exist_and_install_their_extra() -> None:
+def dockerfile_stages() -> dict[str, str]:
+    """Each Dockerfile stage's text, by name."""
     dockerfile = (ROOT / "Dockerfile").read_text()
-    stages = {
-        m.group(2): m.start()
+    starts = [
+        (m.group(2), m.start())
         for m in re.finditer(r"^FROM (\S+) AS (\w+)$", dockerfile, flags=re.MULTILINE)
-    }
+    ]
+    ends = [start for _, start in starts[1:]] + [len(dockerfile)]
+    return {name: dockerfile[start:end] for (name, start), end in zip(starts, ends, strict=True)}
+
+
+def test_build_targets_exist_and_install_their_extra() -> None:
+    stages = dockerfile_stages()
     services = resolved()["services"]
     assert {name for name, service in services.items() if "build" in service} == {
         "gateway",
@@ -111,9 +119,16 @@ def test_build_targets_exist_and_install_their_extra() -> None:
             continue
         target = service["build"]["target"]
         assert target == name and target in stages, name
-        stage = dockerfile[stages[target] :].split("\nFROM ", 1)[0]
+        stage = stages[target]
         extra = EXTRAS.get(name, name)
-        assert f'pip install ".[{extra}]"' in stage if extra else 'pip install "."' in stage
+        listing = f"python requirements.py {extra}".rstrip() + " > requirements.txt"
+        assert listing in stage, name
+        # Dependencies first, then the source: a code change reuses the dependency layers.
+        assert (
+            stage.index(listing)
+            < stage.index("COPY --from=source")
+            < stage.index("pip install --no-deps .")
+        ), name
         if name != "gateway":
             assert f"{ENV_PREFIX[name]}_METRICS_PORT={METRICS_PORT}" in stage
         assert f'"-m", "services.{name}"' in stage, name
@@ -145,3 +160,47 @@ def test_prometheus_scrapes_what_compose_runs() -> None:
 def test_an_exposed_gateway_needs_an_admin_key() -> None:
     result = compose("config", "-q", env={"GATEWAY_ADMIN_API_KEY": ""})
     assert result.returncode != 0 and "GATEWAY_ADMIN_API_KEY" in result.stderr
+
+
+def test_the_build_context_holds_no_secrets_and_the_image_no_root() -> None:
+    ignored = (ROOT / ".dockerignore").read_text().splitlines()
+    assert ".env" in ignored  # `pyparrot configure` and compose keep keys there
+    stages = dockerfile_stages()
+    assert "COPY shared" not in stages["base"] and "COPY services" not in stages["base"]
+    for name in ("gateway", *WORKERS):
+        assert "\nUSER pyparrot\n" in stages[name], name
+
+
+def test_grafana_needs_a_password_and_admits_no_anonymous_viewer() -> None:
+    result = compose("config", "-q", env={"GRAFANA_ADMIN_PASSWORD": ""})
+    assert result.returncode != 0 and "GRAFANA_ADMIN_PASSWORD" in result.stderr
+    grafana = resolved()["services"]["grafana"]["environment"]
+    assert grafana["GF_SECURITY_ADMIN_PASSWORD"] == "test-grafana-password"
+    assert grafana["GF_AUTH_ANONYMOUS_ENABLED"] == "false"
+
+
+def test_prometheus_listens_on_loopback_and_cannot_be_shut_down_over_http() -> None:
+    prometheus = resolved()["services"]["prometheus"]
+    assert [(p["host_ip"], p["published"]) for p in prometheus["ports"]] == [("127.0.0.1", "9090")]
+    assert not any("lifecycle" in arg for arg in prometheus["command"])
+    assert not any("admin-api" in arg for arg in prometheus["command"])
+
+
+def test_llm_backend_keys_reach_the_llm_workers() -> None:
+    services = resolved(env={"LLM_BACKEND_API_KEY": "llm-secret"})["services"]
+    assert services["dialog"]["environment"]["LLM_BACKEND_API_KEY"] == "llm-secret"
+    # The summarizer calls LLM_BACKEND_URL unless told otherwise, so its key follows too.
+    assert services["summarizer"]["environment"]["SUM_BACKEND_API_KEY"] == "llm-secret"
+    own = {"LLM_BACKEND_API_KEY": "llm-secret", "SUM_BACKEND_API_KEY": "sum-secret"}
+    services = resolved(env=own)["services"]
+    assert services["summarizer"]["environment"]["SUM_BACKEND_API_KEY"] == "sum-secret"
+
+
+def test_pyparrot_containers_run_read_only_without_privileges() -> None:
+    services = resolved()["services"]
+    for name in ("gateway", *WORKERS):
+        service = services[name]
+        assert service["read_only"] is True, name
+        assert service["cap_drop"] == ["ALL"], name
+        assert "no-new-privileges:true" in service["security_opt"], name
+        assert {"/tmp", "/home/pyparrot"} <= set(service["tmpfs"]), name

@@ -1,4 +1,5 @@
-"""A real Prometheus scrapes a real gateway and STT worker; every dashboard query has data.
+"""A real Prometheus scrapes a real gateway, STT worker and external adapter (serving a
+stand-in ASR server); every dashboard query has data.
 
 The committed deploy/prometheus/prometheus.yml is used with its DNS discovery swapped for
 the test's loopback ports and a 1 s scrape interval. Traffic is sent in two rounds with a
@@ -22,8 +23,10 @@ import yaml
 
 from pyparrot import procs
 from pyparrot.redis_server import free_port
+from services.gateway import monitor
 from shared import bus, streams
 from tests.audio import DATA
+from tests.cli.helpers import asr_server
 from tests.polling import eventually
 
 pytestmark = [pytest.mark.redis, pytest.mark.e2e, pytest.mark.timeout(240)]
@@ -85,12 +88,11 @@ def test_dashboards_are_wellformed() -> None:
         assert "$" not in expr.replace('"$1"', ""), f"{name} / {title}: unknown variable"
 
 
-def scrape_config(gateway: str, stt: str, prometheus: str) -> dict[str, Any]:
+def scrape_config(ports: dict[str, str], prometheus: str) -> dict[str, Any]:
     """The committed config with DNS discovery swapped for the test's ports."""
     config = yaml.safe_load((PROMETHEUS_DIR / "prometheus.yml").read_text())
     config["global"].update(scrape_interval="1s", evaluation_interval="1s")
     config["rule_files"] = [str(PROMETHEUS_DIR / f) for f in config["rule_files"]]
-    ports = {"gateway": gateway, "stt": stt}
     for job in config["scrape_configs"]:
         for sd in job.pop("dns_sd_configs", []):
             job.setdefault("static_configs", []).extend(
@@ -107,9 +109,9 @@ def scrape_config(gateway: str, stt: str, prometheus: str) -> dict[str, Any]:
 
 @pytest.fixture
 def stack(clean_redis: str, tmp_path: Path) -> Iterator[tuple[str, str]]:
-    """Gateway and STT worker processes, then a Prometheus scraping both."""
+    """Gateway, STT worker and external adapter processes, then a Prometheus scraping them."""
     needs("prometheus")
-    gateway, stt, prom = (f"127.0.0.1:{free_port()}" for _ in range(3))
+    gateway, stt, external, prom = (f"127.0.0.1:{free_port()}" for _ in range(4))
     env = {"REDIS_URL": clean_redis, "STT_MODEL_CACHE_DIR": str(tmp_path / "models")}
     started = [
         procs.spawn(
@@ -125,9 +127,16 @@ def stack(clean_redis: str, tmp_path: Path) -> Iterator[tuple[str, str]]:
             {**env, "STT_METRICS_PORT": stt.split(":")[1], "STT_CLAIM_IDLE_MS": "500"},
             tmp_path,
         ),
+        procs.spawn(
+            "external",
+            [sys.executable, "-m", "services.external"],
+            {**env, "EXT_METRICS_PORT": external.split(":")[1], "EXT_DISCOVERY_INTERVAL_S": "0.5"},
+            tmp_path,
+        ),
     ]
+    ports = {"gateway": gateway, "stt": stt, "external": external}
     config = tmp_path / "prometheus.yml"
-    config.write_text(yaml.safe_dump(scrape_config(gateway, stt, prom)))
+    config.write_text(yaml.safe_dump(scrape_config(ports, prom)))
     cmd = [
         "prometheus",
         f"--config.file={config}",
@@ -165,6 +174,7 @@ async def send_round(gateway: httpx.AsyncClient, prom: httpx.AsyncClient, n: int
     good = await gateway.post(
         "/v1/audio/transcriptions",
         files={"file": ("a.wav", (DATA / "en_short.wav").read_bytes())},
+        data={"model": "tiny.en"},  # the local worker, not the registered external server
     )
     assert good.status_code == 200 and "consensus" in good.json()["text"].lower(), good.text
     bad = await gateway.post("/v1/audio/transcriptions", files={"file": ("x.wav", b"RIFF junk")})
@@ -203,10 +213,15 @@ async def test_every_dashboard_query_has_data(
     gateway, prom = clients
     await eventually(lambda: ready(gateway, "/ready"), timeout_s=90)
     await eventually(lambda: ready(prom, "/-/ready"), timeout_s=30)
-    all_up = 'count(up{job=~"pyparrot-.*"} == 1) == 2'
+    all_up = 'count(up{job=~"pyparrot-.*"} == 1) == 3'
     await eventually(lambda: query(prom, all_up), timeout_s=30)
-    for n in (1, 2):  # a scrape between the rounds makes every increase visible to rate()
-        await send_round(gateway, prom, n)
+    with asr_server() as asr:  # the external adapter serves it, and reports its health
+        body = {"component": "asr", "name": "ext1", "server": asr, "model": "ext"}
+        registered = await gateway.post("/ltapi/register_worker", json=body)
+        assert registered.status_code == 200, registered.text
+        await eventually(lambda: query(prom, "pyparrot_external_server_up == 1"), timeout_s=30)
+        for n in (1, 2):  # a scrape between the rounds makes every increase visible to rate()
+            await send_round(gateway, prom, n)
     # The stuck job was reclaimed and dead-lettered, and the gateway's gauges saw it.
     await eventually(lambda: query(prom, "pyparrot_dead_letters > 0"), timeout_s=30)
 
@@ -216,6 +231,10 @@ async def test_every_dashboard_query_has_data(
         if not finite(result):
             missing.append(f"{name} / {title}: {expr} -> {result}")
     assert not missing, "queries without data:\n" + "\n".join(missing)
+
+    # The workers panel shows every stage, dialog (llm) included, even with no worker.
+    live = await query(prom, "max by (component) (pyparrot_workers)")
+    assert {sample["metric"]["component"] for sample in live} >= monitor.STAGES
 
     values = await prom.get(
         "/api/v1/label/component/values", params={"match[]": "pyparrot_jobs_total"}

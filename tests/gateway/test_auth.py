@@ -36,7 +36,7 @@ from tests.gateway.live_helpers import listening
 pytestmark = pytest.mark.redis
 
 DOCS = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
-OPEN = {"/health", "/ready", "/metrics", "/", "/static/{name}"}
+OPEN = {"/live", "/health", "/ready", "/metrics", "/", "/static/{name}"}
 CREDENTIALS = ("none", "wrong", "listener", "presenter", "admin")
 SESSION = "abc123"  # every path parameter in the matrix; a live session of this id exists
 OWNER = "pat@example.com"  # the presenter key's identity owns it; no listener was granted

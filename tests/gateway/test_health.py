@@ -1,11 +1,20 @@
 """Health, readiness, the worker listing and metrics."""
 
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
 import httpx
 import pytest
 import redis.asyncio as aioredis
 from fastapi import FastAPI
+from fastapi.responses import StreamingResponse
+from prometheus_client import CollectorRegistry
 
+from pyparrot import procs, redis_server
 from services.gateway import monitor
+from services.gateway.app import create_app
+from services.gateway.settings import GatewaySettings
 from shared import heartbeat
 from shared.heartbeat import WorkerInfo
 from tests.audio import DATA
@@ -92,3 +101,40 @@ async def test_an_unhandled_error_is_a_counted_500(app: FastAPI) -> None:
         assert "a bug in a route" not in crashed.text  # no internals to the client
         text = (await client.get("/metrics")).text
     assert 'pyparrot_http_requests_total{route="/v1/boom",status="500"} 1.0' in text
+
+
+async def test_live_answers_while_redis_is_down(tmp_path: Path) -> None:
+    """The liveness probe must not restart a gateway for a Redis blip; /health reports it."""
+    url = f"redis://127.0.0.1:{redis_server.free_port()}/0"
+    server = redis_server.start(url, tmp_path, tmp_path)
+    try:
+        settings = GatewaySettings(redis_url=url, request_timeout_s=5, registry_cache_s=0)
+        application = create_app(settings, CollectorRegistry())
+        async with application.router.lifespan_context(application):
+            transport = httpx.ASGITransport(app=application)
+            async with httpx.AsyncClient(transport=transport, base_url="http://gw") as client:
+                assert (await client.get("/health")).status_code == 200
+                procs.stop([server], timeout_s=10)
+                assert (await client.get("/live")).json() == {"status": "ok"}
+                assert (await client.get("/health")).status_code == 503
+    finally:
+        procs.stop([server], timeout_s=10)
+
+
+async def test_a_streamed_response_is_timed_to_its_last_byte(app: FastAPI) -> None:
+    async def slow_body() -> AsyncIterator[bytes]:
+        for _ in range(3):
+            await asyncio.sleep(0.1)
+            yield b"chunk "
+
+    app.add_api_route("/v1/slow", lambda: StreamingResponse(slow_body()))
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
+        assert (await client.get("/v1/slow")).text == "chunk " * 3
+        text = (await client.get("/metrics")).text
+    [line] = [
+        line
+        for line in text.splitlines()
+        if line.startswith('pyparrot_http_request_duration_seconds_sum{route="/v1/slow"}')
+    ]
+    assert float(line.split()[-1]) >= 0.3  # the headers left at once; the body took 0.3 s

@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from services.stt.handler import handle, transcribe
@@ -250,3 +251,26 @@ def test_the_handler_hears_the_spoken_language(
     choice = choose_language(model, settings, audio)
     assert choice.language == language, choice
     assert choice.rescored and choice.guess != language  # Whisper's own guess was wrong
+
+
+def test_a_live_final_says_how_sure_the_model_is_that_its_sentence_ended(
+    tiny: SttModel, settings: SttSettings
+) -> None:
+    # "A thin stripe runs" is a fragment Whisper may well end with "."; its sentence is not.
+    audio, fmt = read_pcm("real/spk1_snt4")
+    segments, _ = tiny.whisper.transcribe(
+        np.frombuffer(audio, "<i2").astype(np.float32) / 32768, language="en", word_timestamps=True
+    )
+    words = [w for s in segments for w in s.words or []]
+    assert [w.word.strip() for w in words[:4]] == ["A", "thin", "stripe", "runs"], words
+    cut = int((words[3].end + words[4].start) / 2 * 16_000) * 2
+    pause = bytes(int(0.2 * 16_000) * 2)
+    whole = transcribe(tiny, settings, request("real/spk1_snt4", live=True, word_timestamps=True))
+    fragment = audio[:cut] + pause
+    part = transcribe(
+        tiny, settings,
+        TranscribeRequest(audio=fragment, audio_format=fmt, live=True, word_timestamps=True),
+    )  # fmt: skip
+    assert whole.sentence_end_p is not None and part.sentence_end_p is not None
+    assert whole.sentence_end_p - part.sentence_end_p > 0.3, (whole, part)
+    assert transcribe(tiny, settings, request("real/spk1_snt4")).sentence_end_p is None  # a file

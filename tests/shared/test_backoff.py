@@ -1,18 +1,32 @@
-"""The reconnect backoff: doubling steps up to a cap, each delay jittered within its step."""
+"""The one reconnection backoff (Redis connect, the worker loop, the gateway's reply reader):
+doubling, capped, jittered, and reset by a success."""
 
-from shared.backoff import Backoff
-
-
-def test_steps_double_up_to_the_cap_and_reset() -> None:
-    most = Backoff(max_s=1.0, rng=lambda: 1.0)  # the top of each step's range
-    assert [round(most.next_s(), 3) for _ in range(6)] == [0.1, 0.2, 0.4, 0.8, 1.0, 1.0]
-    most.reset()
-    assert most.next_s() == 0.1
+from shared.bus import Backoff
 
 
-def test_jitter_keeps_each_delay_between_half_and_all_of_its_step() -> None:
-    least = Backoff(max_s=1.0, rng=lambda: 0.0)
-    assert [round(least.next_s(), 3) for _ in range(5)] == [0.05, 0.1, 0.2, 0.4, 0.5]
-    drawn = Backoff(max_s=5.0)
-    for step_s in (0.1, 0.2, 0.4, 0.8, 1.6, 3.2, 5.0, 5.0):
-        assert step_s / 2 <= drawn.next_s() <= step_s
+def test_pauses_double_up_to_the_cap_with_jitter() -> None:
+    backoff = Backoff(cap_s=2.0, base_s=0.1)
+    pauses = [backoff.next_s() for _ in range(12)]
+    for failures, pause_s in enumerate(pauses):
+        ceiling = min(2.0, 0.1 * 2**failures)
+        assert ceiling / 2 <= pause_s <= ceiling
+    assert max(pauses) <= 2.0 and pauses[-1] >= 1.0
+
+
+def test_processes_that_fail_together_retry_apart() -> None:
+    """Equal jitter: a hundred gateways and workers that lost Redis at once spread out."""
+    firsts = set()
+    for _ in range(100):
+        backoff = Backoff(cap_s=5.0)
+        for _ in range(5):
+            pause_s = backoff.next_s()
+        firsts.add(round(pause_s, 3))
+    assert len(firsts) > 50
+
+
+def test_a_success_starts_the_backoff_afresh() -> None:
+    backoff = Backoff(cap_s=5.0, base_s=0.1)
+    for _ in range(10):
+        backoff.next_s()
+    backoff.reset()
+    assert backoff.next_s() <= 0.1

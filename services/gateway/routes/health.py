@@ -12,7 +12,13 @@ from shared import bus
 router = APIRouter(tags=["health"])
 
 
-@router.get("/health", summary="Liveness: the gateway runs and Redis answers")
+@router.get("/live", summary="Liveness: the process serves HTTP (Redis is not asked)")
+async def live() -> Response:
+    # A liveness probe that asked Redis would restart every gateway on a Redis blip.
+    return JSONResponse({"status": "ok"})
+
+
+@router.get("/health", summary="Health: the gateway runs and Redis answers")
 async def health(core: Annotated[Core, Depends(get_core)]) -> Response:
     try:
         await core.redis.ping()

@@ -55,6 +55,13 @@ def ends_sentence(text: str) -> bool:
     return text.endswith(SENTENCE_END) and not text.endswith(("..", "…"))
 
 
+def complete(t: Transcript, sure: float) -> bool:
+    """Whether a speculative final ends a sentence: marked as one, and (Whisper marks any
+    fragment before a pause) the model at least ``sure`` of that mark, where it says."""
+    p = t.sentence_end_p
+    return ends_sentence(t.text) and (p is None or not t.text.strip() or p >= sure)
+
+
 @dataclass(frozen=True)
 class Final:
     """A final transcript on the session's clock."""
@@ -114,6 +121,7 @@ class Transcriber:
         self.clock_s = clock_s  # session time at which this connection's audio starts
         options = SegmenterOptions.from_settings(s)
         self.segmenter = Segmenter(options, first_index, self._sentence_ended)
+        self.sure_end = s.live_sentence_end_p
         self.interval = int(s.live_partial_interval_s * RATE_HZ)
         self.window_s = s.live_partial_window_s
         self.speculate_windows = (
@@ -215,7 +223,7 @@ class Transcriber:
             return False  # not heard yet: wait (the long pause ends it anyway)
         if task.cancelled() or task.exception() is not None:
             return True  # no text to judge by: end as a pause alone would
-        return ends_sentence(task.result().text)
+        return complete(task.result(), self.sure_end)
 
     def _maybe_split(self) -> None:
         """A speculation that came back as a whole sentence after the speaker went on: the
@@ -226,8 +234,10 @@ class Transcriber:
                 continue
             if task.cancelled() or task.exception() is not None:
                 continue
-            text = task.result().text
-            if text.strip() and ends_sentence(text) and (done := self.segmenter.split(*key)):
+            said = task.result()
+            if not (said.text.strip() and complete(said, self.sure_end)):
+                continue
+            if done := self.segmenter.split(*key):
                 for utterance in done:
                     self._start_final(utterance)
                 return
