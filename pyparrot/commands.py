@@ -19,7 +19,13 @@ from pyparrot.settings import CliSettings
 
 console = Console()
 err = Console(stderr=True)
-WORKER_PREFIXES = {"stt": "STT", "mt": "MT", "tts": "TTS", "summarizer": "SUM"}
+WORKER_PREFIXES = {
+    "stt": "STT",
+    "mt": "MT",
+    "tts": "TTS",
+    "summarizer": "SUM",
+    "speaker": "SPEAKER",
+}
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -103,7 +109,7 @@ def stop(
 
 
 def worker(
-    stage: Annotated[str, typer.Argument(help="stt|mt|tts|summarizer")],
+    stage: Annotated[str, typer.Argument(help="stt|mt|tts|summarizer|speaker")],
     redis_url: Annotated[str | None, typer.Option(help="shared Redis; default REDIS_URL")] = None,
     concurrency: Annotated[
         int | None, typer.Option(min=1, max=256, help="jobs at once (default: the stage's)")

@@ -34,6 +34,7 @@ REPLICA_VARS = {
     "tts": "TTS",
     "summarizer": "SUMMARIZER",
     "dialog": "DIALOG",
+    "speaker": "SPEAKER",
     "external": "EXTERNAL",
 }
 EXEC_TIMEOUT_S = 60.0

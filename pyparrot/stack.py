@@ -15,14 +15,14 @@ from pyparrot import procs, redis_server, supervisor
 from pyparrot.procs import Proc
 from pyparrot.settings import CliSettings
 
-STAGES = ("stt", "mt", "tts", "summarizer", "dialog")
+STAGES = ("stt", "mt", "tts", "summarizer", "dialog", "speaker")
 # The heartbeat component of a stage's workers, where it differs from the stage's name.
 COMPONENTS = {"dialog": "llm"}
 # ``STAGE:VARIANT`` in a worker spec sets this setting of the worker to VARIANT, e.g.
 # ``stt:base`` (the multilingual Whisper) or ``tts:espeak`` (espeak-ng voices).
 VARIANT_SETTINGS = {"stt": "STT_MODEL", "mt": "MT_ENGINE", "tts": "TTS_ENGINE"}
 VARIANT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-DEFAULT_WORKERS = "stt=1,stt:base=1,mt=1,tts=1,tts:espeak=1,summarizer=1,dialog=1"
+DEFAULT_WORKERS = "stt=1,stt:base=1,mt=1,tts=1,tts:espeak=1,summarizer=1,dialog=1,speaker=1"
 
 
 class StackError(RuntimeError):

@@ -204,6 +204,55 @@ class ChatReply(_Frozen):
     processing_s: float = 0.0
 
 
+class SpeakerRequest(_Frozen):
+    """Audio for the speaker stage: ``diarize`` (who spoke when, one voiceprint per speaker)
+    or ``embed`` (one voiceprint of all the speech, e.g. to enrol a person)."""
+
+    kind: Literal["speaker.request"] = "speaker.request"
+    audio: bytes
+    audio_format: AudioFormat = AudioFormat()
+    task: Literal["diarize", "embed"] = "diarize"
+    num_speakers: int | None = Field(
+        None, ge=1, le=32, description="known number of speakers; None estimates it"
+    )
+    min_speech_s: float = Field(
+        0.0, ge=0, le=600, description="less speech than this is refused (insufficient_speech)"
+    )
+
+    @model_validator(mode="after")
+    def _whole_frames(self) -> "SpeakerRequest":
+        if len(self.audio) % self.audio_format.frame_bytes:
+            raise ValueError("audio length is not a whole number of frames")
+        return self
+
+
+class SpeakerTurn(_Frozen):
+    """A stretch of speech by one speaker (labels "S1", "S2", ... in order of first voice)."""
+
+    start_s: float = Field(ge=0)
+    end_s: float = Field(ge=0)
+    speaker: str
+
+
+class Voiceprint(_Frozen):
+    """One speaker's unit-length embedding and how much speech it was made from."""
+
+    speaker: str
+    embedding: list[float] = Field(min_length=1, max_length=4_096)
+    speech_s: float = Field(ge=0)
+
+
+class SpeakerResult(_Frozen):
+    kind: Literal["speaker.result"] = "speaker.result"
+    task: Literal["diarize", "embed"]
+    turns: list[SpeakerTurn] = []
+    speakers: list[Voiceprint] = []
+    duration_s: float = 0.0
+    speech_s: float = 0.0
+    model: str = ""
+    processing_s: float = 0.0
+
+
 class ErrorResult(_Frozen):
     """A job that ended without a result; the requester hears why."""
 
@@ -224,6 +273,8 @@ Payload = Annotated[
     | Summary
     | ChatRequest
     | ChatReply
+    | SpeakerRequest
+    | SpeakerResult
     | ErrorResult,
     Field(discriminator="kind"),
 ]
@@ -238,6 +289,8 @@ PAYLOAD_TYPES: tuple[type[BaseModel], ...] = (
     Summary,
     ChatRequest,
     ChatReply,
+    SpeakerRequest,
+    SpeakerResult,
     ErrorResult,
 )
 

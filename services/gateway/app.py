@@ -24,7 +24,7 @@ from services.gateway.live.routes.webrtc import Peers
 from services.gateway.metrics import gateway_metrics
 from services.gateway.registry import Registry
 from services.gateway.routes import assistant as assistant_routes
-from services.gateway.routes import health, openai, page, speech, translate
+from services.gateway.routes import health, openai, page, speakers, speech, translate
 from services.gateway.routes import ltapi as ltapi_routes
 from services.gateway.routes import pipeline as pipeline_routes
 from services.gateway.routes import text as text_routes
@@ -118,6 +118,7 @@ def create_app(settings: GatewaySettings, registry: CollectorRegistry | None = N
         live_router, dependencies=[Depends(require_by_method("listener", "presenter"))]
     )
     app.include_router(assistant_routes.router, dependencies=presenter)
+    app.include_router(speakers.router, dependencies=presenter)
     app.include_router(ltapi_routes.router, dependencies=[Depends(require("admin"))])
     app.include_router(page.router)  # the page is open; its options need a listener key
     return app

@@ -13,23 +13,44 @@ def _clock(seconds: float, decimal: str) -> str:
     return f"{hours:02d}:{minutes:02d}:{secs:02d}{decimal}{millis:03d}"
 
 
-def srt(segments: list[Segment]) -> str:
-    """SubRip subtitles, one cue per segment."""
-    cues = [
-        f"{i}\n{_clock(s.start_s, ',')} --> {_clock(s.end_s, ',')}\n{s.text}\n"
-        for i, s in enumerate(segments, start=1)
-    ]
+Speakers = list[str | None] | None  # each segment's speaker label, when diarized
+
+
+def _who(speakers: Speakers, index: int) -> str | None:
+    return speakers[index] if speakers and index < len(speakers) else None
+
+
+def srt(segments: list[Segment], speakers: Speakers = None) -> str:
+    """SubRip subtitles, one cue per segment ("S1: ..." when diarized)."""
+    cues = []
+    for i, s in enumerate(segments):
+        who = _who(speakers, i)
+        text = f"{who}: {s.text}" if who else s.text
+        cues.append(f"{i + 1}\n{_clock(s.start_s, ',')} --> {_clock(s.end_s, ',')}\n{text}\n")
     return "\n".join(cues)
 
 
-def vtt(segments: list[Segment]) -> str:
-    """WebVTT subtitles, one cue per segment."""
-    cues = [f"{_clock(s.start_s, '.')} --> {_clock(s.end_s, '.')}\n{s.text}\n" for s in segments]
+def vtt(segments: list[Segment], speakers: Speakers = None) -> str:
+    """WebVTT subtitles, one cue per segment (a ``<v S1>`` voice span when diarized)."""
+    cues = []
+    for i, s in enumerate(segments):
+        who = _who(speakers, i)
+        text = f"<v {who}>{s.text}" if who else s.text
+        cues.append(f"{_clock(s.start_s, '.')} --> {_clock(s.end_s, '.')}\n{text}\n")
     return "WEBVTT\n\n" + "\n".join(cues)
 
 
-def verbose_json(t: Transcript, task: str, words: bool, segments: bool) -> dict[str, Any]:
-    """OpenAI's verbose_json: language, duration, segments and (on request) words."""
+def verbose_json(
+    t: Transcript,
+    task: str,
+    words: bool,
+    segments: bool,
+    speakers: Speakers = None,
+    word_speakers: Speakers = None,
+) -> dict[str, Any]:
+    """OpenAI's verbose_json: language, duration, segments and (on request) words; when
+    diarized, each segment carries ``speaker`` and each word its own (``word_speakers``, in
+    word order; a segment may span a change of speaker)."""
     body: dict[str, Any] = {
         "task": task,
         "language": t.language,
@@ -51,12 +72,14 @@ def verbose_json(t: Transcript, task: str, words: bool, segments: bool) -> dict[
                 "no_speech_prob": s.no_speech_prob,
                 "language": s.language or t.language,  # code-switched audio: per segment
             }
-            for s in t.segments
+            | ({"speaker": _who(speakers, i)} if speakers is not None else {})
+            for i, s in enumerate(t.segments)
         ]
     if words:
+        flat = [w for s in t.segments for w in s.words]
         body["words"] = [
             {"word": w.word.strip(), "start": w.start_s, "end": w.end_s}
-            for s in t.segments
-            for w in s.words
+            | ({"speaker": _who(word_speakers, i)} if word_speakers is not None else {})
+            for i, w in enumerate(flat)
         ]
     return body

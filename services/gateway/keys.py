@@ -33,6 +33,12 @@ def session_listeners(session_id: str) -> str:
     return f"{PREFIX}:session:{session_id}:listeners"
 
 
+def session_voices(session_id: str) -> str:
+    """The hash of a live session's voices (label -> JSON running voiceprint and person), so
+    a reconnected presenter's speakers keep their S1, S2, ... labels."""
+    return f"{PREFIX}:session:{session_id}:voices"
+
+
 def conversation(session_id: str) -> str:
     """The hash of one assistant conversation: its owner, times, and numbered turns."""
     return f"{PREFIX}:conversation:{session_id}"
@@ -42,6 +48,12 @@ def memory(owner: str, user_id: str) -> str:
     """The hash of one user's long-term memory entries (kept across sessions), as named by
     the API-key identity ``owner`` (neither may contain "/")."""
     return f"{PREFIX}:memory:{owner}/{user_id}"
+
+
+def voiceprints(owner: str) -> str:
+    """The hash of the people an API-key identity enrolled (person id -> JSON with the
+    voiceprint), as named by ``owner`` (which may not contain "/")."""
+    return f"{PREFIX}:voiceprints:{owner}"
 
 
 def rate_bucket(key_id: str) -> str:

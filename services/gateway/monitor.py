@@ -15,7 +15,7 @@ log = logging.getLogger(__name__)
 
 # Every stage's component name (the dialog worker's is "llm"): its gauge reads 0, not its
 # last value, once its last worker is gone, so the stage-down alert can fire.
-STAGES = frozenset({"stt", "mt", "tts", "summarizer", "llm"})
+STAGES = frozenset({"stt", "mt", "tts", "summarizer", "llm", "speaker"})
 
 
 async def refresh(core: Core, seen: set[str] | None = None) -> None:

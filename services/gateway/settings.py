@@ -31,6 +31,19 @@ class GatewaySettings(ServiceSettings):
         "content type (read into memory; multipart uploads use the limit above)",
     )
     max_audio_s: float = Field(3_600.0, gt=0, description="longest accepted audio")
+    speaker_match_cosine: float = Field(
+        0.75,
+        gt=0,
+        lt=1,
+        description="an enrolled voice is recognised at this cosine similarity or more "
+        "(docs/BENCHMARKS.md, speaker section, shows the margins)",
+    )
+    speaker_min_enrol_speech_s: float = Field(
+        2.0, ge=0.5, le=60, description="speech needed to enrol a person's voice"
+    )
+    speaker_max_people: int = Field(
+        1_000, ge=1, le=100_000, description="most people one API-key identity may enrol"
+    )
     default_stt_model: str = Field(
         "tiny.en",
         description="model used for 'whisper-1' when the language is English, or unknown "

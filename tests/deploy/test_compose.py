@@ -81,10 +81,17 @@ def test_services_healthchecks_and_replicas() -> None:
 
 
 def test_replicas_follow_the_environment() -> None:
-    env = {"STT_REPLICAS": "3", "DIALOG_REPLICAS": "0", "SUMMARIZER_REPLICAS": "2"}
+    env = {
+        "STT_REPLICAS": "3",
+        "DIALOG_REPLICAS": "0",
+        "SUMMARIZER_REPLICAS": "2",
+        "SPEAKER_REPLICAS": "4",
+    }
     services = resolved(env=env)["services"]
     replicas = {name: services[name]["deploy"]["replicas"] for name in WORKERS}
-    assert replicas == {"stt": 3, "mt": 1, "tts": 1, "summarizer": 2, "dialog": 0, "external": 1}
+    assert replicas == {
+        "stt": 3, "mt": 1, "tts": 1, "summarizer": 2, "dialog": 0, "speaker": 4, "external": 1,
+    }  # fmt: skip
 
 
 def test_an_llm_backend_reaches_the_llm_workers() -> None:

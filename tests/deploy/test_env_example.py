@@ -10,6 +10,7 @@ from services.dialog.settings import LlmSettings
 from services.external.settings import ExternalSettings
 from services.gateway.settings import GatewaySettings
 from services.mt.settings import MtSettings
+from services.speaker.settings import SpeakerSettings
 from services.stt.settings import SttSettings
 from services.summarizer.settings import SummarizerSettings
 from services.tts.settings import TtsSettings
@@ -32,6 +33,7 @@ SETTINGS = [
     TtsSettings,
     SummarizerSettings,
     LlmSettings,
+    SpeakerSettings,
     ExternalSettings,
     GatewaySettings,
     CliSettings,

@@ -14,6 +14,7 @@ import yaml
 
 from services.dialog.model import BUNDLED_NAME
 from services.mt.model import BUNDLED_PAIRS
+from services.speaker.model import MODEL_NAME as SPEAKER_MODEL
 from services.stt.__main__ import worker_spec as stt_spec
 from services.stt.settings import SttSettings
 from services.summarizer.model import ExtractiveModel
@@ -35,6 +36,7 @@ STREAMS = {
     "tts": [streams.jobs("tts", "en_US-joe-medium")],
     "summarizer": [streams.jobs("summarizer", ExtractiveModel().name)],
     "dialog": [streams.jobs("llm", BUNDLED_NAME)],
+    "speaker": [streams.jobs("speaker", SPEAKER_MODEL)],
 }
 # Deployment -> the component its workers advertise (their consumer group's name).
 COMPONENTS = {"dialog": "llm"}

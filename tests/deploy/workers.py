@@ -6,6 +6,7 @@ from pydantic_settings import BaseSettings
 from services.dialog.settings import LlmSettings
 from services.external.settings import ExternalSettings
 from services.mt.settings import MtSettings
+from services.speaker.settings import SpeakerSettings
 from services.stt.settings import SttSettings
 from services.summarizer.settings import SummarizerSettings
 from services.tts.settings import TtsSettings
@@ -16,6 +17,7 @@ SETTINGS: dict[str, type[BaseSettings]] = {
     "tts": TtsSettings,
     "summarizer": SummarizerSettings,
     "dialog": LlmSettings,
+    "speaker": SpeakerSettings,
     "external": ExternalSettings,
 }
 WORKERS = tuple(SETTINGS)

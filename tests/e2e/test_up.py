@@ -87,7 +87,7 @@ def test_up_transcribe_status_down(stack: tuple[str, dict[str, str]]) -> None:
     procs = {p["name"]: p for p in status["processes"]}
     assert set(procs) == {
         "redis", "gateway", "supervisor", "stt-1", "stt-base-1", "mt-1", "tts-1",
-        "tts-espeak-1", "summarizer-1", "dialog-1",
+        "tts-espeak-1", "summarizer-1", "dialog-1", "speaker-1",
     }  # fmt: skip
     assert all(p["alive"] for p in procs.values())
     stt = {w["model"]: w["pid"] for w in status["workers"] if w["component"] == "stt"}
@@ -96,7 +96,7 @@ def test_up_transcribe_status_down(stack: tuple[str, dict[str, str]]) -> None:
     by_pid = {w["pid"]: w["component"] for w in workers}
     not_workers = ("redis", "gateway", "supervisor")
     assert {by_pid[procs[name]["pid"]] for name in procs if name not in not_workers} == {
-        "stt", "mt", "tts", "summarizer", "llm",
+        "stt", "mt", "tts", "summarizer", "llm", "speaker",
     }  # fmt: skip
     voices = {v["id"]: v for v in httpx.get(f"{url}/v1/voices").json()["data"]}
     assert voices["espeak-pt-br"]["engine"] == "espeak" and "en_US-joe-medium" in voices

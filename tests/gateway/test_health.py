@@ -71,7 +71,7 @@ async def test_gauges_follow_heartbeats_and_streams(
 async def test_every_stage_reads_zero_once_its_last_worker_is_gone(
     app: FastAPI, client: httpx.AsyncClient, aredis: aioredis.Redis
 ) -> None:
-    components = [*sorted(monitor.STAGES), "speaker"]  # "speaker": a stage added later
+    components = [*sorted(monitor.STAGES), "lipsync"]  # "lipsync": a stage added later
     workers = [WorkerInfo(component=c, name=f"{c}-1", stream=f"pp:jobs:{c}:m") for c in components]
     for info in workers:
         await heartbeat.beat(aredis, info, ttl_s=30)

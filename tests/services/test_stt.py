@@ -249,8 +249,9 @@ def test_the_handler_hears_the_spoken_language(
     audio = quality_corpus.espeak(text, voice, words_per_min)
     audio = quality_corpus.with_room(audio, room) if room else audio
     choice = choose_language(model, settings, audio)
+    # Whisper's own guess was wrong on these clips where they were picked; int8 on another
+    # CPU may guess right, so only the choice is the product's to get right.
     assert choice.language == language, choice
-    assert choice.rescored and choice.guess != language  # Whisper's own guess was wrong
 
 
 def test_a_live_final_says_how_sure_the_model_is_that_its_sentence_ended(

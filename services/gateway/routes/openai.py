@@ -1,15 +1,20 @@
 """OpenAI-compatible audio API: ``/v1/audio/transcriptions``, ``/v1/audio/translations`` and
 ``/v1/models``."""
 
+import asyncio
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, File, Form, UploadFile
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
-from services.gateway import formats
+from services.gateway import formats, speakers
 from services.gateway.audio import read_audio
+from services.gateway.auth import Identity, caller
 from services.gateway.core import Core, get_core
+from services.gateway.speakers import Match
 from services.gateway.stages.stt import SttOptions, english_stt_model, transcribe
+from shared.messages import SpeakerResult
 
 router = APIRouter(prefix="/v1", tags=["openai"])
 
@@ -17,19 +22,72 @@ ResponseFormat = Literal["json", "text", "srt", "vtt", "verbose_json"]
 Granularity = Literal["word", "segment"]
 
 
-def render(transcript: Any, fmt: ResponseFormat, task: str, granularity: list[str]) -> Response:
-    """The transcript in the requested response format."""
+@dataclass(frozen=True)
+class Diarized:
+    labels: list[str | None]  # each segment's speaker, "S1", "S2", ...
+    word_labels: list[str | None]  # each word's
+    matches: list[Match]
+
+    def names(self) -> list[str | None]:
+        """Each segment's speaker as subtitles show it: a recognised person's name, else S1."""
+        by_label = {m.speaker: m.person.name for m in self.matches if m.person}
+        return [by_label.get(label, label) if label else None for label in self.labels]
+
+    def summary(self, result: SpeakerResult) -> list[dict[str, Any]]:
+        """One entry per speaker: speech time and the enrolled person recognised, if any."""
+        speech = {v.speaker: v.speech_s for v in result.speakers}
+        return [
+            {
+                "speaker": m.speaker,
+                "speech_s": speech.get(m.speaker, 0.0),
+                "person": m.person.public() if m.person else None,
+                "similarity": round(m.similarity, 3),
+            }
+            for m in self.matches
+        ]
+
+
+def render(
+    transcript: Any,
+    fmt: ResponseFormat,
+    task: str,
+    granularity: list[str],
+    diarized: tuple[Diarized, SpeakerResult] | None = None,
+) -> Response:
+    """The transcript in the requested response format (speakers marked when diarized)."""
+    who = diarized[0] if diarized else None
     if fmt == "text":
         return PlainTextResponse(transcript.text)
     if fmt == "srt":
-        return PlainTextResponse(formats.srt(transcript.segments))
+        return PlainTextResponse(formats.srt(transcript.segments, who and who.names()))
     if fmt == "vtt":
-        return PlainTextResponse(formats.vtt(transcript.segments), media_type="text/vtt")
+        text = formats.vtt(transcript.segments, who and who.names())
+        return PlainTextResponse(text, media_type="text/vtt")
     if fmt == "verbose_json":
         words = "word" in granularity
         segments = "segment" in granularity or not granularity
-        return JSONResponse(formats.verbose_json(transcript, task, words, segments))
+        body = formats.verbose_json(
+            transcript, task, words, segments, who and who.labels, who and who.word_labels
+        )
+        if diarized:
+            body["speakers"] = diarized[0].summary(diarized[1])
+        return JSONResponse(body)
     return JSONResponse({"text": transcript.text})
+
+
+async def diarize(
+    core: Core, pcm: bytes, identity: Identity, count: int | None
+) -> tuple[SpeakerResult, list[Match]]:
+    """Who spoke when in ``pcm``, and which of the caller's people each speaker is."""
+    result = await speakers.analyse(core, pcm, "diarize", num_speakers=count)
+    enrolled = await speakers.people(core, identity.name)
+    return result, speakers.match(result.speakers, enrolled, core.settings.speaker_match_cosine)
+
+
+@dataclass(frozen=True)
+class DiarizeOptions:
+    identity: Identity | None = None  # set: diarize, and recognise this identity's people
+    num_speakers: int | None = None
 
 
 async def _speech_to_text(
@@ -41,6 +99,7 @@ async def _speech_to_text(
     prompt: str | None,
     response_format: ResponseFormat,
     granularity: list[Granularity],
+    who: DiarizeOptions = DiarizeOptions(),  # noqa: B008 (frozen)
 ) -> Response:
     pcm = await read_audio(core, file)
     options = SttOptions(
@@ -50,8 +109,16 @@ async def _speech_to_text(
         task=task,
         word_timestamps="word" in granularity,
     )
-    transcript = await transcribe(core, pcm, options)
-    response = render(transcript, response_format, task, list(granularity))
+    diarized = None
+    if who.identity is None:
+        transcript = await transcribe(core, pcm, options)
+    else:  # the speaker stage works beside the STT one
+        transcript, (result, matches) = await asyncio.gather(
+            transcribe(core, pcm, options), diarize(core, pcm, who.identity, who.num_speakers)
+        )
+        labels = speakers.label_transcript(transcript, result)
+        diarized = (Diarized(labels, speakers.label_words(transcript, result), matches), result)
+    response = render(transcript, response_format, task, list(granularity), diarized)
     response.headers["x-pyparrot-model"] = transcript.model  # which model 'whisper-1' meant
     return response
 
@@ -59,6 +126,7 @@ async def _speech_to_text(
 @router.post("/audio/transcriptions", summary="Transcribe audio (OpenAI-compatible)")
 async def transcriptions(
     core: Annotated[Core, Depends(get_core)],
+    identity: Annotated[Identity, Depends(caller)],
     file: Annotated[UploadFile, File(description="audio in any common format")],
     model: Annotated[str, Form()] = "whisper-1",
     language: Annotated[str | None, Form(max_length=8)] = None,
@@ -68,9 +136,24 @@ async def transcriptions(
     timestamp_granularities: Annotated[
         list[Granularity], Form(alias="timestamp_granularities[]")
     ] = [],  # noqa: B006 (FastAPI copies defaults per request)
+    diarize: Annotated[
+        bool, Form(description="label segments (and words) with their speaker, S1, S2, ...")
+    ] = False,
+    num_speakers: Annotated[
+        int | None, Form(ge=1, le=32, description="known number of speakers (diarize)")
+    ] = None,
 ) -> Response:
+    who = DiarizeOptions(identity if diarize else None, num_speakers)
     return await _speech_to_text(
-        core, file, "transcribe", model, language, prompt, response_format, timestamp_granularities
+        core,
+        file,
+        "transcribe",
+        model,
+        language,
+        prompt,
+        response_format,
+        timestamp_granularities,
+        who,
     )
 
 

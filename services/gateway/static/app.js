@@ -66,11 +66,32 @@ class Captions {
     this.follow();
   }
 
-  final(key, text) {
+  final(key, text, who) {
     const p = this.line(key);
     p.className = "final";
     p.textContent = text;
+    if (who) {  // the speaker: an enrolled person's name, else the session's S1, S2, ...
+      const label = document.createElement("span");
+      label.className = "speaker";
+      label.textContent = `${who}: `;
+      p.prepend(label);
+    }
     if (!text) { p.remove(); this.lines.delete(key); }
+    this.follow();
+  }
+
+  person(event) {
+    // Seed 004's person card: who just started speaking, and how they relate to the user.
+    this.element.querySelector(".empty")?.remove();
+    const card = document.createElement("aside");
+    card.className = "person";
+    const name = document.createElement("strong");
+    name.textContent = event.name;
+    const about = document.createElement("span");
+    about.textContent = [event.relationship, event.description].filter(Boolean).join(" — ");
+    card.append(name, document.createTextNode(" "), about);
+    const line = this.lines.get(event.utterance);
+    this.element.insertBefore(card, line || null);
     this.follow();
   }
 
@@ -322,6 +343,10 @@ function iceGathered(pc) {
   });
 }
 
+function speakerOf(event) {
+  return event.person?.name || event.speaker || "";
+}
+
 function onPresenterEvent(event) {
   switch (event.type) {
     case "session_started":
@@ -337,7 +362,10 @@ function onPresenterEvent(event) {
       presenter.captions.partial(event.utterance, event.text, event.stable);
       break;
     case "stt_final":
-      presenter.captions.final(event.utterance, event.text);
+      presenter.captions.final(event.utterance, event.text, speakerOf(event));
+      break;
+    case "person":
+      presenter.captions.person(event);
       break;
     case "translation":
       translationPane(event.language).final(event.utterance, event.text);
@@ -434,7 +462,8 @@ async function join(event) {
   const own = (e) => !language || e.language === language;
   const on = (type, handler) => source.addEventListener(type, (m) => handler(JSON.parse(m.data)));
   on("stt_partial", (e) => own(e) && listener.captions.partial(e.utterance, e.text, e.stable));
-  on("stt_final", (e) => own(e) && listener.captions.final(e.utterance, e.text));
+  on("stt_final", (e) => own(e) && listener.captions.final(e.utterance, e.text, speakerOf(e)));
+  on("person", (e) => listener.captions.person(e));
   on("translation", (e) => language && listener.captions.final(e.utterance, e.text));
   on("ended", () => { setStatus("listener-status", "The session has ended."); leave(); });
   source.onopen = () => setStatus("listener-status", `Listening to session ${id}.`);

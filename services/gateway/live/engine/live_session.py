@@ -16,11 +16,12 @@ from services.gateway.live.engine.protocol import AudioInput, Auth, ProtocolErro
 from services.gateway.live.engine.store import Cue, SessionInfo, store_of
 from services.gateway.live.engine.transcriber import Final, Transcriber
 from services.gateway.live.engine.turns import Turn, Turns
+from services.gateway.live.voices import Voices
 from shared import bus
 
 log = logging.getLogger(__name__)
 # Events listeners see (binary audio and connection bookkeeping stay on the socket).
-PUBLISHED = frozenset({"stt_partial", "stt_final", "translation", "llm_response"})
+PUBLISHED = frozenset({"stt_partial", "stt_final", "translation", "llm_response", "person"})
 CONTROL_TYPES = ("audio_complete", "text_input", "interrupt")  # from the client, after auth
 TTS_RATE_HZ = 24_000  # TTS audio is sent as 24 kHz s16le mono, whatever the voice's rate
 
@@ -47,6 +48,7 @@ class LiveSession:
         # The session is the transcriber's Sink and the turns' Outlet: one callback style.
         self.stt = Transcriber(core, stream, self, info.audio_s, info.utterances)
         self.stt.language = auth.language
+        self.stt.voices = Voices(core, info.owner or presenter.name, info.id)
         self.turns = Turns(core, auth, presenter, info.id, self.store, self)
         self.completions: set[asyncio.Task[None]] = set()
         self.closed = False
@@ -74,7 +76,10 @@ class LiveSession:
         except bus.TRANSIENT as exc:
             down = bus_down(exc)
             raise ProtocolError(down.code, down.message) from exc
-        return cls(core, auth, info, socket, presenter)
+        session = cls(core, auth, info, socket, presenter)
+        if session.stt.voices is not None:
+            await session.stt.voices.load()
+        return session
 
     def started_event(self, resumed: bool) -> dict[str, Any]:
         """The ``session_started`` event."""
@@ -163,7 +168,9 @@ class LiveSession:
     async def on_final(self, final: Final) -> None:
         """A final utterance: kept in the history, then handed to the turns."""
         if final.text:
-            cue = Cue(final.index, final.start_s, final.end_s, final.text, final.language)
+            cue = Cue(
+                final.index, final.start_s, final.end_s, final.text, final.language, final.speaker
+            )
             try:
                 await self.store.append(self.info, cue)
             except bus.TRANSIENT as exc:

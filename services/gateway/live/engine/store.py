@@ -59,6 +59,7 @@ class Cue:
     end_s: float
     text: str
     language: str
+    speaker: str | None = None  # the session's label of its voice (S1, ...), if known
 
 
 def new_session_id() -> str:
@@ -74,6 +75,7 @@ def _keys(session_id: str) -> list[str]:
         keys.session_events(session_id),
         streams.session_cancel(session_id),
         keys.session_listeners(session_id),
+        keys.session_voices(session_id),
     ]
 
 

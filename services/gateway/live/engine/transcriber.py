@@ -32,6 +32,7 @@ import numpy as np
 
 from services.gateway.core import Core
 from services.gateway.errors import GatewayError
+from services.gateway.live import voices
 from services.gateway.live.engine.segmenter import Segmenter, SegmenterOptions, Utterance
 from services.gateway.live.vad import RATE_HZ, WINDOW, StreamingVad
 from services.gateway.stages.stt import SttOptions, transcribe
@@ -72,6 +73,7 @@ class Final:
     text: str
     language: str
     pcm16: bytes = b""  # the utterance's 16 kHz audio (end2end speech translation)
+    speaker: str | None = None  # the session's label of its voice (S1, ...), if known
 
 
 class Sink(Protocol):
@@ -144,6 +146,7 @@ class Transcriber:
         self.partial_at = (-1, 0)  # (utterance, stream sample) of the last partial job
         self.partial_words: tuple[int, list[str]] = (-1, [])
         self.held: dict[str, Any] | None = None
+        self.voices: voices.Voices | None = None  # set: each final says who spoke it
 
     async def feed(self, samples: np.ndarray) -> None:
         """Consume 16 kHz float32 audio: may start partial and final jobs."""
@@ -256,25 +259,38 @@ class Transcriber:
         return await self._final_job(u)
 
     async def _final(self, u: Utterance, previous: asyncio.Task[None] | None) -> None:
+        pcm16 = float32_to_pcm16(u.audio)
+        # The voiceprint job runs beside the STT job, so the final waits for the slower one.
+        who = self._spawn(self.voices.embed(pcm16)) if self.voices else None
         if previous is not None:
             await asyncio.wait([previous])  # order, and the previous text as the prompt
-        pcm16 = float32_to_pcm16(u.audio)
         try:
             t = await self._transcribe_final(u)
         except GatewayError as exc:
+            if who is not None:
+                who.cancel()
             await self.sink.emit(
                 {"type": "error", "code": exc.code, "message": f"final transcript: {exc.message}"}
             )
             return
+        heard = self.voices.label(await who) if self.voices and who else None
+        if self.voices and heard:
+            await self.voices.save(heard.label)
         self.prompt = f"{self.prompt} {t.text}".strip() if t.text else self.prompt
         self.heard = t.language if t.text else self.heard
         start_s = self.clock_s + u.start_s
         end_s = start_s + len(u.audio) / RATE_HZ
-        final = Final(u.index, start_s, end_s, t.text, t.language, pcm16)
+        final = Final(
+            u.index, start_s, end_s, t.text, t.language, pcm16, heard.label if heard else None
+        )
         event = {"type": "stt_final", "utterance": u.index, "text": t.text}
         event |= {"language": t.language, "start_s": round(start_s, 3)}
         event |= {"end_s": round(final.end_s, 3), "words": _words(t, start_s)}
+        if self.voices is not None:
+            event |= voices.fields(heard)
         await self.sink.emit(event)
+        if self.voices and heard and (person := self.voices.person_event(heard, u.index)):
+            await self.sink.emit(person)
         await self.sink.on_final(final)
         await self._release_held()
 

@@ -128,10 +128,11 @@ async def transcript(
     await access.readable(core, identity, session_id)
     cues = await access.guarded(store_of(core).cues(session_id))
     segments = [Segment(id=c.index, start_s=c.start_s, end_s=c.end_s, text=c.text) for c in cues]
+    who = [c.speaker for c in cues] if any(c.speaker for c in cues) else None
     if format == "srt":
-        body = formats.srt(segments)
+        body = formats.srt(segments, who)
     elif format == "vtt":
-        body = formats.vtt(segments)
+        body = formats.vtt(segments, who)
     else:
-        body = "".join(f"{c.text}\n" for c in cues)
+        body = "".join(f"{c.speaker}: {c.text}\n" if c.speaker else f"{c.text}\n" for c in cues)
     return Response(body, media_type=MEDIA_TYPES[format])

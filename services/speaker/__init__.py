@@ -1,0 +1,1 @@
+"""Speaker worker: GE2E speaker embeddings (onnxruntime) and diarization of audio."""
