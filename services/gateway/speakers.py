@@ -33,7 +33,7 @@ class Person:
     embedding: list[float]
 
     def public(self) -> dict[str, object]:
-        """What a client sees (seed 004's shape, plus when and from how much speech)."""
+        """What a client sees: the person, and when and from how much speech it was enrolled."""
         return {
             "person_id": self.person_id,
             "name": self.name,

@@ -3,9 +3,9 @@ run beside its STT job so it adds little to the final's latency) labelled S1, S2
 the session, and matched against the people the session's owner enrolled.
 
 A voice is the nearest session voice whose running centroid is alike enough, else a new one.
-The voices are kept in Redis with the session (``streams.session_voices``), so a presenter
+The voices are kept in Redis with the session (``keys.session_voices``), so a presenter
 who reconnects, to this gateway or another, keeps the same labels. A recognised person is
-announced with a ``person`` event (seed 004's shape) once per turn: when they start speaking
+announced with a ``person`` event once per turn: when they start speaking
 after someone else (or first).
 """
 
