@@ -134,7 +134,7 @@ class _FirstToken:
 
 def _request() -> ChatRequest:
     """What the gateway sends for the question in a new session (no history, no memory)."""
-    from services.gateway.dialog import DialogLimits  # the gateway's defaults, nothing else
+    from services.gateway.stages.dialog import DialogLimits  # the gateway's defaults, nothing else
 
     limits = DialogLimits()
     return ChatRequest(

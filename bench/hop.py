@@ -24,9 +24,10 @@ from bench import paths, pieces, standin
 from bench.paths import RAW_FLAGS, TIMEOUT_S, Series, Trip
 from bench.stack import Stack, cpu_s, wait_until
 from services.gateway.bridge import Bridge
+from services.gateway.metrics import gateway_metrics
 from shared import bus
 from shared.messages import TranscribeRequest
-from shared.metrics import gateway_metrics, worker_metrics
+from shared.metrics import worker_metrics
 from shared.settings import WorkerSettings
 from shared.worker import run_worker
 

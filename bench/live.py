@@ -286,7 +286,7 @@ def run(config: LiveConfig) -> LiveResult:
     return result
 
 
-def _parser() -> argparse.ArgumentParser:
+def parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bench.live", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="1 session, 1 worker, no peers")
     parser.add_argument("--out", type=Path, help="markdown file (default: docs/BENCHMARKS.md; "
@@ -340,7 +340,7 @@ def config_from(args: argparse.Namespace) -> LiveConfig:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    args = _parser().parse_args(argv)
+    args = parser().parse_args(argv)
     from bench import live_report  # the report imports this module
 
     config = config_from(args)

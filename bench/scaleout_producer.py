@@ -21,10 +21,10 @@ from prometheus_client import CollectorRegistry
 from bench import standin
 from bench.scaleout_worker import warm_pool
 from services.gateway.bridge import Bridge
+from services.gateway.metrics import gateway_metrics
 from services.gateway.settings import GatewaySettings
 from shared import bus
 from shared.messages import TranscribeRequest, Transcript
-from shared.metrics import gateway_metrics
 
 MAX_BACKLOG = int(GatewaySettings.model_fields["max_backlog"].default)
 SETTLE_S = 0.5  # after the last request: time for a late duplicate reply to show up

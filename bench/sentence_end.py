@@ -24,7 +24,7 @@ import numpy as np
 
 from bench import whisperlive
 from bench.live_corpus import REAL, corpus, read_wav
-from services.gateway.live.transcriber import ends_sentence
+from services.gateway.live.engine.transcriber import ends_sentence
 from services.stt.handler import transcribe
 from services.stt.model import SttModel, load_model
 from services.stt.settings import SttSettings

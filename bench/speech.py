@@ -26,9 +26,9 @@ from bench.stack import Stack, http_ok, wait_until
 from bench.stats import percentile
 from pyparrot import redis_server
 from services.gateway.bridge import Bridge
+from services.gateway.metrics import gateway_metrics
 from shared import bus, streams
 from shared.messages import TranscribeRequest, Transcript
-from shared.metrics import gateway_metrics
 
 SPEECH_S = 30.0
 RATE_HZ = 16_000

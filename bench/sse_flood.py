@@ -24,9 +24,9 @@ import redis.asyncio as aioredis
 from bench.stack import Stack, cpu_s, http_ok, wait_until
 from bench.stats import Summary, ms, percentile, ratio
 from pyparrot import redis_server
-from services.gateway import keystore
-from services.gateway.live.store import SessionStore
+from services.gateway.live.engine.store import SessionStore
 from shared import heartbeat
+from shared.admin import keystore
 
 TRANSLATE = {"text": "Good morning.", "source": "en", "target": "pt"}
 

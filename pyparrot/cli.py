@@ -126,7 +126,7 @@ def down() -> None:
 
 
 async def _live_state(settings: CliSettings) -> tuple[list[WorkerInfo], list[dict[str, object]]]:
-    from services.gateway.monitor import stream_stats
+    from shared.admin.streamstats import stream_stats
 
     settings.redis_connect_attempts = 1
     redis = await bus.connect(settings)

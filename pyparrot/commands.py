@@ -49,7 +49,7 @@ def configure(
     summarizer_backend_url: Annotated[str | None, typer.Option(help="external summarizer")] = None,
     llm_backend_url: Annotated[str | None, typer.Option(help="OpenAI-compatible LLM")] = None,
 ) -> None:
-    """Write $PYPARROT_HOME/NAME/.env for a pipeline (seed 000)."""
+    """Write $PYPARROT_HOME/NAME/.env for a pipeline."""
     settings = CliSettings()
     try:
         config = pipelines.validate(

@@ -1,7 +1,7 @@
 """``pyparrot start NAME --compose``: a configured pipeline as a Docker Compose project.
 
 compose.yaml takes its settings from an env file. ``start`` writes one per pipeline,
-``$PYPARROT_HOME/NAME/compose.env``: the pipeline's ``.env`` (seed 000) as written, then the
+``$PYPARROT_HOME/NAME/compose.env``: the pipeline's ``.env`` as written, then the
 replica count of every stage (0 for those the pipeline does not run here), the gateway's
 admin key, which a containerised gateway needs since it does not listen on loopback only,
 and Grafana's admin password (compose.yaml has no default for either). Both are kept
@@ -124,7 +124,7 @@ def up(home: Path, name: str, replicas: dict[str, int], wait_s: float) -> Projec
 
 
 def init_groups(project: Project, domain: str) -> None:
-    """Seed 000's role groups, set inside the project's Redis (it publishes no port)."""
+    """The role groups, set inside the project's Redis (it publishes no port)."""
     for role in ("admin", "presenter"):
         args = ("exec", "-T", "redis", "redis-cli", "SADD", streams.role_group(role))
         _run(project.command(*args, f"admin@{domain}"), "exec redis", capture=True)

@@ -13,9 +13,9 @@ from rich.console import Console
 from rich.table import Table
 
 from pyparrot.settings import CliSettings
-from services.gateway import keymarker, keystore
-from services.gateway.keystore import ROLES, KeyRecord, Role
 from shared import bus
+from shared.admin import keymarker, keystore
+from shared.admin.keystore import ROLES, KeyRecord, Role
 
 keys_app = typer.Typer(
     help="API keys for the gateway (stored hashed in Redis; roles listener < presenter < admin).",
@@ -62,7 +62,7 @@ def _when(created_s: float) -> str:
 def create(
     role: Annotated[str, typer.Option(callback=_role, help="listener | presenter | admin")],
     identity: Annotated[
-        str | None, typer.Option(help="who holds the key (seed 000 group member); default new")
+        str | None, typer.Option(help="who holds the key (a role group member); default new")
     ] = None,
     label: Annotated[str, typer.Option(help="a note, e.g. where the key is used")] = "",
     grant: Annotated[

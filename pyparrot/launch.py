@@ -1,4 +1,4 @@
-"""``start`` / ``stop`` of a configured pipeline (seed 000): processes (or compose), the
+"""``start`` / ``stop`` of a configured pipeline: processes (or compose), the
 Redis role groups, then registration of the configured external backends.
 
 Each pipeline keeps its processes, logs and state under ``$PYPARROT_HOME/NAME/``, apart
@@ -94,7 +94,7 @@ def stop(settings: CliSettings, name: str, compose: bool) -> int:
 
 
 def init_groups(redis_url: str, domain: str) -> None:
-    """Seed 000: ``admin@DOMAIN`` in ``groups:admin`` and ``groups:presenter``."""
+    """Put ``admin@DOMAIN`` in ``groups:admin`` and ``groups:presenter``."""
     client = redis.Redis.from_url(redis_url, socket_connect_timeout=5)
     try:
         admin = f"admin@{domain}"

@@ -1,4 +1,4 @@
-"""Pipeline configurations (seed 000): ``configure`` writes ``$PYPARROT_HOME/NAME/.env``.
+"""Pipeline configurations: ``configure`` writes ``$PYPARROT_HOME/NAME/.env``.
 
 A configuration is validated as a whole before anything is written, and the file is
 written to a temporary name and renamed, so a refused or interrupted ``configure``
@@ -18,7 +18,7 @@ PipelineType = Literal["end2end", "cascaded", "LT.2025", "dialog", "BOOM"]
 Backends = Literal["local", "distributed", "external"]
 PIPELINE_TYPES: tuple[str, ...] = ("end2end", "cascaded", "LT.2025", "dialog", "BOOM")
 
-# Seed 000's table: backends an `external` pipeline must have URLs for.
+# Backends an `external` pipeline must have URLs for.
 REQUIRED_BACKENDS: dict[str, tuple[str, ...]] = {
     "end2end": ("stt",),
     "cascaded": ("stt", "mt"),
@@ -104,7 +104,7 @@ class PipelineConfig(BaseModel):
         return getattr(self, f"{backend}_backend_url")  # type: ignore[no-any-return]
 
     def env_lines(self) -> list[str]:
-        """The ``.env`` of seed 000, in its order."""
+        """The pipeline's ``.env``, in the order its readers expect."""
         external_port = self.external_port or self.port
         lines = [
             f"DOMAIN={self.domain}",
@@ -121,7 +121,7 @@ class PipelineConfig(BaseModel):
         for backend, (var, *_rest) in BACKEND_URLS.items():
             if self.url(backend):
                 lines.append(f"{var}={self.url(backend)}")
-        lines.append(f"PIPELINE_TYPE={self.type}")  # not in seed 000: `start` needs it back
+        lines.append(f"PIPELINE_TYPE={self.type}")  # our addition: `start` needs it back
         return lines
 
 

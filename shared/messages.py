@@ -79,9 +79,9 @@ class TranscribeRequest(_Frozen):
     )
     live: bool = Field(
         False,
-        description="a live session's final: the worker may run Whisper on a shorter "
-        "window (STT_LIVE_FINAL_WINDOW_S) and skip the pause after the last word "
-        "(STT_LIVE_SKIP_TAIL_S); partials (final=False) are live anyway",
+        description="a live session's final: the worker may decode a shorter window and "
+        "skip the pause after the last word (as its own settings say); partials "
+        "(final=False) are live anyway",
     )
 
     @model_validator(mode="after")

@@ -292,8 +292,8 @@ class Worker:
     async def _cancelled(self, job: Envelope) -> bool:
         """Whether ``job`` belongs to a session turn that has been cancelled (barge-in).
 
-        Only jobs that name a session and a turn (``seq`` > 0) can be cancelled; the gateway
-        records a session's newest cancelled turn under ``streams.session_cancel``."""
+        Only jobs that name a session and a turn (``seq`` > 0) can be cancelled; the
+        contract is ``streams.session_cancel`` (the newest cancelled turn of a session)."""
         if job.session is None or job.seq <= 0:
             return False
         marker = await self.redis.get(streams.session_cancel(job.session))

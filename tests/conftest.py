@@ -49,3 +49,24 @@ def keys_marker_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.fixture(scope="session")
 def audio_dir() -> Path:
     return DATA
+
+
+REDIS_FIXTURES = frozenset({"redis_url", "clean_redis", "aredis"})
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Every test that reaches the session's Redis carries the ``redis`` marker, so
+    ``-m "not redis"`` runs exactly the tests that need no server; a module that forgets it
+    fails collection instead of silently running under the wrong filter."""
+    unmarked = sorted(
+        {
+            item.nodeid.split("::")[0]
+            for item in items
+            if REDIS_FIXTURES & set(getattr(item, "fixturenames", ()))
+            and item.get_closest_marker("redis") is None
+        }
+    )
+    if unmarked:
+        raise pytest.UsageError(
+            "tests using Redis need `pytestmark = pytest.mark.redis`: " + ", ".join(unmarked)
+        )

@@ -6,11 +6,12 @@ import sys
 
 import uvicorn
 
-from services.gateway import auth, keystore, redaction
+from services.gateway import auth, redaction
 from services.gateway.app import create_app
 from services.gateway.deadlines import with_head_deadline
 from services.gateway.settings import GatewaySettings
 from shared import bus
+from shared.admin import keystore
 from shared.settings import configure_logging
 
 log = logging.getLogger("services.gateway")

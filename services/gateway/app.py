@@ -14,13 +14,14 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from services.gateway import monitor
 from services.gateway.auth import install_cors, require, require_by_method, require_for_paths
 from services.gateway.bridge import Bridge
-from services.gateway.core import Core, GatewayError
-from services.gateway.errors import error_body
+from services.gateway.core import Core
+from services.gateway.errors import GatewayError, error_body
 from services.gateway.gate import BodyGate
 from services.gateway.httpmetrics import RequestMetrics
-from services.gateway.live.fanout import Fanout
-from services.gateway.live.router import router as live_router
-from services.gateway.live.webrtc import Peers
+from services.gateway.live.engine.fanout import Fanout
+from services.gateway.live.routes import router as live_router
+from services.gateway.live.routes.webrtc import Peers
+from services.gateway.metrics import gateway_metrics
 from services.gateway.registry import Registry
 from services.gateway.routes import assistant as assistant_routes
 from services.gateway.routes import health, openai, page, speakers, speech, translate
@@ -29,7 +30,6 @@ from services.gateway.routes import pipeline as pipeline_routes
 from services.gateway.routes import text as text_routes
 from services.gateway.settings import GatewaySettings
 from shared import bus
-from shared.metrics import gateway_metrics
 
 log = logging.getLogger(__name__)
 ADMIN_PATHS = {"/v1/workers": "admin"}  # the rest of the health router is open

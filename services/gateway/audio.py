@@ -1,11 +1,16 @@
-"""Decoding uploads (wav, flac, mp3, ogg/opus, webm, ...) to 16 kHz mono PCM with PyAV."""
+"""Decoding uploads (wav, flac, mp3, ogg/opus, webm, ...) to 16 kHz mono PCM with PyAV: the one
+place every route that takes an audio file reads it."""
 
+import asyncio
 import io
 import struct
 import wave
 
 import av
+from fastapi import UploadFile
 
+from services.gateway.core import Core
+from services.gateway.errors import GatewayError
 from shared.audio import PCM16, WHISPER_RATE_HZ
 
 
@@ -67,3 +72,17 @@ def _ffmpeg_decode(data: bytes, max_audio_s: float, max_bytes: int) -> bytes:
     if not out:
         raise AudioDecodeError("the file contains no audio samples")
     return bytes(out)
+
+
+async def read_audio(core: Core, file: UploadFile) -> bytes:
+    """Read an upload within the size limit and decode it to 16 kHz mono PCM."""
+    limit = core.settings.max_upload_bytes
+    if file.size is not None and file.size > limit:
+        raise GatewayError(413, f"upload is larger than {limit} bytes", "too_large")
+    data = await file.read(limit + 1)
+    if len(data) > limit:
+        raise GatewayError(413, f"upload is larger than {limit} bytes", "too_large")
+    try:
+        return await asyncio.to_thread(decode_to_pcm16, data, core.settings.max_audio_s)
+    except AudioDecodeError as exc:
+        raise GatewayError(400, str(exc), "invalid_audio") from exc

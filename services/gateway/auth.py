@@ -20,11 +20,12 @@ from fastapi import FastAPI, HTTPException, WebSocketException, status
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import HTTPConnection
 
-from services.gateway import keymarker, keystore, ratelimit
-from services.gateway.core import Core, GatewayError
-from services.gateway.keystore import Role, rank
+from services.gateway import ratelimit
+from services.gateway.core import Core
+from services.gateway.errors import bus_guard
 from services.gateway.settings import GatewaySettings
-from shared import bus
+from shared.admin import keymarker, keystore
+from shared.admin.keystore import Role, rank
 
 log = logging.getLogger(__name__)
 BOOTSTRAP_IDENTITY = "bootstrap-admin"
@@ -79,10 +80,8 @@ async def keys_required(core: Core) -> bool:
     cached = _stored_keys.get(settings.instance_id)
     if cached is not None and cached[0] > now:
         return cached[1]
-    try:
+    with bus_guard():
         stored = await keystore.count(core.redis) > 0
-    except bus.TRANSIENT as exc:
-        raise GatewayError(503, f"the message bus is unavailable: {exc}", "bus_down") from exc
     if len(_stored_keys) > 1_000:  # many short-lived apps (tests): forget the old ones
         _stored_keys.clear()
     marker = keymarker.path_for(settings.keys_marker_dir, settings.redis_url)
@@ -117,11 +116,9 @@ async def authenticate(core: Core, token: str | None) -> Identity:
         expected = keystore.hash_token(admin_key.get_secret_value())
         if hmac.compare_digest(key_hash, expected):
             return Identity(BOOTSTRAP_IDENTITY, "admin", key_hash[: keystore.KEY_ID_CHARS])
-    try:
+    with bus_guard():
         record = await keystore.lookup(core.redis, token)
         held = await keystore.group_role(core.redis, record.identity) if record else None
-    except bus.TRANSIENT as exc:
-        raise GatewayError(503, f"the message bus is unavailable: {exc}", "bus_down") from exc
     if record is None or held is None:
         raise AuthError("unknown or revoked API key")
     return Identity(record.identity, keystore.lower(record.role, held), record.key_id)
@@ -151,12 +148,10 @@ async def _rate_limit(core: Core, identity: Identity) -> None:
     if identity.key_id is None:
         return
     settings = core.settings
-    try:
+    with bus_guard():
         wait_s = await ratelimit.take(
             core.redis, identity.key_id, settings.rate_limit_per_min, settings.rate_limit_burst
         )
-    except bus.TRANSIENT as exc:
-        raise GatewayError(503, f"the message bus is unavailable: {exc}", "bus_down") from exc
     if wait_s > 0:
         raise HTTPException(
             status.HTTP_429_TOO_MANY_REQUESTS,

@@ -32,10 +32,10 @@ from typing import NamedTuple
 import redis.asyncio as aioredis
 from redis.exceptions import NoScriptError
 
+from services.gateway.metrics import GatewayMetrics
 from shared import bus, streams
 from shared.coalesce import Coalescer
 from shared.messages import DecodeError, Envelope, pack, unpack
-from shared.metrics import GatewayMetrics
 
 log = logging.getLogger(__name__)
 ANSWERED_MEMORY = 50_000

@@ -1,8 +1,6 @@
-"""What every client-facing route shares: state, and the calls that become stream jobs.
-
-Routes (OpenAI-style, our own, WebSocket, ...) are thin adapters over these functions,
-so each capability is implemented once.
-"""
+"""What every client-facing route shares: the app's state, and the one way a job goes on a
+stream and its replies come back (``call``, ``stream_replies``), with bus faults mapped to
+``GatewayError``. The stage clients in ``stages/`` are built on these."""
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -12,35 +10,18 @@ from fastapi import Request
 from prometheus_client import CollectorRegistry
 
 from services.gateway.bridge import Backlogged, Bridge, JobLost, JobTimeout
-from services.gateway.registry import NoWorker, Registry
+from services.gateway.errors import GatewayError, bus_down, worker_error
+from services.gateway.metrics import GatewayMetrics
+from services.gateway.registry import Registry
 from services.gateway.settings import GatewaySettings
-from shared import bus, errors, streams
-from shared.heartbeat import WorkerInfo
-from shared.messages import Envelope, ErrorResult, TranscribeRequest, Transcript
-from shared.metrics import GatewayMetrics
-
-
-class GatewayError(Exception):
-    """A request that cannot be served; becomes an HTTP error (or a socket error event)."""
-
-    def __init__(self, status: int, message: str, code: str = "error") -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.code = code
+from shared import bus, errors
+from shared.messages import Envelope, ErrorResult
 
 
 def check_text(text: str) -> None:
     """400 for text no worker can take (a NUL or other control character), before any job."""
     if problem := errors.text_problem(text):
         raise GatewayError(400, problem, "invalid_text")
-
-
-def worker_error(component: str, error: ErrorResult) -> GatewayError:
-    """A worker's error reply as an HTTP error: 4xx for the client's mistake (the table in
-    ``shared.errors``), 504 for a job that waited past its deadline, else 502."""
-    status = errors.client_status(error.code) or (504 if error.code == "expired" else 502)
-    return GatewayError(status, f"{component} failed: {error.message}", error.code)
 
 
 @dataclass
@@ -56,60 +37,6 @@ class Core:
 def get_core(request: Request) -> Core:
     """FastAPI dependency: the app's shared state."""
     return request.app.state.core  # type: ignore[no-any-return]
-
-
-async def live_workers(core: Core, component: str, title: str) -> list[WorkerInfo]:
-    """Live workers of ``component``; 503 if Redis is down or none runs (``title`` names it)."""
-    try:
-        live = [w for w in await core.registry.workers() if w.component == component]
-    except bus.TRANSIENT as exc:
-        raise GatewayError(503, f"the message bus is unavailable: {exc}", "bus_down") from exc
-    if not live:
-        raise GatewayError(503, f"no {title} worker is running", "no_worker")
-    return live
-
-
-@dataclass(frozen=True)
-class SttOptions:
-    model: str = "whisper-1"
-    language: str | None = None
-    prompt: str | None = None
-    task: str = "transcribe"
-    word_timestamps: bool = False
-    final: bool = True  # False: a live partial, sent to the background lane
-    start_within_s: float | None = None  # not started by then: answered expired
-    fallback: bool = True  # Whisper's temperature-fallback re-decodes (file jobs)
-    live: bool = False  # a live session's job: the worker may trade a little accuracy for time
-
-
-async def transcribe(core: Core, pcm16: bytes, options: SttOptions) -> Transcript:
-    """Send 16 kHz mono PCM through an STT worker and return its transcript."""
-    try:
-        live = options.live or not options.final
-        worker = await core.registry.stt_worker(
-            options.model, options.language, core.settings.default_stt_model, live
-        )
-    except NoWorker as exc:
-        raise GatewayError(exc.status, exc.message, "no_worker") from exc
-    except bus.TRANSIENT as exc:
-        raise GatewayError(503, f"the message bus is unavailable: {exc}", "bus_down") from exc
-    payload = TranscribeRequest(
-        audio=pcm16,
-        language=options.language,
-        prompt=options.prompt,
-        task=options.task,  # type: ignore[arg-type]
-        word_timestamps=options.word_timestamps,
-        final=options.final,
-        fallback=options.fallback,
-        live=options.live,
-    )
-    stream = streams.jobs("stt", worker.model)
-    if not options.final:
-        stream = streams.background(stream)  # finals and file jobs go first
-    result = await call(core, stream, payload, "stt", options.start_within_s)
-    if not isinstance(result, Transcript):
-        raise GatewayError(502, f"stt answered with {result.kind!r}", "bad_reply")
-    return result
 
 
 def backlogged(exc: Backlogged) -> GatewayError:
@@ -135,7 +62,7 @@ async def stream_replies(
     except JobLost as exc:
         raise GatewayError(503, str(exc), "job_lost") from exc
     except bus.TRANSIENT as exc:
-        raise GatewayError(503, f"the message bus is unavailable: {exc}", "bus_down") from exc
+        raise bus_down(exc) from exc
     finally:
         await replies.aclose()  # type: ignore[attr-defined]
 

@@ -31,9 +31,9 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.gateway import auth
-from services.gateway.core import Core, GatewayError
-from services.gateway.errors import error_body
-from services.gateway.keystore import Role
+from services.gateway.core import Core
+from services.gateway.errors import GatewayError, error_body
+from shared.admin.keystore import Role
 
 BODY_ROLE: Role = "presenter"  # the weakest role of any route that takes a body
 SPOOLED_TYPES = frozenset({"multipart/form-data"})  # parsed to disk, not into memory

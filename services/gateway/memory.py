@@ -1,9 +1,9 @@
 """Assistant state in Redis: conversation sessions (numbered turns) and per-user memory.
 
-A session is one hash (``streams.conversation``): ``owner``, ``user_id``, ``created_s``,
+A session is one hash (``keys.conversation``): ``owner``, ``user_id``, ``created_s``,
 ``last_s``, a ``turns`` counter and one ``turn:<n>`` field per exchange, the oldest dropped
 past a limit; it expires after a period of silence. A user's memory is one hash
-(``streams.memory``) of ``entry:<n>`` fields kept across sessions.
+(``keys.memory``) of ``entry:<n>`` fields kept across sessions.
 
 Both belong to the API-key identity that made them (``owner``): a ``user_id`` is a name the
 client picks, so memory is kept per (owner, user_id) — two clients naming the same user never
@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass
 
 import redis.asyncio as aioredis
 
-from shared import streams
+from services.gateway import keys
 
 WORD = re.compile(r"[^\W\d_][\w'-]*", re.UNICODE)
 STOPWORDS = frozenset(
@@ -82,7 +82,7 @@ class User:
 
     @property
     def key(self) -> str:
-        return streams.memory(self.owner, self.user_id)
+        return keys.memory(self.owner, self.user_id)
 
 
 @dataclass(frozen=True)
@@ -127,7 +127,7 @@ async def create_session(
     """A new, empty session of ``owner`` (with ``session_id`` if given, else a fresh one)."""
     now = time.time()
     sid = session_id or uuid.uuid4().hex
-    key = streams.conversation(sid)
+    key = keys.conversation(sid)
     fields = {"user_id": user_id or "", "created_s": now, "last_s": now, "turns": 0}
     fields |= {"owner": owner}
     async with redis.pipeline(transaction=True) as pipe:
@@ -140,7 +140,7 @@ async def create_session(
 async def get_session(redis: aioredis.Redis, session_id: str) -> Session | None:
     """The session's info, or None if it does not exist (or expired)."""
     raw = await redis.hmget(
-        streams.conversation(session_id), ["user_id", "created_s", "last_s", "turns", "owner"]
+        keys.conversation(session_id), ["user_id", "created_s", "last_s", "turns", "owner"]
     )
     if raw[1] is None:
         return None
@@ -156,7 +156,7 @@ async def get_session(redis: aioredis.Redis, session_id: str) -> Session | None:
 
 async def history(redis: aioredis.Redis, session_id: str) -> list[Turn]:
     """The session's kept turns, oldest first."""
-    fields = await redis.hgetall(streams.conversation(session_id))
+    fields = await redis.hgetall(keys.conversation(session_id))
     numbered = []
     for name, value in fields.items():
         if name.startswith(b"turn:"):
@@ -171,7 +171,7 @@ async def append_turn(
     """Add one exchange; return the session's turn count (0 if the session is gone)."""
     script = redis.register_script(_APPEND_TURN)
     count = await script(
-        keys=[streams.conversation(session_id)],
+        keys=[keys.conversation(session_id)],
         args=[json.dumps(asdict(turn)), turn.at_s, keep_turns, ttl_s],
     )
     return int(count)
@@ -179,7 +179,7 @@ async def append_turn(
 
 async def delete_session(redis: aioredis.Redis, session_id: str) -> bool:
     """Forget the session; False if there was none."""
-    return bool(await redis.delete(streams.conversation(session_id)))
+    return bool(await redis.delete(keys.conversation(session_id)))
 
 
 async def add_memory(

@@ -10,12 +10,11 @@ from dataclasses import dataclass, field
 
 from pydantic import ValidationError
 
-from services.gateway import mt, tts
-from services.gateway.core import Core, GatewayError, SttOptions, live_workers, transcribe
-from services.gateway.registry import OPENAI_STT_ALIASES
-from shared import bus
+from services.gateway.core import Core
+from services.gateway.errors import GatewayError
+from services.gateway.stages import mt, tts
+from services.gateway.stages.stt import SttOptions, transcribe
 from shared.audio import pcm_to_wav
-from shared.heartbeat import WorkerInfo
 from shared.messages import Transcript
 
 
@@ -45,52 +44,9 @@ def base_language(code: str) -> str:
     return code.replace("_", "-").split("-", 1)[0].lower()
 
 
-async def english_stt_model(core: Core, model: str) -> str:
-    """The STT model for speech -> English text. An OpenAI alias picks a live multilingual
-    model (Whisper translates); with only English models live it stays the default one,
-    which transcribes: right for English speech, wrong for any other (documented)."""
-    if model not in OPENAI_STT_ALIASES:
-        return model
-    try:
-        live = [w for w in await core.registry.workers() if w.component == "stt"]
-    except bus.TRANSIENT as exc:
-        raise GatewayError(503, f"the message bus is unavailable: {exc}", "bus_down") from exc
-    multilingual = [w for w in live if len(w.languages) > 1]
-    return min(multilingual, key=lambda w: (w.in_flight, w.name)).model if multilingual else model
-
-
-async def speech_to_english(core: Core, pcm16: bytes, language: str) -> str:
-    """English text of 16 kHz speech in ``language`` by Whisper's translate task (direct,
-    end-to-end speech translation); empty for English speech, whose transcript is already
-    the answer. 503 if no multilingual model runs (English-only models cannot translate)."""
-    if language == "en":
-        return ""
-    model = await english_stt_model(core, "whisper-1")
-    live = await live_workers(core, "stt", "speech-to-text")
-    if not any(w.model == model and len(w.languages) > 1 for w in live):
-        raise GatewayError(
-            503,
-            "speech translation needs a multilingual Whisper model (e.g. STT_MODEL=base); "
-            f"served models: {sorted({w.model for w in live})}",
-            "no_worker",
-        )
-    options = SttOptions(model=model, language=language, task="translate")
-    return (await transcribe(core, pcm16, options)).text
-
-
-async def voice_for(core: Core, language: str) -> WorkerInfo:
-    """A live TTS worker whose voice speaks ``language``."""
-    live = await live_workers(core, "tts", "text-to-speech")
-    fit = [w for w in live if language in w.languages]
-    if not fit:
-        voices = sorted({f"{w.model} ({'/'.join(w.languages)})" for w in live})
-        raise GatewayError(400, f"no voice speaks {language!r}; voices: {voices}", "no_voice")
-    return min(fit, key=lambda w: (w.in_flight, w.model))
-
-
 async def synthesize_wav(core: Core, text: str, language: str) -> bytes:
     """``text`` spoken by a voice for ``language``, as one WAV file."""
-    worker = await voice_for(core, language)
+    worker = await tts.voice_for(core, language)
     options = tts.SpeechOptions(text=text, voice=worker.model, language=language)
     chunks = [chunk async for chunk in tts.speak(core, options)]
     return pcm_to_wav(b"".join(c.audio for c in chunks), chunks[0].audio_format)

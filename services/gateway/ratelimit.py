@@ -5,7 +5,7 @@ import time
 
 import redis.asyncio as aioredis
 
-from shared import streams
+from services.gateway import keys
 
 # One atomic step: refill by elapsed time, take a token if there is one, else say how long
 # until there is. Tokens are fractional; the bucket expires once it would be full again.
@@ -35,7 +35,7 @@ async def take(redis: aioredis.Redis, key_id: str, per_min: int, burst: int) -> 
         return 0.0
     per_ms = per_min / 60_000
     now_ms = int(time.time() * 1000)
-    wait_ms = await redis.eval(_BUCKET, 1, streams.rate_bucket(key_id), burst, per_ms, now_ms)  # type: ignore[misc]
+    wait_ms = await redis.eval(_BUCKET, 1, keys.rate_bucket(key_id), burst, per_ms, now_ms)  # type: ignore[misc]
     return int(wait_ms) / 1000
 
 

@@ -1,7 +1,7 @@
 """Speakers through the bus: diarization and voiceprints from the speaker stage, and the
 people an API-key identity enrolled, kept in Redis.
 
-A person is one field of the owner's hash (``streams.voiceprints``): name, description,
+A person is one field of the owner's hash (``keys.voiceprints``): name, description,
 relationship and the voiceprint (a unit-length GE2E embedding), never the audio. Only the
 identity that enrolled someone can list, match or delete them, as with the assistant's memory.
 Recognition is a cosine match: the most similar enrolled voiceprint, if at least
@@ -11,17 +11,15 @@ Recognition is a cosine match: the most similar enrolled voiceprint, if at least
 import json
 import time
 import uuid
-from collections.abc import Awaitable
 from dataclasses import asdict, dataclass
-from typing import TypeVar
 
 import numpy as np
 
-from services.gateway.core import Core, GatewayError, call, live_workers
-from shared import bus, streams
+from services.gateway import keys
+from services.gateway.core import Core, call
+from services.gateway.errors import GatewayError, guarded
+from services.gateway.stages.workers import live_workers
 from shared.messages import SpeakerRequest, SpeakerResult, Transcript, Voiceprint
-
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -35,7 +33,7 @@ class Person:
     embedding: list[float]
 
     def public(self) -> dict[str, object]:
-        """What a client sees (seed 004's shape, plus when and from how much speech)."""
+        """What a client sees: the person, and when and from how much speech it was enrolled."""
         return {
             "person_id": self.person_id,
             "name": self.name,
@@ -71,17 +69,10 @@ async def analyse(
     return result
 
 
-async def _guarded(awaitable: Awaitable[T]) -> T:
-    try:
-        return await awaitable
-    except bus.TRANSIENT as exc:
-        raise GatewayError(503, f"the message bus is unavailable: {exc}", "bus_down") from exc
-
-
 async def enrol(core: Core, owner: str, fields: dict[str, str], print_: Voiceprint) -> Person:
     """Store a new person under ``owner``; 409 past the per-owner limit."""
-    key = streams.voiceprints(owner)
-    if await _guarded(core.redis.hlen(key)) >= core.settings.speaker_max_people:
+    key = keys.voiceprints(owner)
+    if await guarded(core.redis.hlen(key)) >= core.settings.speaker_max_people:
         raise GatewayError(
             409, f"at most {core.settings.speaker_max_people} people per key", "too_many_people"
         )
@@ -92,20 +83,20 @@ async def enrol(core: Core, owner: str, fields: dict[str, str], print_: Voicepri
         embedding=print_.embedding,
         **fields,
     )
-    await _guarded(core.redis.hset(key, person.person_id, json.dumps(asdict(person))))
+    await guarded(core.redis.hset(key, person.person_id, json.dumps(asdict(person))))
     return person
 
 
 async def people(core: Core, owner: str) -> list[Person]:
     """Everyone ``owner`` enrolled, oldest first."""
-    raw = await _guarded(core.redis.hgetall(streams.voiceprints(owner)))
+    raw = await guarded(core.redis.hgetall(keys.voiceprints(owner)))
     found = [Person(**json.loads(v)) for v in raw.values()]
     return sorted(found, key=lambda p: (p.created_s, p.person_id))
 
 
 async def forget(core: Core, owner: str, person_id: str) -> bool:
     """Delete one of ``owner``'s people; False if ``owner`` has nobody by that id."""
-    return bool(await _guarded(core.redis.hdel(streams.voiceprints(owner), person_id)))
+    return bool(await guarded(core.redis.hdel(keys.voiceprints(owner), person_id)))
 
 
 def match(prints: list[Voiceprint], enrolled: list[Person], threshold: float) -> list[Match]:

@@ -18,15 +18,15 @@ import redis.asyncio as aioredis
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
-from services.gateway.app import create_app
 from services.gateway.settings import GatewaySettings
 from shared import streams
 from shared.metrics import worker_metrics
 from shared.settings import WorkerSettings
 from shared.worker import WorkerSpec, run_worker
+from tests.apps import running_app
 from tests.chaos.standin_worker import STREAM, transcribe
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.redis, pytest.mark.timeout(120)]
 CLIENTS = 20
 PER_CLIENT = 10
 POISON = (7, 3)  # (client, request) that sends the poison job
@@ -49,8 +49,7 @@ def clip(index: int) -> tuple[bytes, str]:
 @pytest.fixture
 async def gateway(clean_redis: str) -> AsyncIterator[FastAPI]:
     settings = GatewaySettings(redis_url=clean_redis, request_timeout_s=30, registry_cache_s=0.5)
-    app = create_app(settings, CollectorRegistry())
-    async with app.router.lifespan_context(app):
+    async with running_app(settings) as app:
         yield app
 
 

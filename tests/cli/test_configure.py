@@ -1,4 +1,4 @@
-"""`pyparrot configure`: seed 000's .env, and refusals that write nothing."""
+"""`pyparrot configure`: the pipeline's .env, and refusals that write nothing."""
 
 from pathlib import Path
 

@@ -13,7 +13,7 @@ from pyparrot.redis_server import free_port
 from pyparrot.settings import CliSettings
 from tests.cli.helpers import cli_env, pyparrot
 
-pytestmark = [pytest.mark.timeout(180)]
+pytestmark = [pytest.mark.redis, pytest.mark.timeout(180)]
 
 
 def our_keys(url: str) -> list[bytes]:

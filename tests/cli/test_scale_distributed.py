@@ -17,7 +17,7 @@ from shared.textnorm import wer
 from tests.audio import DATA, reference
 from tests.cli.helpers import cli_env, pyparrot
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.redis, pytest.mark.e2e, pytest.mark.timeout(300)]
 
 
 def stt_processes(env: dict[str, str]) -> list[dict[str, object]]:

@@ -11,7 +11,7 @@ from pyparrot import redis_server
 from tests.audio import DATA
 from tests.cli.helpers import asr_server, cli_env, pyparrot
 
-pytestmark = [pytest.mark.timeout(240)]
+pytestmark = [pytest.mark.redis, pytest.mark.timeout(240)]
 
 
 @pytest.fixture

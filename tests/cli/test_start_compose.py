@@ -18,7 +18,7 @@ import redis
 from pyparrot import redis_server
 from tests.cli.helpers import asr_server, cli_env, pyparrot
 
-pytestmark = [pytest.mark.timeout(180)]
+pytestmark = [pytest.mark.redis, pytest.mark.timeout(180)]
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = str(ROOT / "compose.yaml")
 SYSTEM_PATH = "/usr/bin:/bin"  # redis-cli, and no real `docker` (it lives in /usr/local/bin)

@@ -5,6 +5,7 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 import redis.asyncio as aioredis
 from prometheus_client import CollectorRegistry
 
@@ -14,6 +15,8 @@ from shared.metrics import worker_metrics
 from shared.settings import WorkerSettings
 from shared.worker import JobFailed, WorkerSpec, run_worker
 from tests.cli.helpers import cli_env, pyparrot
+
+pytestmark = pytest.mark.redis
 
 POISONED = streams.jobs("mt", "en-xx")
 HEALTHY = streams.jobs("mt", "en-yy")

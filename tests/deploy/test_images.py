@@ -32,7 +32,7 @@ from pyparrot.redis_server import free_port
 from shared import streams
 from tests.deploy.workers import ENV_PREFIX, WORKERS
 
-pytestmark = [pytest.mark.images, pytest.mark.timeout(900)]
+pytestmark = [pytest.mark.redis, pytest.mark.images, pytest.mark.timeout(900)]
 
 ROOT = Path(__file__).resolve().parents[2]
 TARGETS = ("gateway", *WORKERS)

@@ -23,7 +23,7 @@ from shared.textnorm import wer
 from tests.audio import read_pcm, reference
 from tests.polling import eventually
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
+pytestmark = [pytest.mark.redis, pytest.mark.e2e, pytest.mark.timeout(240)]
 STREAM = streams.jobs("stt", "tiny.en")
 REPLIES = streams.replies("faults")
 

@@ -13,12 +13,7 @@ import redis.asyncio as aioredis
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
-from services.gateway.app import create_app
 from services.gateway.settings import GatewaySettings
-from services.mt.__main__ import loops as mt_loops
-from services.mt.model import load_model as load_mt
-from services.mt.settings import MtSettings
-from services.stt.__main__ import worker_spec as stt_spec
 from services.stt.model import SttModel
 from services.stt.model import load_model as load_stt
 from services.stt.settings import SttSettings
@@ -27,7 +22,8 @@ from shared.messages import Envelope, Segment, Transcript, Word
 from shared.metrics import worker_metrics
 from shared.settings import WorkerSettings
 from shared.worker import JobFailed, WorkerSpec, run_worker
-from tests.gateway.live_helpers import listening, serving
+from tests.apps import running_app
+from tests.gateway.live_helpers import listening, live_gateway_settings, live_loops, serving
 
 
 def standin_stt(envelope: Envelope) -> Iterator[Transcript]:
@@ -58,8 +54,7 @@ def standin_stt(envelope: Envelope) -> Iterator[Transcript]:
 @pytest.fixture
 async def app(clean_redis: str) -> AsyncIterator[FastAPI]:
     settings = GatewaySettings(redis_url=clean_redis, request_timeout_s=5, registry_cache_s=0)
-    application = create_app(settings, CollectorRegistry())
-    async with application.router.lifespan_context(application):
+    async with running_app(settings) as application:
         yield application
 
 
@@ -119,15 +114,7 @@ def live_whisper() -> tuple[SttModel, SttSettings]:
 
 @pytest.fixture
 async def live_gateway(clean_redis: str) -> AsyncIterator[tuple[FastAPI, str]]:
-    settings = GatewaySettings(
-        redis_url=clean_redis,
-        request_timeout_s=30,
-        registry_cache_s=0,
-        live_send_queue=16,
-        live_send_timeout_s=1.0,
-    )
-    app = create_app(settings, CollectorRegistry())
-    async with app.router.lifespan_context(app), listening(app) as address:
+    async with running_app(live_gateway_settings(clean_redis)) as app, listening(app) as address:
         yield app, address
 
 
@@ -136,12 +123,5 @@ async def live_workers(
     clean_redis: str, live_whisper: tuple[SttModel, SttSettings]
 ) -> AsyncIterator[None]:
     """The real STT (tiny.en) and MT (Bergamot en-pt) handlers behind consumer groups."""
-    model, stt_settings = live_whisper
-    stt = stt_spec(model, stt_settings)
-    mt_settings = MtSettings(redis_url=clean_redis, pairs=["en-pt"], block_ms=50)
-    loops = [
-        (stt, SttSettings(redis_url=clean_redis, worker_name="stt-a", block_ms=50)),
-        *mt_loops(load_mt(mt_settings), mt_settings),
-    ]
-    async with serving(clean_redis, loops):
+    async with serving(clean_redis, live_loops(clean_redis, live_whisper)):
         yield

@@ -16,6 +16,13 @@ from prometheus_client import CollectorRegistry
 from websockets.asyncio.client import ClientConnection
 
 from pyparrot import redis_server
+from services.gateway.settings import GatewaySettings
+from services.mt.__main__ import loops as mt_loops
+from services.mt.model import load_model as load_mt
+from services.mt.settings import MtSettings
+from services.stt.__main__ import worker_spec as stt_spec
+from services.stt.model import SttModel
+from services.stt.settings import SttSettings
 from shared.metrics import worker_metrics
 from shared.settings import WorkerSettings
 from shared.worker import WorkerSpec, run_worker
@@ -97,3 +104,28 @@ async def collect(
         while not events or events[-1]["type"] != until:
             events.append(await next_event(ws, timeout_s))
     return events
+
+
+def live_gateway_settings(redis_url: str, **overrides: object) -> GatewaySettings:
+    """The gateway settings of the live-session tests: small socket queues, no caching."""
+    base: dict[str, object] = dict(
+        redis_url=redis_url,
+        request_timeout_s=30,
+        registry_cache_s=0,
+        live_send_queue=16,
+        live_send_timeout_s=1.0,
+    )
+    return GatewaySettings(**(base | overrides))  # type: ignore[arg-type]
+
+
+def live_loops(
+    redis_url: str, live_whisper: tuple[SttModel, SttSettings]
+) -> list[tuple[WorkerSpec, WorkerSettings]]:
+    """The worker loops of ``live_workers``: real STT (tiny.en) and MT (Bergamot en-pt)."""
+    model, stt_settings = live_whisper
+    stt = stt_spec(model, stt_settings)
+    mt_settings = MtSettings(redis_url=redis_url, pairs=["en-pt"], block_ms=50)
+    return [
+        (stt, SttSettings(redis_url=redis_url, worker_name="stt-a", block_ms=50)),
+        *mt_loops(load_mt(mt_settings), mt_settings),
+    ]

@@ -1,4 +1,4 @@
-"""The voice-assistant API (seed 002) through the real bus: the real SmolLM2 dialog worker,
+"""The voice-assistant API through the real bus: the real SmolLM2 dialog worker,
 the real Whisper STT and Piper TTS handlers, sessions and memory in the test Redis."""
 
 import asyncio
@@ -18,7 +18,6 @@ from pyparrot.redis_server import free_port
 from services.dialog.handler import handle as llm_handle
 from services.dialog.model import ChatModel, load_model
 from services.dialog.settings import LlmSettings
-from services.gateway.app import create_app
 from services.gateway.settings import GatewaySettings
 from services.stt.handler import handle as stt_handle
 from services.stt.model import SttModel
@@ -30,10 +29,11 @@ from shared import streams
 from shared.metrics import worker_metrics
 from shared.settings import WorkerSettings
 from shared.worker import Handler, WorkerSpec, run_worker
+from tests.apps import running_app
 from tests.services.test_dialog import bundled_llm
 from tests.services.test_tts import bundled_voice
 
-pytestmark = pytest.mark.model
+pytestmark = [pytest.mark.redis, pytest.mark.model]
 
 QUESTION = "What is the capital of France?"
 
@@ -70,8 +70,7 @@ def llm_serving(url: str, model: ChatModel) -> contextlib.AbstractAsyncContextMa
 @pytest.fixture
 async def app(clean_redis: str) -> AsyncIterator[FastAPI]:
     settings = GatewaySettings(redis_url=clean_redis, request_timeout_s=60, registry_cache_s=0)
-    application = create_app(settings, CollectorRegistry())
-    async with application.router.lifespan_context(application):
+    async with running_app(settings) as application:
         yield application
 
 

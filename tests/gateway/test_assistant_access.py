@@ -3,8 +3,11 @@ presenter can neither read nor delete a conversation, nor recall a user's memory
 the same ``user_id``; an admin may manage any conversation."""
 
 import httpx
+import pytest
 
 from tests.gateway.test_session_access import Keys, as_, http, keys  # noqa: F401 (fixtures)
+
+pytestmark = pytest.mark.redis
 
 
 async def test_a_conversation_is_its_owners(http: httpx.AsyncClient, keys: Keys) -> None:  # noqa: F811

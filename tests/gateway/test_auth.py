@@ -24,12 +24,16 @@ from starlette.websockets import WebSocketDisconnect
 from typer.testing import CliRunner
 
 from pyparrot.keys import keys_app
-from services.gateway import auth, keystore, redaction
+from services.gateway import auth, redaction
 from services.gateway.app import create_app
-from services.gateway.live.store import SessionStore
+from services.gateway.live.engine.store import SessionStore
 from services.gateway.settings import GatewaySettings
 from shared import streams
+from shared.admin import keystore
+from tests.apps import running_app
 from tests.gateway.live_helpers import listening
+
+pytestmark = pytest.mark.redis
 
 DOCS = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
 OPEN = {"/live", "/health", "/ready", "/metrics", "/", "/static/{name}"}
@@ -239,8 +243,7 @@ async def _client(app: FastAPI) -> httpx.AsyncClient:
 async def test_loopback_without_keys_is_open_until_a_key_exists(
     clean_redis: str, aredis: aioredis.Redis, caplog: pytest.LogCaptureFixture
 ) -> None:
-    app = create_app(settings_for(clean_redis), CollectorRegistry())
-    async with app.router.lifespan_context(app), await _client(app) as http:
+    async with running_app(settings_for(clean_redis)) as app, await _client(app) as http:
         with caplog.at_level(logging.WARNING, logger="services.gateway.auth"):
             assert (await http.get("/v1/workers")).status_code == 200
         assert "WITHOUT authentication" in caplog.text
@@ -258,8 +261,7 @@ async def test_loopback_without_keys_is_open_until_a_key_exists(
 async def test_keys_are_required_when_exposed_or_configured(
     clean_redis: str, extra: dict[str, object]
 ) -> None:
-    app = create_app(settings_for(clean_redis, **extra), CollectorRegistry())
-    async with app.router.lifespan_context(app), await _client(app) as http:
+    async with running_app(settings_for(clean_redis, **extra)) as app, await _client(app) as http:
         assert (await http.get("/v1/workers")).status_code == 401
         assert (await http.get("/health")).status_code == 200
         boot = {"X-API-Key": "boot-key"}
@@ -296,8 +298,7 @@ async def test_rate_limit_per_key(clean_redis: str, aredis: aioredis.Redis) -> N
     token, _ = await keystore.create(aredis, "presenter", "pat@example.com")
     other, _ = await keystore.create(aredis, "presenter", "pia@example.com")
     settings = settings_for(clean_redis, rate_limit_per_min=1, rate_limit_burst=2)
-    app = create_app(settings, CollectorRegistry())
-    async with app.router.lifespan_context(app), await _client(app) as http:
+    async with running_app(settings) as app, await _client(app) as http:
         statuses = [
             (await http.get("/v1/voices", headers={"X-API-Key": token})).status_code
             for _ in range(3)

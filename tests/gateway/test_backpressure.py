@@ -11,12 +11,14 @@ from prometheus_client import CollectorRegistry
 
 from services.gateway.app import create_app
 from services.gateway.bridge import Backlogged, Bridge
+from services.gateway.metrics import gateway_metrics
 from services.gateway.settings import GatewaySettings
 from shared import heartbeat, streams
 from shared.heartbeat import WorkerInfo
 from shared.messages import TranslateRequest, pack
-from shared.metrics import gateway_metrics
 from tests.audio import DATA
+
+pytestmark = pytest.mark.redis
 
 STREAM = streams.jobs("stt", "tiny.en")
 URL = "/v1/audio/transcriptions"

@@ -12,10 +12,13 @@ import pytest
 import redis.asyncio as aioredis
 from prometheus_client import CollectorRegistry
 
-from services.gateway import keystore
 from services.gateway.app import create_app
 from services.gateway.settings import GatewaySettings
+from shared.admin import keystore
+from tests.apps import running_app
 from tests.gateway.live_helpers import listening
+
+pytestmark = pytest.mark.redis
 
 LIMIT = 64 * 1024
 CHUNK = 16 * 1024
@@ -46,8 +49,7 @@ class Gateway:
 @pytest.fixture
 async def gateway(clean_redis: str, aredis: aioredis.Redis) -> AsyncIterator[Gateway]:
     key, _ = await keystore.create(aredis, "presenter", "pat@example.com")
-    app = create_app(settings_for(clean_redis), CollectorRegistry())
-    async with app.router.lifespan_context(app), listening(app) as address:
+    async with running_app(settings_for(clean_redis)) as app, listening(app) as address:
         host, port = address.rsplit(":", 1)
         yield Gateway(host, int(port), key)
 

@@ -7,10 +7,12 @@ import redis.asyncio as aioredis
 from prometheus_client import CollectorRegistry
 
 from services.gateway.bridge import Bridge, JobTimeout
+from services.gateway.metrics import gateway_metrics
 from shared import bus
 from shared.messages import TranslateRequest
-from shared.metrics import gateway_metrics
 from tests.polling import eventually
+
+pytestmark = pytest.mark.redis
 
 STREAM = "pp:jobs:test:withdraw"
 

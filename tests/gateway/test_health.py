@@ -20,6 +20,8 @@ from shared.heartbeat import WorkerInfo
 from tests.audio import DATA
 from tests.polling import eventually
 
+pytestmark = pytest.mark.redis
+
 
 async def test_health_reports_redis(client: httpx.AsyncClient) -> None:
     response = await client.get("/health")

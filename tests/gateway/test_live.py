@@ -4,15 +4,20 @@ real workers, SSE listeners, session history, and the protocol's bad-input cases
 import asyncio
 import json
 import socket
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from typing import Any
 
 import httpx
 import py3langid
 import pytest
+import pytest_asyncio
+import redis.asyncio as aioredis
 import websockets
 from fastapi import FastAPI
 from websockets.asyncio.client import connect
 
+from services.gateway import keys
 from services.stt.__main__ import worker_spec as stt_spec
 from services.stt.handler import transcribe
 from services.stt.model import SttModel
@@ -21,9 +26,21 @@ from services.stt.settings import SttSettings
 from shared import streams
 from shared.messages import TranscribeRequest
 from shared.textnorm import wer
+from tests.apps import running_app
 from tests.audio import read_pcm, reference
-from tests.gateway.live_helpers import auth, collect, next_event, serving, stream
+from tests.gateway.live_helpers import (
+    auth,
+    collect,
+    listening,
+    live_gateway_settings,
+    live_loops,
+    next_event,
+    serving,
+    stream,
+)
 from tests.polling import eventually
+
+pytestmark = pytest.mark.redis
 
 SPEED = 3.0  # times real time: the 13 s clip takes ~4.5 s
 
@@ -52,23 +69,38 @@ async def sse_events(
     return out
 
 
-@pytest.mark.model
-@pytest.mark.usefixtures("live_workers")
-@pytest.mark.timeout(90)
-async def test_live_captions_translation_listeners_and_history(
-    live_gateway: tuple[FastAPI, str], live_whisper: tuple[SttModel, SttSettings]
-) -> None:
-    _app, address = live_gateway
+@dataclass(frozen=True)
+class Lecture:
+    """What one live session on the lecture clip produced, seen from every side."""
+
+    started: dict[str, Any]  # the session_started event
+    events: list[dict[str, Any]]  # the presenter's socket
+    seen: list[dict[str, Any]]  # a listener from the start of the session's stream
+    en_seen: list[dict[str, Any]]  # a listener filtered to English
+    resumed: list[dict[str, Any]]  # a Portuguese listener resuming after the first event
+    transcript: str
+    srt: str
+    vtt: str
+    info: dict[str, Any]
+    offline_text: str  # the same clip transcribed as a file
+
+    def of(self, kind: str) -> list[dict[str, Any]]:
+        return [e for e in self.events if e["type"] == kind]
+
+    @property
+    def published(self) -> list[dict[str, Any]]:
+        return [e for e in self.events if "id" in e]
+
+
+async def _speak_lecture(address: str, session_id: str) -> Lecture:
+    """Stream the lecture into ``session_id`` with two listeners attached; then read it back."""
     pcm, _fmt = read_pcm("en_lecture")
     silence = bytes(2 * 16_000)  # a second of room noise before and after
-    async with httpx.AsyncClient(base_url=f"http://{address}") as http:
-        session_id = (await http.post("/v1/sessions", json={"user_id": "ada"})).json()["id"]
     finals_path = f"/events?session_id={session_id}&language=en"
     async with connect(f"ws://{address}/ws/converse") as ws:
         started = await auth(
             ws, session_id=session_id, pipeline="cascaded", target_languages=["pt"]
         )
-        assert started["session_id"] == session_id and started["resumed"] is True
         # From the start of the session's stream ("0-0"), so no event can slip past them.
         since_start = {"Last-Event-ID": "0-0"}
         path = f"/v1/sessions/{session_id}/events"
@@ -91,22 +123,6 @@ async def test_live_captions_translation_listeners_and_history(
         await stream(ws, pcm[2 * 16_000 * 4 :] + silence, SPEED)
         await collector
 
-    kinds = [e["type"] for e in events]
-    finals = [e for e in events if e["type"] == "stt_final"]
-    assert finals and "error" not in kinds, events
-    assert kinds.index("stt_partial") < kinds.index("stt_final"), kinds  # partials while speaking
-    live_text = " ".join(f["text"] for f in finals)
-    model, settings = live_whisper
-    offline = transcribe(model, settings, TranscribeRequest(audio=pcm)).text
-    assert wer(reference("en_lecture"), live_text) <= wer(reference("en_lecture"), offline) + 0.05
-    assert [f["utterance"] for f in finals] == sorted(f["utterance"] for f in finals)
-    assert all(f["words"] and f["end_s"] > f["start_s"] >= 0 for f in finals)
-    translations = [e for e in events if e["type"] == "translation"]
-    assert [t["utterance"] for t in translations] == [f["utterance"] for f in finals]
-    assert all(t["language"] == "pt" for t in translations)
-    assert "sistemas distribuídos" in " ".join(t["text"] for t in translations).lower()
-
-    # Listeners see the same events; a language filter keeps only that language.
     published = [e for e in events if "id" in e]
 
     async def caught_up() -> bool:
@@ -116,25 +132,109 @@ async def test_live_captions_translation_listeners_and_history(
     for task in listeners:
         task.cancel()
     await asyncio.wait(listeners)
-    assert [e["event"] for e in seen] == [e["type"] for e in published], seen
-    assert [e["id"] for e in seen] == [e["id"] for e in published]
-    assert en_seen and all(e["language"] == "en" for e in en_seen), en_seen
-    assert "translation" not in {e["type"] for e in en_seen}
-
-    # Last-Event-ID resumes right after the given event, without loss.
     pt_path = finals_path.replace("language=en", "language=pt")
-    resumed = await sse_events(address, pt_path, [], {"Last-Event-ID": published[0]["id"]}, 1)
-    assert resumed[0]["id"] == translations[0]["id"]
-
+    first = {"Last-Event-ID": published[0]["id"]} if published else {}
+    resumed = await sse_events(address, pt_path, [], first, 1) if published else []
     async with httpx.AsyncClient(base_url=f"http://{address}") as http:
         text = await http.get(f"/v1/sessions/{session_id}/transcript")
         srt = await http.get(f"/v1/sessions/{session_id}/transcript", params={"format": "srt"})
         vtt = await http.get(f"/v1/sessions/{session_id}/transcript", params={"format": "vtt"})
         info = (await http.get(f"/v1/sessions/{session_id}")).json()
-    assert text.text.splitlines() == [f["text"] for f in finals]
-    assert srt.text.startswith("1\n00:00:0") and " --> " in srt.text
-    assert vtt.text.startswith("WEBVTT\n\n00:00:0")
-    assert info["utterances"] == finals[-1]["utterance"] + 1 and info["user_id"] == "ada"
+    return Lecture(started, events, seen, en_seen, resumed, text.text, srt.text, vtt.text, info, "")
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def lecture(
+    redis_url: str,
+    live_whisper: tuple[SttModel, SttSettings],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Lecture:
+    """One live session on the lecture (real STT and MT workers), run once for the tests
+    below, each of which checks one thing it must show. Nothing is left running."""
+    client = aioredis.Redis.from_url(redis_url)
+    await client.flushall()
+    await client.aclose()
+    marker_dir = tmp_path_factory.mktemp("auth-markers")
+    settings = live_gateway_settings(redis_url, keys_marker_dir=marker_dir)
+    async with (
+        serving(redis_url, live_loops(redis_url, live_whisper)),
+        running_app(settings) as app,
+        listening(app) as address,
+    ):
+        async with httpx.AsyncClient(base_url=f"http://{address}") as http:
+            created = await http.post("/v1/sessions", json={"user_id": "ada"})
+        run = await _speak_lecture(address, created.json()["id"])
+    model, stt_settings = live_whisper
+    pcm, _fmt = read_pcm("en_lecture")
+    offline = transcribe(model, stt_settings, TranscribeRequest(audio=pcm)).text
+    return replace(run, offline_text=offline)
+
+
+def lecture_test(test: Callable[[Lecture], None]) -> Callable[[Lecture], None]:
+    """A test of the shared lecture run: it loads models, and its first test waits for it."""
+    return pytest.mark.model(pytest.mark.timeout(150)(test))
+
+
+@lecture_test
+def test_a_created_session_is_resumed_by_the_socket(lecture: Lecture) -> None:
+    assert lecture.started["session_id"] == lecture.info["id"]
+    assert lecture.started["resumed"] is True
+
+
+@lecture_test
+def test_captions_are_partials_then_finals_as_good_as_offline(lecture: Lecture) -> None:
+    kinds = [e["type"] for e in lecture.events]
+    finals = lecture.of("stt_final")
+    assert finals and "error" not in kinds, lecture.events
+    assert kinds.index("stt_partial") < kinds.index("stt_final"), kinds  # partials while speaking
+    live_text = " ".join(f["text"] for f in finals)
+    offline_wer = wer(reference("en_lecture"), lecture.offline_text)
+    assert wer(reference("en_lecture"), live_text) <= offline_wer + 0.05
+
+
+@lecture_test
+def test_finals_are_ordered_and_timed_with_words(lecture: Lecture) -> None:
+    finals = lecture.of("stt_final")
+    assert finals
+    assert [f["utterance"] for f in finals] == sorted(f["utterance"] for f in finals)
+    assert all(f["words"] and f["end_s"] > f["start_s"] >= 0 for f in finals)
+
+
+@lecture_test
+def test_each_final_is_translated_in_order(lecture: Lecture) -> None:
+    translations = lecture.of("translation")
+    assert [t["utterance"] for t in translations] == [
+        f["utterance"] for f in lecture.of("stt_final")
+    ]
+    assert all(t["language"] == "pt" for t in translations)
+    assert "sistemas distribuídos" in " ".join(t["text"] for t in translations).lower()
+
+
+@lecture_test
+def test_listeners_see_the_presenters_events_and_a_language_filter_keeps_one(
+    lecture: Lecture,
+) -> None:
+    published = lecture.published
+    assert [e["event"] for e in lecture.seen] == [e["type"] for e in published], lecture.seen
+    assert [e["id"] for e in lecture.seen] == [e["id"] for e in published]
+    en_seen = lecture.en_seen
+    assert en_seen and all(e["language"] == "en" for e in en_seen), en_seen
+    assert "translation" not in {e["type"] for e in en_seen}
+
+
+@lecture_test
+def test_last_event_id_resumes_right_after_the_given_event(lecture: Lecture) -> None:
+    assert lecture.resumed[0]["id"] == lecture.of("translation")[0]["id"]
+
+
+@lecture_test
+def test_the_history_reads_back_as_text_srt_vtt_and_info(lecture: Lecture) -> None:
+    finals = lecture.of("stt_final")
+    assert lecture.transcript.splitlines() == [f["text"] for f in finals]
+    assert lecture.srt.startswith("1\n00:00:0") and " --> " in lecture.srt
+    assert lecture.vtt.startswith("WEBVTT\n\n00:00:0")
+    assert lecture.info["utterances"] == finals[-1]["utterance"] + 1
+    assert lecture.info["user_id"] == "ada"
 
 
 @pytest.mark.parametrize(
@@ -206,7 +306,7 @@ async def test_sessions_rest_lifecycle(live_gateway: tuple[FastAPI, str], aredis
         session_id = created.json()["id"]
         got = (await http.get(f"/v1/sessions/{session_id}")).json()
         assert got["utterances"] == 0 and 0 < got["expires_in_s"] <= 86_400
-        assert 0 < await aredis.ttl(streams.session(session_id)) <= 86_400  # evicted when idle
+        assert 0 < await aredis.ttl(keys.session(session_id)) <= 86_400  # evicted when idle
         assert (await http.get(f"/v1/sessions/{session_id}/transcript")).text == ""
         assert (await http.get(f"/v1/sessions/{session_id}/transcript?format=vtt")).text == (
             "WEBVTT\n\n"

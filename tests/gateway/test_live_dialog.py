@@ -11,9 +11,9 @@ from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 from websockets.asyncio.client import connect
 
-from services.gateway import tts
 from services.gateway.app import create_app
 from services.gateway.settings import GatewaySettings
+from services.gateway.stages import tts
 from services.tts.__main__ import worker_spec as tts_spec
 from services.tts.model import load_model as load_tts
 from services.tts.settings import TtsSettings
@@ -22,6 +22,8 @@ from shared.messages import ChatReply, Envelope
 from shared.settings import WorkerSettings
 from shared.worker import WorkerSpec
 from tests.gateway.live_helpers import auth, listening, serving
+
+pytestmark = pytest.mark.redis
 
 PIECES = ["Sure.", "...", "Pack a warm coat."]  # "..." has nothing a voice could say
 

@@ -24,6 +24,8 @@ from tests.gateway.live_helpers import auth, collect, serving, stream
 from tests.gateway.test_live import sse_events
 from tests.polling import eventually
 
+pytestmark = pytest.mark.redis
+
 DATA = Path(__file__).parents[1] / "data"
 REAL = DATA / "real"
 SPEED = 3.0

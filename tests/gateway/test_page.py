@@ -30,9 +30,12 @@ from tests.gateway.live_helpers import listening, serving
 from tests.polling import eventually
 
 CHROMIUM = Path("/usr/bin/chromium")
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists(), reason="Debian 'chromium' is not installed (/usr/bin/chromium)"
-)
+pytestmark = [
+    pytest.mark.redis,
+    pytest.mark.skipif(
+        not CHROMIUM.exists(), reason="Debian 'chromium' is not installed (/usr/bin/chromium)"
+    ),
+]
 CAPTION_WAIT_S = 60  # the fake microphone loops the ~16 s clip: a caption is due well before
 
 

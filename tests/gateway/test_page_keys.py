@@ -14,15 +14,16 @@ from fastapi import FastAPI
 from playwright.async_api import Browser, Page, async_playwright
 from prometheus_client import CollectorRegistry
 
-from services.gateway import keystore
 from services.gateway.app import create_app
-from services.gateway.live.store import SessionStore
+from services.gateway.live.engine.store import SessionStore
 from services.gateway.settings import GatewaySettings
+from shared.admin import keystore
 from tests.gateway.live_helpers import listening
 from tests.gateway.test_page import CHROMIUM
 from tests.polling import eventually
 
 pytestmark = [
+    pytest.mark.redis,
     pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian 'chromium' is not installed"),
     pytest.mark.timeout(90),
 ]

@@ -34,7 +34,7 @@ from shared.worker import WorkerSpec
 from tests.audio import DATA, reference
 from tests.services.test_tts import bundled_voice
 
-pytestmark = pytest.mark.model
+pytestmark = [pytest.mark.redis, pytest.mark.model]
 
 URL = "/v1/pipeline"
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from services.gateway.live.segmenter import Segmenter, SegmenterOptions
+from services.gateway.live.engine.segmenter import Segmenter, SegmenterOptions
 from services.gateway.live.vad import RATE_HZ, WINDOW
 
 WINDOW_S = WINDOW / RATE_HZ

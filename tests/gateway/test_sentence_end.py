@@ -3,7 +3,7 @@ probability of its mark; no model runs here)."""
 
 import pytest
 
-from services.gateway.live.transcriber import complete, ends_sentence
+from services.gateway.live.engine.transcriber import complete, ends_sentence
 from shared.messages import Transcript
 
 

@@ -14,14 +14,16 @@ import redis.asyncio as aioredis
 from prometheus_client import CollectorRegistry
 from starlette.testclient import TestClient
 
-from services.gateway import keystore
+from services.gateway import keys as gateway_keys
 from services.gateway.app import create_app
-from services.gateway.live import fanout
-from services.gateway.live.store import SessionStore
+from services.gateway.live.engine import fanout
+from services.gateway.live.engine.store import SessionStore
 from services.gateway.settings import GatewaySettings
-from shared import streams
+from shared.admin import keystore
 from tests.gateway.live_helpers import listening
 from tests.polling import eventually
+
+pytestmark = pytest.mark.redis
 
 LISTENER = "lena@example.com"
 OWNER = "pat@example.com"
@@ -215,11 +217,12 @@ async def test_revoking_a_listener_ends_its_open_event_stream(
     ):
         url = f"/v1/sessions/{info.id}/events"
         reader = asyncio.create_task(_events(client, url, keys.listener, seen))
-        for _ in range(500):  # the listener starts after the newest event: wait until it reads
+
+        async def listener_reads() -> bool:  # it starts after the newest event: publish again
             await store.publish(info.id, {"type": "stt_final", "text": "hello"})
-            if seen:
-                break
-            await asyncio.sleep(0.02)
+            return bool(seen)
+
+        await eventually(listener_reads)
         assert seen[0] == (
             "stt_final",
             {"type": "stt_final", "text": "hello", "id": seen[0][1]["id"]},
@@ -292,7 +295,7 @@ async def test_a_session_summary_is_as_private_as_its_transcript(
     http: httpx.AsyncClient, keys: Keys, aredis: aioredis.Redis
 ) -> None:
     session_id = await new_session(http, keys.owner)
-    await aredis.rpush(streams.session_transcript(session_id), "The secret plan is ready.")
+    await aredis.rpush(gateway_keys.session_transcript(session_id), "The secret plan is ready.")
     body = {"session_id": session_id, "max_sentences": 200}
     for stranger in (keys.other_presenter,):
         refused = await http.post("/v1/summarize", json=body, headers=as_(stranger))

@@ -14,7 +14,6 @@ import redis.asyncio as aioredis
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
-from services.gateway import keystore
 from services.gateway.app import create_app
 from services.gateway.settings import GatewaySettings
 from services.speaker.__main__ import worker_spec as speaker_spec
@@ -24,10 +23,11 @@ from services.speaker.settings import SpeakerSettings
 from services.stt.__main__ import worker_spec as stt_spec
 from services.stt.model import SttModel
 from services.stt.settings import SttSettings
+from shared.admin import keystore
 from shared.audio import PCM16, pcm_to_wav
 from tests.gateway.live_helpers import serving
 
-pytestmark = pytest.mark.model
+pytestmark = [pytest.mark.redis, pytest.mark.model]
 
 DATA = Path(__file__).parents[1] / "data"
 REAL = DATA / "real"

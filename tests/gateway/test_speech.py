@@ -27,7 +27,7 @@ from shared.worker import Handler, WorkerSpec, run_worker
 from tests.gateway.live_helpers import listening
 from tests.services.test_tts import bundled_voice
 
-pytestmark = pytest.mark.model
+pytestmark = [pytest.mark.redis, pytest.mark.model]
 
 URL = "/v1/audio/speech"
 TEXT = "Good morning. Streaming speech starts with the first sentence."

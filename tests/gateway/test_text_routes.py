@@ -13,7 +13,8 @@ import redis.asyncio as aioredis
 from prometheus_client import CollectorRegistry
 
 from pyparrot import redis_server
-from services.gateway.live.store import SessionStore
+from services.gateway import keys
+from services.gateway.live.engine.store import SessionStore
 from services.summarizer.handler import handle
 from services.summarizer.model import ExtractiveModel, LlmModel, load_model
 from services.summarizer.settings import SummarizerSettings
@@ -21,6 +22,8 @@ from shared import streams
 from shared.metrics import worker_metrics
 from shared.worker import WorkerSpec, run_worker
 from tests.services.test_summarizer import KEY, LECTURE, OFF_TOPIC, SENTENCES, fake_llm
+
+pytestmark = pytest.mark.redis
 
 URL = "/v1/summarize"
 
@@ -83,7 +86,7 @@ async def test_summarizes_a_sessions_transcript_so_far(
 ) -> None:
     # A session's summary needs read access to it (open mode: everyone is an admin).
     await SessionStore(aredis, 600, 100).create(session_id="lecture-1")
-    key = streams.session_transcript("lecture-1")
+    key = keys.session_transcript("lecture-1")
     await aredis.rpush(key, *SENTENCES[:6])
     first = (await client.post(URL, json={"session_id": "lecture-1", "max_sentences": 2})).json()
     assert first["session_id"] == "lecture-1" and first["source_sentences"] == 6

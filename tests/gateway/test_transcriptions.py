@@ -12,6 +12,8 @@ from shared.heartbeat import WorkerInfo
 from tests.audio import DATA, read_pcm
 from tests.gateway.conftest import encode
 
+pytestmark = pytest.mark.redis
+
 URL = "/v1/audio/transcriptions"
 LECTURE_S = read_pcm("en_lecture")[1].duration_s(read_pcm("en_lecture")[0])
 

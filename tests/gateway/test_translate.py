@@ -14,6 +14,8 @@ from services.mt.settings import MtSettings
 from shared.metrics import worker_metrics
 from shared.multi import run_many
 
+pytestmark = pytest.mark.redis
+
 TABLE = "I would like to book a table for two people."
 
 

@@ -18,8 +18,8 @@ from fastapi import FastAPI
 
 from bench.live_webrtc import ClipTrack
 from services.gateway.app import create_app
-from services.gateway.live import webrtc
-from services.gateway.live.webrtc import Peers
+from services.gateway.live.routes import webrtc
+from services.gateway.live.routes.webrtc import Peers
 from services.gateway.settings import GatewaySettings
 from services.stt.handler import transcribe
 from services.stt.model import SttModel
@@ -28,6 +28,8 @@ from shared.messages import TranscribeRequest
 from shared.textnorm import wer
 from tests.audio import read_pcm, reference
 from tests.polling import eventually
+
+pytestmark = pytest.mark.redis
 
 RATE_HZ = 16_000
 SPEED = 2.0  # times real time

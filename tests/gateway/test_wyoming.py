@@ -13,10 +13,8 @@ import numpy as np
 import pytest
 import soxr
 from fastapi import FastAPI
-from prometheus_client import CollectorRegistry
 
 from pyparrot import redis_server
-from services.gateway.app import create_app
 from services.gateway.settings import GatewaySettings
 from services.stt.__main__ import worker_spec as stt_spec
 from services.stt.model import SttModel
@@ -25,6 +23,7 @@ from services.stt.settings import SttSettings
 from services.tts.__main__ import worker_spec as tts_spec
 from services.tts.settings import TtsSettings
 from shared.textnorm import wer
+from tests.apps import running_app
 from tests.audio import read_pcm, reference
 from tests.gateway.live_helpers import serving
 from tests.polling import eventually
@@ -41,7 +40,7 @@ with warnings.catch_warnings():  # wyoming.audio imports the deprecated stdlib a
     from wyoming.ping import Ping, Pong
     from wyoming.tts import Synthesize, SynthesizeVoice
 
-pytestmark = pytest.mark.model
+pytestmark = [pytest.mark.redis, pytest.mark.model]
 
 VOICE = "en_US-joe-medium"
 SAMPLES_PER_CHUNK = 1024
@@ -70,8 +69,7 @@ async def gateway(redis_url: str) -> AsyncIterator[tuple[FastAPI, int]]:
     settings = GatewaySettings(
         redis_url=redis_url, request_timeout_s=60, registry_cache_s=0, wyoming_port=port
     )
-    app = create_app(settings, CollectorRegistry())
-    async with app.router.lifespan_context(app):
+    async with running_app(settings) as app:
         yield app, port
 
 

@@ -16,7 +16,7 @@ import redis.asyncio as aioredis
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from services.gateway import keystore
+from shared.admin import keystore
 from tests.security.gateway_process import GatewayProcess, gateway_process
 
 pytestmark = [pytest.mark.redis, pytest.mark.timeout(120)]

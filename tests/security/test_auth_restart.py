@@ -12,9 +12,9 @@ import redis.asyncio as aioredis
 from prometheus_client import CollectorRegistry
 
 from pyparrot import procs, redis_server
-from services.gateway import keystore
 from services.gateway.app import create_app
 from services.gateway.settings import GatewaySettings
+from shared.admin import keystore
 from tests.gateway.test_auth import OPEN, ROUTES
 
 pytestmark = pytest.mark.redis

@@ -11,15 +11,16 @@ import pytest
 import redis.asyncio as aioredis
 from prometheus_client import CollectorRegistry
 
-from services.gateway.app import create_app
 from services.gateway.bridge import Bridge
-from services.gateway.core import worker_error
+from services.gateway.errors import worker_error
+from services.gateway.metrics import gateway_metrics
 from services.gateway.settings import GatewaySettings
 from services.tts.__main__ import serve_voices
 from services.tts.settings import TtsSettings
 from shared import heartbeat, streams
 from shared.messages import ErrorResult, SynthesizeRequest
-from shared.metrics import gateway_metrics, worker_metrics
+from shared.metrics import worker_metrics
+from tests.apps import running_app
 from tests.polling import eventually
 from tests.services.test_tts import bundled_voice
 
@@ -118,8 +119,7 @@ async def test_a_good_job_after_a_bad_one_is_spoken(
 @contextlib.asynccontextmanager
 async def gateway(url: str) -> AsyncIterator[httpx.AsyncClient]:
     settings = GatewaySettings(redis_url=url, request_timeout_s=30, registry_cache_s=0)
-    app = create_app(settings, CollectorRegistry())
-    async with app.router.lifespan_context(app):
+    async with running_app(settings) as app:
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as http:
             yield http

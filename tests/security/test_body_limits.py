@@ -15,9 +15,11 @@ import redis.asyncio as aioredis
 from fastapi.routing import APIRoute, iter_route_contexts
 from prometheus_client import CollectorRegistry
 
-from services.gateway import auth, keystore
+from services.gateway import auth
 from services.gateway.app import create_app
 from services.gateway.settings import GatewaySettings
+from shared.admin import keystore
+from tests.apps import running_app
 from tests.gateway.live_helpers import listening
 from tests.gateway.test_body_limit import Reply, read_reply
 
@@ -49,8 +51,7 @@ async def gateway(clean_redis: str, aredis: aioredis.Redis) -> AsyncIterator[Gat
     presenter, _ = await keystore.create(aredis, "presenter", "pat@example.com")
     listener, _ = await keystore.create(aredis, "listener", "lena@example.com")
     settings = GatewaySettings(redis_url=clean_redis, auth_cache_s=0, rate_limit_burst=10_000)
-    app = create_app(settings, CollectorRegistry())
-    async with app.router.lifespan_context(app), listening(app) as address:
+    async with running_app(settings) as app, listening(app) as address:
         host, port = address.rsplit(":", 1)
         yield Gateway(host, int(port), presenter, listener, settings)
 

@@ -17,10 +17,11 @@ from prometheus_client import CollectorRegistry
 from pyparrot import procs, redis_server
 from services.gateway.app import create_app
 from services.gateway.bridge import Bridge, JobLost
+from services.gateway.metrics import gateway_metrics
 from services.gateway.settings import GatewaySettings
 from shared import bus, heartbeat, streams
 from shared.messages import AudioFormat, Envelope, SpeechChunk, TranslateRequest, Translation
-from shared.metrics import gateway_metrics, worker_metrics
+from shared.metrics import worker_metrics
 from shared.settings import WorkerSettings
 from shared.worker import WorkerSpec, run_worker
 from tests.polling import eventually

@@ -10,10 +10,10 @@ import redis.asyncio as aioredis
 from fastapi.routing import APIRoute, iter_route_contexts
 from prometheus_client import CollectorRegistry
 
-from services.gateway import keystore
 from services.gateway.app import create_app
-from services.gateway.live.store import Cue, SessionStore
+from services.gateway.live.engine.store import Cue, SessionStore
 from services.gateway.settings import GatewaySettings
+from shared.admin import keystore
 
 pytestmark = pytest.mark.redis
 SUFFIXES = (":events", ":cues", ":transcript", ":listeners", "/..", ":")

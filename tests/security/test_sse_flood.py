@@ -15,12 +15,13 @@ import redis.asyncio as aioredis
 from prometheus_client import CollectorRegistry
 from websockets.asyncio.client import connect
 
-from services.gateway import keystore
 from services.gateway.app import create_app
 from services.gateway.auth import Identity
-from services.gateway.live.fanout import Entry, Fanout, Notice
-from services.gateway.live.store import SessionStore
+from services.gateway.live.engine.fanout import Entry, Fanout, Notice
+from services.gateway.live.engine.store import SessionStore
 from services.gateway.settings import GatewaySettings
+from shared.admin import keystore
+from tests.apps import running_app
 from tests.gateway.live_helpers import listening
 from tests.polling import eventually
 
@@ -52,8 +53,7 @@ async def gateway(clean_redis: str, aredis: aioredis.Redis) -> AsyncIterator[Gat
         sse_max_listeners_per_key=PER_KEY,
         sse_max_listeners=PER_GATEWAY,
     )
-    app = create_app(settings, CollectorRegistry())
-    async with app.router.lifespan_context(app), listening(app) as address:
+    async with running_app(settings) as app, listening(app) as address:
         async with httpx.AsyncClient(base_url=f"http://{address}", timeout=20) as http:
             yield Gateway(http, address, aredis, info.id, keys)
 

@@ -25,10 +25,12 @@ from prometheus_client import CollectorRegistry
 from pydantic import BaseModel
 from websockets.asyncio.client import connect
 
-from services.gateway import keystore, memory
+from services.gateway import memory
 from services.gateway.app import create_app
-from services.gateway.live.store import Cue, SessionStore
+from services.gateway.live.engine.store import Cue, SessionStore
 from services.gateway.settings import GatewaySettings
+from shared.admin import keystore
+from tests.apps import running_app
 from tests.gateway.live_helpers import listening
 
 pytestmark = pytest.mark.redis
@@ -115,8 +117,7 @@ async def world(clean_redis: str, aredis: aioredis.Redis) -> AsyncIterator[World
         )
     ]
     settings = GatewaySettings(redis_url=clean_redis, auth_cache_s=0, rate_limit_burst=10_000)
-    app = create_app(settings, CollectorRegistry())
-    async with app.router.lifespan_context(app), listening(app) as address:
+    async with running_app(settings) as app, listening(app) as address:
         async with httpx.AsyncClient(base_url=f"http://{address}", timeout=10) as http:
             a = {"Authorization": f"Bearer {keys[0]}"}
             live = await http.post("/v1/sessions", json={"user_id": USER}, headers=a)

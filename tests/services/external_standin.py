@@ -24,11 +24,10 @@ import numpy as np
 import uvicorn
 from fastapi import FastAPI, Form, Request, Response, UploadFile
 from fastapi.responses import JSONResponse
-from prometheus_client import CollectorRegistry
 
 from pyparrot import redis_server
-from services.gateway.app import create_app
 from services.gateway.settings import GatewaySettings
+from tests.apps import running_app
 
 ROOT = Path(__file__).resolve().parents[2]
 TTS_RATE_HZ = 22_050
@@ -133,8 +132,7 @@ def _app(state: Standin) -> FastAPI:
 async def gateway_client(redis_url: str) -> AsyncIterator[httpx.AsyncClient]:
     """The real gateway app (lifespan included) on ``redis_url``, in this process."""
     settings = GatewaySettings(redis_url=redis_url, request_timeout_s=15, registry_cache_s=0)
-    app = create_app(settings, CollectorRegistry())
-    async with app.router.lifespan_context(app):
+    async with running_app(settings) as app:
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://gw") as http:
             yield http

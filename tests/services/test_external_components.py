@@ -23,7 +23,7 @@ from tests.services.external_standin import (
     tone_wav,
 )
 
-pytestmark = [pytest.mark.timeout(120)]
+pytestmark = [pytest.mark.redis, pytest.mark.timeout(120)]
 WAV_HEADER_BYTES = 44
 
 

@@ -23,7 +23,7 @@ from tests.services.external_standin import (
     standins,
 )
 
-pytestmark = [pytest.mark.timeout(120)]
+pytestmark = [pytest.mark.redis, pytest.mark.timeout(120)]
 CLIP = (DATA / "en_short.wav").read_bytes()
 
 

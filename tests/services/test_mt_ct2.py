@@ -33,6 +33,8 @@ from shared.messages import Envelope, TranslateRequest, Translation, unpack
 from shared.metrics import worker_metrics
 from shared.multi import run_many
 
+pytestmark = pytest.mark.redis
+
 ROOT = Path(__file__).parents[2]
 SUBJECTS = ("the red table", "a small book", "my old cat", "the new car", "our quiet window")
 PLACES = ("on the floor", "near the road", "under the shelf", "behind the hill")

@@ -27,7 +27,7 @@ from shared.messages import (
 from shared.metrics import worker_metrics
 from shared.worker import Rejected, WorkerSpec, run_worker
 
-pytestmark = pytest.mark.model
+pytestmark = [pytest.mark.redis, pytest.mark.model]
 
 REAL = Path(__file__).parents[1] / "data" / "real"
 RATE_HZ = 16_000

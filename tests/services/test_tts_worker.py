@@ -24,7 +24,7 @@ from shared.metrics import worker_metrics
 from tests.polling import eventually
 from tests.services.test_tts import bundled_voice
 
-pytestmark = pytest.mark.model
+pytestmark = [pytest.mark.redis, pytest.mark.model]
 
 
 async def heartbeat_count_is(redis: aioredis.Redis, count: int) -> bool:

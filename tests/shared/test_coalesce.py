@@ -4,15 +4,19 @@ Redis: many jobs at once share transactions and pipelines, and each still gets o
 import asyncio
 from collections import Counter
 
+import pytest
 import redis.asyncio as aioredis
 from prometheus_client import CollectorRegistry
 
 from services.gateway.bridge import Bridge
+from services.gateway.metrics import gateway_metrics
 from shared.coalesce import Coalescer
 from shared.messages import TranscribeRequest, Transcript, unpack
-from shared.metrics import gateway_metrics, worker_metrics
+from shared.metrics import worker_metrics
 from shared.worker import Worker
 from tests.shared.test_worker import GROUP, STREAM, settings, spec
+
+pytestmark = pytest.mark.redis
 
 
 async def test_what_queues_meanwhile_goes_in_the_next_batch_and_a_failure_is_the_batchs() -> None:

@@ -25,6 +25,8 @@ from shared.settings import WorkerSettings
 from shared.worker import JobFailed, Rejected, WorkerSpec, run_worker
 from tests.polling import eventually
 
+pytestmark = pytest.mark.redis
+
 STREAM = streams.jobs("stt", "standin")
 REPLIES = streams.replies("test")
 GROUP = streams.group("stt")

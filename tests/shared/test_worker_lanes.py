@@ -4,6 +4,7 @@ import asyncio
 import threading
 from collections.abc import Iterator
 
+import pytest
 import redis.asyncio as aioredis
 from prometheus_client import CollectorRegistry
 
@@ -13,6 +14,8 @@ from shared.metrics import worker_metrics
 from shared.worker import WorkerSpec, run_worker
 from tests.polling import eventually
 from tests.shared.test_worker import GROUP, STREAM, echo_length, job, replies, settings
+
+pytestmark = pytest.mark.redis
 
 BACKGROUND = streams.background(STREAM)
 
@@ -59,7 +62,13 @@ async def test_background_lane_is_served_when_idle_and_reclaimed(
     await bus.submit(aredis, BACKGROUND, lost)
     # A consumer takes the partial and dies: the lane is reclaimed like the main stream.
     await aredis.xreadgroup(GROUP, "crashed", {BACKGROUND: ">"}, count=1)
-    await asyncio.sleep(0.15)
+    idle_ms = settings(clean_redis).claim_idle_ms
+
+    async def claimable() -> bool:  # idle past claim_idle_ms: a peer may take it over
+        pending = await aredis.xpending_range(BACKGROUND, GROUP, "-", "+", 1)
+        return bool(pending) and pending[0]["time_since_delivered"] > idle_ms
+
+    await eventually(claimable)
     fresh = job()
     await bus.submit(aredis, BACKGROUND, fresh)
     await run_worker(

@@ -3,9 +3,9 @@ run beside its STT job so it adds little to the final's latency) labelled S1, S2
 the session, and matched against the people the session's owner enrolled.
 
 A voice is the nearest session voice whose running centroid is alike enough, else a new one.
-The voices are kept in Redis with the session (``streams.session_voices``), so a presenter
+The voices are kept in Redis with the session (``keys.session_voices``), so a presenter
 who reconnects, to this gateway or another, keeps the same labels. A recognised person is
-announced with a ``person`` event (seed 004's shape) once per turn: when they start speaking
+announced with a ``person`` event once per turn: when they start speaking
 after someone else (or first).
 """
 
@@ -16,9 +16,10 @@ from typing import Any
 
 import numpy as np
 
-from services.gateway import speakers
-from services.gateway.core import Core, GatewayError
-from shared import bus, streams
+from services.gateway import keys, speakers
+from services.gateway.core import Core
+from services.gateway.errors import GatewayError
+from shared import bus
 from shared.messages import SpeakerResult
 
 log = logging.getLogger(__name__)
@@ -55,7 +56,7 @@ class Voices:
     async def load(self) -> None:
         """The session's voices so far (a resumed session keeps its labels)."""
         try:
-            raw = await self.core.redis.hgetall(streams.session_voices(self.session_id))
+            raw = await self.core.redis.hgetall(keys.session_voices(self.session_id))
         except bus.TRANSIENT as exc:
             log.warning("session %s: voices not loaded: %s", self.session_id, exc)
             return
@@ -69,7 +70,7 @@ class Voices:
         voice = next(v for v in self.voices if v.label == label)
         value = json.dumps({"total": voice.total.tolist(), "person_id": voice.person_id})
         try:
-            await self.core.redis.hset(streams.session_voices(self.session_id), label, value)
+            await self.core.redis.hset(keys.session_voices(self.session_id), label, value)
         except bus.TRANSIENT as exc:
             log.warning("session %s: voice %s not saved: %s", self.session_id, label, exc)
 

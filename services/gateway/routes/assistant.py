@@ -1,4 +1,4 @@
-"""The voice-assistant API (seed 002): ``/stt``, ``/tts``, ``/converse``,
+"""The voice-assistant API: ``/stt``, ``/tts``, ``/converse``,
 ``/detect_language``, ``/session`` and ``/memory``, in that design's request and response
 shapes. A thin adapter: each route calls the same core functions as the other APIs.
 
@@ -16,11 +16,14 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from services.gateway import dialog, langid, memory, tts
+from services.gateway import langid, memory
+from services.gateway.audio import read_audio
 from services.gateway.auth import Identity, caller
-from services.gateway.core import Core, GatewayError, SttOptions, get_core, transcribe
+from services.gateway.core import Core, get_core
+from services.gateway.errors import GatewayError, guarded
 from services.gateway.ids import Id, PathId, QueryId
-from services.gateway.routes.openai import read_audio
+from services.gateway.stages import dialog, tts
+from services.gateway.stages.stt import SttOptions, transcribe
 
 router = APIRouter(tags=["assistant"])
 
@@ -232,7 +235,7 @@ def _session_info(session: memory.Session, turns: list[memory.Turn]) -> SessionI
 
 
 async def _existing(core: Core, session_id: str, identity: Identity) -> memory.Session:
-    found = await dialog.guarded(memory.get_session(core.redis, session_id))
+    found = await guarded(memory.get_session(core.redis, session_id))
     if found is None:
         raise GatewayError(404, f"session {session_id!r} does not exist", "not_found")
     dialog.check_owner(found, identity)
@@ -242,7 +245,7 @@ async def _existing(core: Core, session_id: str, identity: Identity) -> memory.S
 async def _not_anothers(core: Core, session_id: str | None, identity: Identity) -> None:
     """A memory call may name a conversation that is the caller's or none at all."""
     if session_id is not None:
-        found = await dialog.guarded(memory.get_session(core.redis, session_id))
+        found = await guarded(memory.get_session(core.redis, session_id))
         if found is not None:
             dialog.check_owner(found, identity)
 
@@ -253,9 +256,7 @@ async def create_session(
 ) -> SessionInfo:
     ttl_s = dialog.limits(core.settings).session_ttl_s
     user_id = body.user_id if body else None
-    created = await dialog.guarded(
-        memory.create_session(core.redis, user_id, ttl_s, owner=identity.name)
-    )
+    created = await guarded(memory.create_session(core.redis, user_id, ttl_s, owner=identity.name))
     return _session_info(created, [])
 
 
@@ -264,7 +265,7 @@ async def get_session(
     core: Annotated[Core, Depends(get_core)], session_id: PathId, identity: Caller
 ) -> SessionInfo:
     found = await _existing(core, session_id, identity)
-    return _session_info(found, await dialog.guarded(memory.history(core.redis, session_id)))
+    return _session_info(found, await guarded(memory.history(core.redis, session_id)))
 
 
 @router.delete("/session/{session_id}", summary="Forget a session")
@@ -272,7 +273,7 @@ async def delete_session(
     core: Annotated[Core, Depends(get_core)], session_id: PathId, identity: Caller
 ) -> dict[str, str]:
     await _existing(core, session_id, identity)
-    if not await dialog.guarded(memory.delete_session(core.redis, session_id)):
+    if not await guarded(memory.delete_session(core.redis, session_id)):
         raise GatewayError(404, f"session {session_id!r} does not exist", "not_found")
     return {"message": "session deleted", "session_id": session_id}
 
@@ -308,7 +309,7 @@ async def memory_query(
 ) -> MemoryQueryResult:
     await _not_anothers(core, body.session_id, identity)
     user = memory.User(identity.name, body.user_id)  # this key's user, never another's
-    hits = await dialog.guarded(memory.query_memory(core.redis, user, body.query_text, body.top_k))
+    hits = await guarded(memory.query_memory(core.redis, user, body.query_text, body.top_k))
     items = [
         MemoryItem(
             text=h.entry.text,
@@ -343,7 +344,7 @@ async def memory_add(
     )
     max_entries = dialog.limits(core.settings).memory_max_entries
     user = memory.User(identity.name, body.user_id)
-    entry_id = await dialog.guarded(memory.add_memory(core.redis, user, entry, max_entries))
+    entry_id = await guarded(memory.add_memory(core.redis, user, entry, max_entries))
     return {"message": "memory entry added", "entry_id": entry_id}
 
 
@@ -356,7 +357,7 @@ class MemorySummary(BaseModel):
 
 
 async def _summary(core: Core, user: memory.User) -> MemorySummary:
-    stats = await dialog.guarded(memory.memory_stats(core.redis, user))
+    stats = await guarded(memory.memory_stats(core.redis, user))
     return MemorySummary(
         user_id=user.user_id,
         total_entries=stats.total_entries,

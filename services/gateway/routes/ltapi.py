@@ -1,4 +1,4 @@
-"""The worker registry for external HTTP backends (seed 000 / KIT ``ltapi`` compatible).
+"""The worker registry for external HTTP backends (compatible with KIT's ``ltapi``).
 
 ``POST /ltapi/register_worker`` checks ``GET {server}/health`` (2xx within a few seconds),
 then stores the server in ``streams.external_backends(component)``; the external adapter
@@ -22,8 +22,9 @@ import httpx
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field, field_validator
 
-from services.gateway.core import Core, GatewayError, get_core
-from shared import bus, streams
+from services.gateway.core import Core, get_core
+from services.gateway.errors import GatewayError, bus_guard
+from shared import streams
 
 router = APIRouter(prefix="/ltapi", tags=["registry"])
 
@@ -93,12 +94,10 @@ async def register_worker(
         "streams": _streams(body),
         "registered_s": time.time(),
     }
-    try:
+    with bus_guard():
         await core.redis.hset(
             streams.external_backends(body.component), body.name, json.dumps(record)
         )
-    except bus.TRANSIENT as exc:
-        raise GatewayError(503, f"the message bus is unavailable: {exc}", "bus_down") from exc
     return {"registered": True, **record}
 
 
@@ -106,10 +105,8 @@ async def register_worker(
 async def unregister_worker(
     body: UnregisterWorker, core: Annotated[Core, Depends(get_core)]
 ) -> dict[str, object]:
-    try:
+    with bus_guard():
         removed = await core.redis.hdel(streams.external_backends(body.component), body.name)
-    except bus.TRANSIENT as exc:
-        raise GatewayError(503, f"the message bus is unavailable: {exc}", "bus_down") from exc
     if not removed:
         message = f"no {body.component} backend named {body.name!r} is registered"
         raise GatewayError(404, message, "not_registered")
@@ -118,11 +115,9 @@ async def unregister_worker(
 
 @router.get("/workers", summary="Registered external backends")
 async def registered(core: Annotated[Core, Depends(get_core)]) -> list[dict[str, object]]:
-    try:
+    with bus_guard():
         rows = []
         for component in sorted(set(STAGES)):
             for raw in (await core.redis.hgetall(streams.external_backends(component))).values():
                 rows.append(json.loads(raw))
-    except bus.TRANSIENT as exc:
-        raise GatewayError(503, f"the message bus is unavailable: {exc}", "bus_down") from exc
     return rows

@@ -9,31 +9,17 @@ from fastapi import APIRouter, Depends, File, Form, UploadFile
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from services.gateway import formats, speakers
-from services.gateway.audio import AudioDecodeError, decode_to_pcm16
+from services.gateway.audio import read_audio
 from services.gateway.auth import Identity, caller
-from services.gateway.core import Core, GatewayError, SttOptions, get_core, transcribe
-from services.gateway.pipeline import english_stt_model
+from services.gateway.core import Core, get_core
 from services.gateway.speakers import Match
+from services.gateway.stages.stt import SttOptions, english_stt_model, transcribe
 from shared.messages import SpeakerResult
 
 router = APIRouter(prefix="/v1", tags=["openai"])
 
 ResponseFormat = Literal["json", "text", "srt", "vtt", "verbose_json"]
 Granularity = Literal["word", "segment"]
-
-
-async def read_audio(core: Core, file: UploadFile) -> bytes:
-    """Read an upload within the size limit and decode it to 16 kHz mono PCM."""
-    limit = core.settings.max_upload_bytes
-    if file.size is not None and file.size > limit:
-        raise GatewayError(413, f"upload is larger than {limit} bytes", "too_large")
-    data = await file.read(limit + 1)
-    if len(data) > limit:
-        raise GatewayError(413, f"upload is larger than {limit} bytes", "too_large")
-    try:
-        return await asyncio.to_thread(decode_to_pcm16, data, core.settings.max_audio_s)
-    except AudioDecodeError as exc:
-        raise GatewayError(400, str(exc), "invalid_audio") from exc
 
 
 @dataclass(frozen=True)

@@ -13,9 +13,9 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import FileResponse
 
 from services.gateway.auth import require
-from services.gateway.core import Core, GatewayError, get_core
-from services.gateway.mt import pair_of
-from shared import bus
+from services.gateway.core import Core, get_core
+from services.gateway.errors import GatewayError, bus_guard
+from services.gateway.stages.mt import pair_of
 
 router = APIRouter(tags=["page"])
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
@@ -50,10 +50,8 @@ async def static(name: str) -> FileResponse:
 )
 async def options(core: Annotated[Core, Depends(get_core)]) -> dict[str, Any]:
     """Source languages (STT), translation pairs (MT) and voices (TTS) of live workers."""
-    try:
+    with bus_guard():
         live = await core.registry.workers(fresh=True)
-    except bus.TRANSIENT as exc:
-        raise GatewayError(503, f"the message bus is unavailable: {exc}", "bus_down") from exc
     sources = {lang for w in live if w.component == "stt" for lang in w.languages}
     pairs = {pair_of(w) for w in live if w.component == "mt"}
     voices = {w.model: w.languages for w in live if w.component == "tts" and w.model}

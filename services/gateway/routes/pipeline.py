@@ -7,8 +7,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, File, Form, UploadFile
 
 from services.gateway import pipeline
-from services.gateway.core import Core, GatewayError, get_core
-from services.gateway.routes.openai import read_audio
+from services.gateway.audio import read_audio
+from services.gateway.core import Core, get_core
+from services.gateway.errors import GatewayError
 
 router = APIRouter(prefix="/v1", tags=["pipeline"])
 

@@ -1,5 +1,6 @@
-"""Enrolled people (seed 004's memory aid): ``POST /v1/speakers`` enrols a voice with a name,
-description and relationship; ``GET`` lists the caller's people; ``DELETE`` forgets one.
+"""Enrolled people (a memory aid for who is speaking): ``POST /v1/speakers`` enrols a voice
+with a name, description and relationship; ``GET`` lists the caller's people; ``DELETE``
+forgets one.
 
 Each person belongs to the API-key identity that enrolled them: another identity can neither
 list, match nor delete them. Only the voiceprint is kept, never the audio.
@@ -10,10 +11,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, File, Form, UploadFile
 
 from services.gateway import speakers
+from services.gateway.audio import read_audio
 from services.gateway.auth import Identity, caller
-from services.gateway.core import Core, GatewayError, get_core
+from services.gateway.core import Core, get_core
+from services.gateway.errors import GatewayError
 from services.gateway.ids import PathId
-from services.gateway.routes.openai import read_audio
 
 router = APIRouter(prefix="/v1", tags=["speakers"])
 Caller = Annotated[Identity, Depends(caller)]

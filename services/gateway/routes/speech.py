@@ -6,9 +6,9 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
-from services.gateway import tts
-from services.gateway.core import Core, GatewayError, get_core
-from shared import bus
+from services.gateway.core import Core, get_core
+from services.gateway.errors import bus_guard
+from services.gateway.stages import tts
 
 router = APIRouter(prefix="/v1", tags=["openai"])
 
@@ -47,10 +47,8 @@ async def speech(
 
 @router.get("/voices", summary="Voices served by live TTS workers")
 async def voices(core: Annotated[Core, Depends(get_core)]) -> dict[str, Any]:
-    try:
+    with bus_guard():
         live = [w for w in await core.registry.workers(fresh=True) if w.component == "tts"]
-    except bus.TRANSIENT as exc:
-        raise GatewayError(503, f"the message bus is unavailable: {exc}", "bus_down") from exc
     by_voice: dict[str, list[Any]] = {}
     for worker in live:
         by_voice.setdefault(worker.model, []).append(worker)

@@ -11,10 +11,16 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from services.gateway import langid
 from services.gateway.auth import Identity, caller
-from services.gateway.core import Core, GatewayError, get_core
+from services.gateway.core import Core, get_core
+from services.gateway.errors import GatewayError
 from services.gateway.ids import ID_PATTERN
-from services.gateway.live import access
-from services.gateway.summarize import MAX_TEXT_CHARS, SummaryOptions, session_text, summarize
+from services.gateway.live.engine import access
+from services.gateway.stages.summarizer import (
+    MAX_TEXT_CHARS,
+    SummaryOptions,
+    session_text,
+    summarize,
+)
 
 MAX_DETECT_CHARS = 100_000
 

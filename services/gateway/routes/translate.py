@@ -6,7 +6,7 @@ from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from services.gateway.core import Core, get_core
-from services.gateway.mt import translate as run_translation
+from services.gateway.stages.mt import translate as run_translation
 
 router = APIRouter(prefix="/v1", tags=["translation"])
 

@@ -16,11 +16,11 @@ from wyoming.ping import Ping, Pong
 from wyoming.server import AsyncEventHandler
 from wyoming.tts import Synthesize
 
-from services.gateway.core import Core, GatewayError
+from services.gateway.core import Core
+from services.gateway.errors import GatewayError, bus_guard
 from services.gateway.wyoming import speech
 from services.gateway.wyoming.audio import BadAudio, PcmCollector
 from services.gateway.wyoming.info import build_info
-from shared import bus
 from shared.heartbeat import WorkerInfo
 
 log = logging.getLogger(__name__)
@@ -130,7 +130,5 @@ class WyomingHandler(AsyncEventHandler):
         await speech.transcribe(self.core, request, pcm16, self.write_event)
 
     async def _workers(self) -> list[WorkerInfo]:
-        try:
+        with bus_guard():
             return await self.core.registry.workers()
-        except bus.TRANSIENT as exc:
-            raise GatewayError(503, f"the message bus is unavailable: {exc}", "bus_down") from exc

@@ -7,9 +7,11 @@ from wyoming.audio import AudioChunk, AudioStart, AudioStop
 from wyoming.event import Event
 from wyoming.tts import Synthesize, SynthesizeVoice
 
-from services.gateway import core as gateway
-from services.gateway.core import Core, GatewayError, SttOptions, live_workers
-from services.gateway.tts import SpeechOptions, speak
+from services.gateway.core import Core
+from services.gateway.errors import GatewayError
+from services.gateway.stages import stt
+from services.gateway.stages.tts import SpeechOptions, speak
+from services.gateway.stages.workers import live_workers
 from services.gateway.wyoming.info import PROGRAM
 
 Send = Callable[[Event], Awaitable[None]]
@@ -25,8 +27,8 @@ async def transcribe(core: Core, request: Transcribe, pcm16: bytes, send: Send) 
     language = _language(request.language)
     if pcm16:
         model = request.name if request.name and request.name != PROGRAM else "whisper-1"
-        options = SttOptions(model=model, language=language)
-        result = await gateway.transcribe(core, pcm16, options)
+        options = stt.SttOptions(model=model, language=language)
+        result = await stt.transcribe(core, pcm16, options)
         text, language, pieces = result.text, result.language, [s.text for s in result.segments]
     else:
         text, pieces = "", []  # no audio at all: nothing was said (as wyoming-faster-whisper)

@@ -9,12 +9,13 @@ from collections.abc import Iterator
 from typing import Any, Protocol
 
 from services.gateway.auth import Identity
-from services.gateway.core import Core, GatewayError
+from services.gateway.core import Core
+from services.gateway.errors import GatewayError, bus_down
 from services.gateway.live import vad
-from services.gateway.live.protocol import AudioInput, Auth, ProtocolError, error
-from services.gateway.live.store import Cue, SessionInfo, SessionStore
-from services.gateway.live.transcriber import Final, Hooks, Transcriber
-from services.gateway.live.turns import Turn, Turns
+from services.gateway.live.engine.protocol import AudioInput, Auth, ProtocolError, error
+from services.gateway.live.engine.store import Cue, SessionInfo, store_of
+from services.gateway.live.engine.transcriber import Final, Transcriber
+from services.gateway.live.engine.turns import Turn, Turns
 from services.gateway.live.voices import Voices
 from shared import bus
 
@@ -33,12 +34,6 @@ class Socket(Protocol):
     def send_bytes(self, data: bytes) -> None: ...
 
 
-def store_of(core: Core) -> SessionStore:
-    """The session store over the gateway's Redis connection."""
-    s = core.settings
-    return SessionStore(core.redis, s.session_ttl_s, s.session_events_maxlen)
-
-
 class LiveSession:
     """Wires audio -> Transcriber -> Turns, and every event to the socket and the stream."""
 
@@ -49,9 +44,9 @@ class LiveSession:
         self.store = store_of(core)
         self.input = AudioInput(auth.audio_format, auth.sample_rate)
         self._order = asyncio.Lock()  # the socket and listeners see events in the same order
-        hooks = Hooks(self.emit, self._on_final, self._on_speech)
         stream = vad.StreamingVad(vad.shared_session())
-        self.stt = Transcriber(core, stream, hooks, info.audio_s, info.utterances)
+        # The session is the transcriber's Sink and the turns' Outlet: one callback style.
+        self.stt = Transcriber(core, stream, self, info.audio_s, info.utterances)
         self.stt.language = auth.language
         self.stt.voices = Voices(core, info.owner or presenter.name, info.id)
         self.turns = Turns(core, auth, presenter, info.id, self.store, self)
@@ -79,7 +74,8 @@ class LiveSession:
                 info = found
                 await store.save(info)
         except bus.TRANSIENT as exc:
-            raise ProtocolError("bus_down", f"the message bus is unavailable: {exc}") from exc
+            down = bus_down(exc)
+            raise ProtocolError(down.code, down.message) from exc
         session = cls(core, auth, info, socket, presenter)
         if session.stt.voices is not None:
             await session.stt.voices.load()
@@ -164,11 +160,13 @@ class LiveSession:
         await self.stt.close()
         await self.turns.close()
 
-    async def _on_speech(self) -> None:
+    async def on_speech(self) -> None:
+        """Speech began: in a dialog, a reply still running is interrupted (barge-in)."""
         if self.auth.pipeline == "dialog" and self.turns.busy:
             await self.interrupt("speech")
 
-    async def _on_final(self, final: Final) -> None:
+    async def on_final(self, final: Final) -> None:
+        """A final utterance: kept in the history, then handed to the turns."""
         if final.text:
             cue = Cue(
                 final.index, final.start_s, final.end_s, final.text, final.language, final.speaker

@@ -8,11 +8,11 @@ from pydantic import BaseModel, Field
 
 from services.gateway import formats
 from services.gateway.auth import Identity, caller
-from services.gateway.core import Core, GatewayError, get_core
+from services.gateway.core import Core, get_core
+from services.gateway.errors import GatewayError
 from services.gateway.ids import ID_OR_EMPTY_PATTERN, PathId
-from services.gateway.live import access
-from services.gateway.live.session import store_of
-from services.gateway.live.store import ANY_LISTENER, SessionInfo
+from services.gateway.live.engine import access
+from services.gateway.live.engine.store import ANY_LISTENER, SessionInfo, store_of
 from shared.messages import Segment
 
 router = APIRouter(prefix="/v1/sessions", tags=["live"])

@@ -7,27 +7,13 @@ granting, revoking, resuming it as presenter) is for its owner and admins. The r
 open mode every caller is an admin, so everything stays open there.
 """
 
-from collections.abc import Awaitable
-from typing import TypeVar
-
 from fastapi import HTTPException
 
 from services.gateway import ratelimit
 from services.gateway.auth import Identity
-from services.gateway.core import Core, GatewayError
-from services.gateway.live.session import store_of
-from services.gateway.live.store import SessionInfo, SessionStore
-from shared import bus
-
-T = TypeVar("T")
-
-
-async def guarded(call: Awaitable[T]) -> T:
-    """Await a session-store call; a Redis outage becomes a clean 503."""
-    try:
-        return await call
-    except bus.TRANSIENT as exc:
-        raise GatewayError(503, f"the message bus is unavailable: {exc}", "bus_down") from exc
+from services.gateway.core import Core
+from services.gateway.errors import GatewayError, guarded
+from services.gateway.live.engine.store import SessionInfo, SessionStore, store_of
 
 
 def owns(identity: Identity, info: SessionInfo) -> bool:

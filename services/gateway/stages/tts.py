@@ -18,14 +18,9 @@ import av
 import numpy as np
 import soxr
 
-from services.gateway.core import (
-    Core,
-    GatewayError,
-    check_text,
-    live_workers,
-    stream_replies,
-    worker_error,
-)
+from services.gateway.core import Core, check_text, stream_replies
+from services.gateway.errors import GatewayError, worker_error
+from services.gateway.stages.workers import least_busy, live_workers, serving
 from shared import streams
 from shared.heartbeat import WorkerInfo
 from shared.messages import AudioFormat, Envelope, ErrorResult, SpeechChunk, SynthesizeRequest
@@ -78,15 +73,17 @@ async def tts_worker(core: Core, voice: str) -> WorkerInfo:
     if voice.lower() in OPENAI_VOICES:
         # Prefer English voices (OpenAI's are), then a stable order by name.
         return sorted(live, key=lambda w: ("en" not in w.languages, w.model))[0]
-    chosen = [w for w in live if w.model == voice]
-    if not chosen:
-        served = sorted({w.model for w in live})
-        raise GatewayError(
-            400,
-            f"voice {voice!r} is not served; served voices: {served}",
-            "unknown_voice",
-        )
-    return min(chosen, key=lambda w: w.in_flight)
+    return least_busy(serving(live, voice, "voice", "unknown_voice"), lambda w: 0)
+
+
+async def voice_for(core: Core, language: str) -> WorkerInfo:
+    """A live TTS worker whose voice speaks ``language``."""
+    live = await live_workers(core, "tts", "text-to-speech")
+    fit = [w for w in live if language in w.languages]
+    if not fit:
+        voices = sorted({f"{w.model} ({'/'.join(w.languages)})" for w in live})
+        raise GatewayError(400, f"no voice speaks {language!r}; voices: {voices}", "no_voice")
+    return least_busy(fit)
 
 
 def _check(result: Envelope) -> SpeechChunk:

@@ -1,4 +1,4 @@
-"""The /ws/converse protocol (seed 002 plus our additions): the client's messages, error
+"""The /ws/converse protocol: the client's messages, error
 codes, and turning the client's audio into 16 kHz float32 mono.
 
 Client -> server: ``auth`` (first), binary audio, ``audio_complete``, ``text_input``,

@@ -21,11 +21,13 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
+from services.gateway import keys
 from services.gateway.auth import Identity
-from services.gateway.core import Core, GatewayError
-from services.gateway.live import access
-from services.gateway.live.session import store_of
-from shared import bus, streams
+from services.gateway.core import Core
+from services.gateway.errors import GatewayError
+from services.gateway.live.engine import access
+from services.gateway.live.engine.store import store_of
+from shared import bus
 
 log = logging.getLogger(__name__)
 # Well under redis-py's default 5 s socket timeout: a longer XREAD block times out (and is
@@ -125,7 +127,7 @@ class SessionReader:
         return True
 
     async def _run(self, position: str) -> None:
-        key = streams.session_events(self.session_id)
+        key = keys.session_events(self.session_id)
         # A batch never fills half a listener's queue by itself: only a listener that stopped
         # reading is dropped, not one that reads as fast as events come.
         count = max(1, min(100, self.core.settings.sse_listener_queue // 2))
@@ -229,7 +231,7 @@ class Fanout:
                     reader.task.cancel()
 
     async def _backlog(self, session_id: str, start: str) -> AsyncIterator[Entry]:
-        key = streams.session_events(session_id)
+        key = keys.session_events(session_id)
         while True:
             page = await access.guarded(
                 self.core.redis.xrange(key, min=f"({start}", count=BACKLOG_PAGE)

@@ -35,9 +35,11 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import Field
 
 from services.gateway.auth import Identity, caller
-from services.gateway.core import Core, GatewayError
-from services.gateway.live import access
-from services.gateway.live.protocol import (
+from services.gateway.core import Core
+from services.gateway.errors import GatewayError
+from services.gateway.live.engine import access
+from services.gateway.live.engine.live_session import LiveSession, dumps, reported
+from services.gateway.live.engine.protocol import (
     Auth,
     ProtocolError,
     SessionOptions,
@@ -45,7 +47,6 @@ from services.gateway.live.protocol import (
     error,
     parse_message,
 )
-from services.gateway.live.session import LiveSession, dumps, reported
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["live"])

@@ -19,6 +19,8 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
+from services.gateway import keys
+from services.gateway.core import Core
 from shared import streams
 
 ANY_LISTENER = "*"  # in a session's listener set: every listener key may read it
@@ -67,13 +69,13 @@ def new_session_id() -> str:
 
 def _keys(session_id: str) -> list[str]:
     return [
-        streams.session(session_id),
-        streams.session_transcript(session_id),
-        streams.session_cues(session_id),
-        streams.session_events(session_id),
+        keys.session(session_id),
+        keys.session_transcript(session_id),
+        keys.session_cues(session_id),
+        keys.session_events(session_id),
         streams.session_cancel(session_id),
-        streams.session_listeners(session_id),
-        streams.session_voices(session_id),
+        keys.session_listeners(session_id),
+        keys.session_voices(session_id),
     ]
 
 
@@ -103,14 +105,14 @@ class SessionStore:
         info.updated_s = time.time()
         fields = {k: str(v) for k, v in vars(info).items()}
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hset(streams.session(info.id), mapping=fields)  # type: ignore[arg-type]
+            pipe.hset(keys.session(info.id), mapping=fields)  # type: ignore[arg-type]
             for key in _keys(info.id):
                 pipe.expire(key, self.ttl_s)
             await pipe.execute()
 
     async def get(self, session_id: str) -> SessionInfo | None:
         """The session, or None if it does not exist (or has expired)."""
-        raw = await self.redis.hgetall(streams.session(session_id))
+        raw = await self.redis.hgetall(keys.session(session_id))
         if not raw:
             return None
         f = {k.decode(): v.decode() for k, v in raw.items()}
@@ -126,7 +128,7 @@ class SessionStore:
 
     async def ttl(self, session_id: str) -> int:
         """Seconds until the session expires."""
-        return max(int(await self.redis.ttl(streams.session(session_id))), 0)
+        return max(int(await self.redis.ttl(keys.session(session_id))), 0)
 
     async def delete(self, session_id: str) -> bool:
         """Delete the session and everything kept for it; False if it did not exist."""
@@ -137,7 +139,7 @@ class SessionStore:
         wanted = list(identities)
         if not wanted:
             return
-        key = streams.session_listeners(session_id)
+        key = keys.session_listeners(session_id)
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.sadd(key, *wanted)
             pipe.expire(key, max(await self.ttl(session_id), 1))  # dies with the session
@@ -145,18 +147,18 @@ class SessionStore:
 
     async def revoke(self, session_id: str, identity: str) -> bool:
         """Take back ``identity``'s access; False if it had none."""
-        return bool(await self.redis.srem(streams.session_listeners(session_id), identity))
+        return bool(await self.redis.srem(keys.session_listeners(session_id), identity))
 
     async def listeners(self, session_id: str) -> list[str]:
         """The identities granted access (``ANY_LISTENER`` among them if it is public)."""
-        members = await self.redis.smembers(streams.session_listeners(session_id))
+        members = await self.redis.smembers(keys.session_listeners(session_id))
         return sorted(m.decode() for m in members)
 
     async def may_listen(self, session_id: str, identity: str) -> bool:
         """True if ``identity`` (or every listener) was granted access."""
         async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.sismember(streams.session_listeners(session_id), identity)
-            pipe.sismember(streams.session_listeners(session_id), ANY_LISTENER)
+            pipe.sismember(keys.session_listeners(session_id), identity)
+            pipe.sismember(keys.session_listeners(session_id), ANY_LISTENER)
             named, anyone = await pipe.execute()
         return bool(named or anyone)
 
@@ -166,24 +168,29 @@ class SessionStore:
         info.audio_s = max(info.audio_s, cue.end_s)
         info.updated_s = time.time()
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.rpush(streams.session_transcript(info.id), cue.text)
-            pipe.rpush(streams.session_cues(info.id), json.dumps(vars(cue)))
+            pipe.rpush(keys.session_transcript(info.id), cue.text)
+            pipe.rpush(keys.session_cues(info.id), json.dumps(vars(cue)))
             pipe.hset(
-                streams.session(info.id),
+                keys.session(info.id),
                 mapping={"utterances": info.utterances, "audio_s": info.audio_s},
             )
             for key in _keys(info.id):
                 pipe.expire(key, self.ttl_s)
             await pipe.execute()
 
+    async def transcript(self, session_id: str) -> list[str]:
+        """The session's final utterance texts, oldest first."""
+        items = await self.redis.lrange(keys.session_transcript(session_id), 0, -1)
+        return [item.decode(errors="replace") for item in items]
+
     async def cues(self, session_id: str) -> list[Cue]:
         """The session's timed history, oldest first."""
-        raw = await self.redis.lrange(streams.session_cues(session_id), 0, -1)
+        raw = await self.redis.lrange(keys.session_cues(session_id), 0, -1)
         return [Cue(**json.loads(item)) for item in raw]
 
     async def publish(self, session_id: str, event: dict[str, Any]) -> str:
         """Append an event to the session's stream for listeners; returns its entry id."""
-        key = streams.session_events(session_id)
+        key = keys.session_events(session_id)
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.xadd(
                 key,
@@ -195,6 +202,11 @@ class SessionStore:
             entry_id, _ = await pipe.execute()
         return entry_id.decode()  # type: ignore[no-any-return]
 
+    async def newest_event(self, session_id: str) -> str:
+        """The id of the session's newest event ("0-0" if it has none yet)."""
+        newest = await self.redis.xrevrange(keys.session_events(session_id), count=1)
+        return newest[0][0].decode() if newest else "0-0"
+
     async def cancelled_turn(self, session_id: str) -> int:
         """The newest cancelled turn of a session (0 if none): a resumed session numbers
         its turns after it, so its new jobs are not taken for cancelled ones."""
@@ -204,3 +216,9 @@ class SessionStore:
     async def cancel_turn(self, session_id: str, turn: int) -> None:
         """Mark every turn up to ``turn`` as cancelled, for workers that check before work."""
         await self.redis.set(streams.session_cancel(session_id), turn, ex=self.ttl_s)
+
+
+def store_of(core: Core) -> SessionStore:
+    """The session store over the gateway's Redis connection."""
+    s = core.settings
+    return SessionStore(core.redis, s.session_ttl_s, s.session_events_maxlen)

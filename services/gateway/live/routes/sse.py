@@ -22,20 +22,16 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.background import BackgroundTask
 
 from services.gateway.auth import Identity, caller
-from services.gateway.core import Core, GatewayError
+from services.gateway.core import Core
+from services.gateway.errors import GatewayError
 from services.gateway.ids import PathId, QueryId
-from services.gateway.live import access
-from services.gateway.live.fanout import Fanout, Notice, Seat
-from shared import streams
+from services.gateway.live.engine import access
+from services.gateway.live.engine.fanout import Fanout, Notice, Seat
+from services.gateway.live.engine.store import store_of
 
 router = APIRouter(tags=["live"])
 PING_S = 15
 _ENTRY_ID = re.compile(r"^\d{1,20}-\d{1,20}$")
-
-
-async def _newest(core: Core, session_id: str) -> str:
-    newest = await core.redis.xrevrange(streams.session_events(session_id), count=1)
-    return newest[0][0].decode() if newest else "0-0"
 
 
 def _start_id(last_event_id: str | None, newest: str) -> str:
@@ -77,7 +73,7 @@ async def _listen(
     core: Core = request.app.state.core
     fanout: Fanout = request.app.state.fanout
     await access.readable(core, identity, session_id)
-    newest = await access.guarded(_newest(core, session_id))
+    newest = await access.guarded(store_of(core).newest_event(session_id))
     start = _start_id(last_event_id, newest)
     seat = fanout.admit(identity)
     body = _events(fanout, identity, session_id, start, newest, language, seat)

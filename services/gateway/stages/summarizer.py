@@ -2,8 +2,10 @@
 
 from dataclasses import dataclass
 
-from services.gateway.core import Core, GatewayError, call, check_text, live_workers
-from shared import bus, streams
+from services.gateway.core import Core, call, check_text
+from services.gateway.errors import GatewayError, bus_guard
+from services.gateway.live.engine.store import store_of
+from services.gateway.stages.workers import live_workers, serving
 from shared.heartbeat import WorkerInfo
 from shared.messages import SummarizeRequest, Summary
 
@@ -26,11 +28,9 @@ class SummaryOptions:
 async def session_text(core: Core, session_id: str) -> tuple[str, bool]:
     """A session's transcript so far, one utterance a line; True if it had to be cut to the
     most recent ``MAX_TEXT_CHARS`` (a rolling summary cares most about the recent part)."""
-    try:
-        items = await core.redis.lrange(streams.session_transcript(session_id), 0, -1)
-    except bus.TRANSIENT as exc:
-        raise GatewayError(503, f"the message bus is unavailable: {exc}", "bus_down") from exc
-    lines = [i.decode(errors="replace").strip() for i in items]
+    with bus_guard():
+        items = await store_of(core).transcript(session_id)
+    lines = [item.strip() for item in items]
     text = "\n".join(line for line in lines if line)
     if not text:
         raise GatewayError(404, f"session {session_id!r} has no transcript yet", "no_transcript")
@@ -45,12 +45,7 @@ async def summarizer_worker(core: Core, model: str) -> WorkerInfo:
     who configured an LLM wants abstractive summaries), else extractive."""
     live = await live_workers(core, "summarizer", "summarization")
     if model:
-        chosen = [w for w in live if w.model == model]
-        if not chosen:
-            served = sorted({w.model for w in live})
-            raise GatewayError(
-                400, f"model {model!r} is not served; served models: {served}", "unknown_model"
-            )
+        chosen = serving(live, model, "model", "unknown_model")
     else:
         chosen = live
     return min(chosen, key=lambda w: (not w.model.startswith("llm:"), w.in_flight, w.name))

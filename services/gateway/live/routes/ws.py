@@ -16,9 +16,9 @@ from starlette.websockets import WebSocketDisconnect
 
 from services.gateway.auth import authenticate_socket
 from services.gateway.core import Core
-from services.gateway.live import access
-from services.gateway.live.protocol import ProtocolError, parse_auth, parse_message
-from services.gateway.live.session import LiveSession, control_kind, dumps, reported
+from services.gateway.live.engine import access
+from services.gateway.live.engine.live_session import LiveSession, control_kind, dumps, reported
+from services.gateway.live.engine.protocol import ProtocolError, parse_auth, parse_message
 
 log = logging.getLogger(__name__)
 router = APIRouter()

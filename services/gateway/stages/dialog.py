@@ -6,22 +6,18 @@ turns and a user's memory (``memory.py``) and appends each exchange once it is c
 """
 
 import time
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import TypeVar
 
-from services.gateway import memory, tts
+from services.gateway import memory
 from services.gateway.auth import Identity
-from services.gateway.core import (
-    Core,
-    GatewayError,
-    check_text,
-    live_workers,
-    stream_replies,
-    worker_error,
-)
+from services.gateway.core import Core, check_text, stream_replies
+from services.gateway.errors import GatewayError, bus_guard, worker_error
 from services.gateway.settings import GatewaySettings
-from shared import bus, streams
+from services.gateway.stages import tts
+from services.gateway.stages.workers import least_busy, live_workers
+from shared import streams
 from shared.heartbeat import WorkerInfo
 from shared.messages import ChatMessage, ChatReply, ChatRequest, Envelope, ErrorResult, SpeechChunk
 
@@ -63,18 +59,10 @@ class Exchange:
     turn_count: int
 
 
-async def guarded(operation: Awaitable[T]) -> T:
-    """Await a Redis operation; a lost connection becomes 503 rather than 500."""
-    try:
-        return await operation
-    except bus.TRANSIENT as exc:
-        raise GatewayError(503, f"the message bus is unavailable: {exc}", "bus_down") from exc
-
-
 async def llm_worker(core: Core) -> WorkerInfo:
     """The least busy live LLM worker; 503 if none runs."""
     live = await live_workers(core, COMPONENT, "dialog (LLM)")
-    return min(live, key=lambda w: (w.in_flight, w.model))
+    return least_busy(live)
 
 
 def _check(result: Envelope) -> ChatReply:
@@ -116,14 +104,12 @@ async def open_session(
     """The named session (created for ``caller`` if new), or a fresh one; 403 if it is
     another identity's or another user's."""
     ttl_s = limits(core.settings).session_ttl_s
-    try:
+    with bus_guard():
         found = await memory.get_session(core.redis, session_id) if session_id else None
         if found is None:
             return await memory.create_session(
                 core.redis, user_id, ttl_s, session_id, owner=caller.name
             )
-    except bus.TRANSIENT as exc:
-        raise GatewayError(503, f"the message bus is unavailable: {exc}", "bus_down") from exc
     check_owner(found, caller)
     if user_id and found.user_id and found.user_id != user_id:
         raise GatewayError(403, f"session {session_id!r} belongs to another user", "forbidden")

@@ -2,7 +2,7 @@
 
 from fastapi import APIRouter
 
-from services.gateway.live import sessions, sse, webrtc, ws
+from services.gateway.live.routes import sessions, sse, webrtc, ws
 
 router = APIRouter()
 router.include_router(ws.router)

@@ -8,7 +8,9 @@ the whole of a long one.
 
 import asyncio
 
-from services.gateway.core import Core, GatewayError, call, check_text, live_workers
+from services.gateway.core import Core, call, check_text
+from services.gateway.errors import GatewayError
+from services.gateway.stages.workers import live_workers
 from shared import streams
 from shared.heartbeat import WorkerInfo
 from shared.messages import TranslateRequest, Translation

@@ -24,16 +24,18 @@ still due, so the client never sees a partial of utterance n+1 before the final 
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 
-from services.gateway.core import Core, GatewayError, SttOptions, transcribe
+from services.gateway.core import Core
+from services.gateway.errors import GatewayError
 from services.gateway.live import voices
-from services.gateway.live.segmenter import Segmenter, SegmenterOptions, Utterance
+from services.gateway.live.engine.segmenter import Segmenter, SegmenterOptions, Utterance
 from services.gateway.live.vad import RATE_HZ, WINDOW, StreamingVad
+from services.gateway.stages.stt import SttOptions, transcribe
 from shared.audio import float32_to_pcm16
 from shared.messages import Transcript
 
@@ -74,11 +76,15 @@ class Final:
     speaker: str | None = None  # the session's label of its voice (S1, ...), if known
 
 
-@dataclass(frozen=True)
-class Hooks:
-    emit: Callable[[dict[str, Any]], Awaitable[None]]
-    on_final: Callable[[Final], Awaitable[None]]
-    on_speech: Callable[[], Awaitable[None]]
+class Sink(Protocol):
+    """Where a transcriber's results go (the live session): its events in order, each final
+    for the turns that follow it, and word that speech began (a barge-in)."""
+
+    async def emit(self, event: dict[str, Any]) -> None: ...
+
+    async def on_final(self, final: Final) -> None: ...
+
+    async def on_speech(self) -> None: ...
 
 
 def _words(t: Transcript, offset_s: float) -> list[dict[str, Any]]:
@@ -108,12 +114,12 @@ class Transcriber:
     """Turns one session's audio into ordered ``stt_partial`` / ``stt_final`` events."""
 
     def __init__(
-        self, core: Core, vad: StreamingVad, hooks: Hooks, clock_s: float, first_index: int
+        self, core: Core, vad: StreamingVad, sink: Sink, clock_s: float, first_index: int
     ) -> None:
         s = core.settings
         self.core = core
         self.vad = vad
-        self.hooks = hooks
+        self.sink = sink
         self.clock_s = clock_s  # session time at which this connection's audio starts
         options = SegmenterOptions.from_settings(s)
         self.segmenter = Segmenter(options, first_index, self._sentence_ended)
@@ -147,7 +153,7 @@ class Transcriber:
         windows, probs = self.vad.push(samples)
         done, started = self.segmenter.push(windows, probs)
         if started:
-            await self.hooks.on_speech()
+            await self.sink.on_speech()
         for utterance in done:
             self._start_final(utterance)
         self._maybe_split()
@@ -263,7 +269,7 @@ class Transcriber:
         except GatewayError as exc:
             if who is not None:
                 who.cancel()
-            await self.hooks.emit(
+            await self.sink.emit(
                 {"type": "error", "code": exc.code, "message": f"final transcript: {exc.message}"}
             )
             return
@@ -282,10 +288,10 @@ class Transcriber:
         event |= {"end_s": round(final.end_s, 3), "words": _words(t, start_s)}
         if self.voices is not None:
             event |= voices.fields(heard)
-        await self.hooks.emit(event)
+        await self.sink.emit(event)
         if self.voices and heard and (person := self.voices.person_event(heard, u.index)):
-            await self.hooks.emit(person)
-        await self.hooks.on_final(final)
+            await self.sink.emit(person)
+        await self.sink.on_final(final)
         await self._release_held()
 
     def _maybe_partial(self) -> None:
@@ -334,10 +340,10 @@ class Transcriber:
         if self.last_final is not None and not self.last_final.done():
             self.held = event  # an earlier final is still due: it goes first
             return
-        await self.hooks.emit(event)
+        await self.sink.emit(event)
 
     async def _release_held(self) -> None:
         held, self.held = self.held, None
         current = self.segmenter.current
         if held is not None and current is not None and current.index == held["utterance"]:
-            await self.hooks.emit(held)
+            await self.sink.emit(held)

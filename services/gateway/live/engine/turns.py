@@ -14,12 +14,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from services.gateway import dialog, mt, tts
 from services.gateway.auth import Identity
-from services.gateway.core import Core, GatewayError
-from services.gateway.live.protocol import END2END_TARGET, Auth
-from services.gateway.live.store import SessionStore
-from services.gateway.pipeline import speech_to_english
+from services.gateway.core import Core
+from services.gateway.errors import GatewayError
+from services.gateway.live.engine.protocol import END2END_TARGET, Auth
+from services.gateway.live.engine.store import SessionStore
+from services.gateway.stages import dialog, mt, tts
+from services.gateway.stages.stt import speech_to_english
 from shared import bus
 
 log = logging.getLogger(__name__)

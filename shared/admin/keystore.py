@@ -1,7 +1,8 @@
 """API keys in Redis: only a key's SHA-256 is stored, with its identity, role and label.
 
-Roles are ordered ``listener`` < ``presenter`` < ``admin``. Seed 000's sets ``groups:admin``
-and ``groups:presenter`` say what an identity may do; a key acts with the lower of the role
+Roles are ordered ``listener`` < ``presenter`` < ``admin``. The sets ``groups:admin`` and
+``groups:presenter`` (names other tooling of a deployment may already write) say what an
+identity may do; a key acts with the lower of the role
 it was created with and its identity's role in those groups, so removing someone from a
 group demotes every key they hold at once.
 """
@@ -73,7 +74,7 @@ def _record(key_hash: str, fields: dict[bytes, bytes]) -> KeyRecord | None:
 
 
 async def group_role(redis: aioredis.Redis, identity: str) -> Role:
-    """An identity's role from seed 000's groups: admin, presenter, else listener."""
+    """An identity's role from the role groups: admin, presenter, else listener."""
     async with redis.pipeline(transaction=False) as pipe:
         pipe.sismember(streams.role_group("admin"), identity)
         pipe.sismember(streams.role_group("presenter"), identity)
@@ -84,7 +85,7 @@ async def group_role(redis: aioredis.Redis, identity: str) -> Role:
 
 
 async def grant(redis: aioredis.Redis, identity: str, role: Role) -> None:
-    """Add ``identity`` to the groups ``role`` needs (an admin is also a presenter, as seed 000)."""
+    """Add ``identity`` to the groups ``role`` needs (an admin is also a presenter)."""
     for held in ROLES[1 : rank(role) + 1]:
         await redis.sadd(streams.role_group(held), identity)
 
