@@ -10,6 +10,7 @@ import onnxruntime
 
 from services.speaker import encoder, vad
 from services.speaker.settings import SpeakerSettings
+from shared import silero
 
 log = logging.getLogger(__name__)
 
@@ -26,8 +27,8 @@ class SpeakerModel:
 def load_model(settings: SpeakerSettings) -> SpeakerModel:
     """Both sessions, warmed up by one call each before the worker says it is ready."""
     started = time.perf_counter()
-    model = SpeakerModel(encoder.load_session(threads=settings.threads), vad.load_session())
-    silence = np.zeros(vad.RATE_HZ, dtype=np.float32)
+    model = SpeakerModel(encoder.load_session(threads=settings.threads), silero.load_session())
+    silence = np.zeros(silero.RATE_HZ, dtype=np.float32)
     encoder.embed_partials(model.encoder, silence)
     vad.probabilities(model.vad, silence)
     log.info("speaker model %s ready in %.2fs", model.name, time.perf_counter() - started)

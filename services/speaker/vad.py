@@ -1,16 +1,13 @@
 """Speech regions of a whole recording: the Silero VAD that ships inside faster-whisper, on
 onnxruntime (the file is only read; faster-whisper and CTranslate2 are never imported)."""
 
-import importlib.util
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import onnxruntime
 
-WINDOW = 512  # samples per score at 16 kHz (32 ms): what the model was trained on
-CONTEXT = 64
-RATE_HZ = 16_000
+from shared.silero import CONTEXT, RATE_HZ, WINDOW
+
 BATCH = 4_096  # windows per model call (~2 min of audio)
 
 
@@ -20,25 +17,6 @@ class VadOptions:
     release: float = 0.35  # once in speech, stay until the probability falls below this
     min_speech_s: float = 0.25
     min_silence_s: float = 0.3  # shorter pauses do not end a region
-
-
-def model_path() -> Path:
-    """Where faster-whisper keeps its bundled Silero model."""
-    spec = importlib.util.find_spec("faster_whisper")
-    if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError("faster-whisper (which bundles the Silero VAD model) is not installed")
-    return Path(spec.submodule_search_locations[0]) / "assets" / "silero_vad_v6.onnx"
-
-
-def load_session() -> onnxruntime.InferenceSession:
-    """A single-threaded ONNX session of the VAD (``run`` is thread-safe)."""
-    opts = onnxruntime.SessionOptions()
-    opts.inter_op_num_threads = 1
-    opts.intra_op_num_threads = 1
-    opts.log_severity_level = 4
-    return onnxruntime.InferenceSession(
-        str(model_path()), providers=["CPUExecutionProvider"], sess_options=opts
-    )
 
 
 def probabilities(session: onnxruntime.InferenceSession, wav: np.ndarray) -> np.ndarray:

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from services.gateway.live.engine.segmenter import Segmenter, SegmenterOptions
-from services.gateway.live.vad import RATE_HZ, WINDOW
+from shared.silero import RATE_HZ, WINDOW
 
 WINDOW_S = WINDOW / RATE_HZ
 

@@ -7,34 +7,11 @@ faster-whisper (and so never loads CTranslate2).
 """
 
 import functools
-import importlib.util
-from pathlib import Path
 
 import numpy as np
 import onnxruntime
 
-WINDOW = 512  # samples per score at 16 kHz (32 ms): what the model was trained on
-CONTEXT = 64
-RATE_HZ = 16_000
-
-
-def model_path() -> Path:
-    """Where faster-whisper keeps its bundled Silero model."""
-    spec = importlib.util.find_spec("faster_whisper")
-    if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError("faster-whisper (which bundles the Silero VAD model) is not installed")
-    return Path(spec.submodule_search_locations[0]) / "assets" / "silero_vad_v6.onnx"
-
-
-def load_session() -> onnxruntime.InferenceSession:
-    """One single-threaded ONNX session; sessions share it (``run`` is thread-safe)."""
-    opts = onnxruntime.SessionOptions()
-    opts.inter_op_num_threads = 1
-    opts.intra_op_num_threads = 1
-    opts.log_severity_level = 4
-    return onnxruntime.InferenceSession(
-        str(model_path()), providers=["CPUExecutionProvider"], sess_options=opts
-    )
+from shared.silero import CONTEXT, WINDOW, load_session
 
 
 class StreamingVad:

@@ -15,7 +15,7 @@ import soxr
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from services.gateway.ids import ID_OR_EMPTY_PATTERN, ID_PATTERN
-from services.gateway.live.vad import RATE_HZ
+from shared.silero import RATE_HZ
 
 MIN_RATE_HZ = 4_000
 MAX_RATE_HZ = 192_000

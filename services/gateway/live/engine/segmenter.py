@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from services.gateway.live.vad import RATE_HZ, WINDOW
 from services.gateway.settings import GatewaySettings
+from shared.silero import RATE_HZ, WINDOW
 
 
 @dataclass(frozen=True)

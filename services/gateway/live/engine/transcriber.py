@@ -34,10 +34,11 @@ from services.gateway.core import Core
 from services.gateway.errors import GatewayError
 from services.gateway.live import voices
 from services.gateway.live.engine.segmenter import Segmenter, SegmenterOptions, Utterance
-from services.gateway.live.vad import RATE_HZ, WINDOW, StreamingVad
+from services.gateway.live.vad import StreamingVad
 from services.gateway.stages.stt import SttOptions, transcribe
 from shared.audio import float32_to_pcm16
 from shared.messages import Transcript
+from shared.silero import RATE_HZ, WINDOW
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
