@@ -8,11 +8,12 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, File, Form, UploadFile
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
-from services.gateway import formats, speakers
+from services.gateway import formats
 from services.gateway.audio import read_audio
 from services.gateway.auth import Identity, caller
 from services.gateway.core import Core, get_core
-from services.gateway.speakers import Match
+from services.gateway.stages import speaker as speakers
+from services.gateway.stages.speaker import Match
 from services.gateway.stages.stt import SttOptions, english_stt_model, transcribe
 from shared.messages import SpeakerResult
 

@@ -10,12 +10,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Form, UploadFile
 
-from services.gateway import speakers
 from services.gateway.audio import read_audio
 from services.gateway.auth import Identity, caller
 from services.gateway.core import Core, get_core
 from services.gateway.errors import GatewayError
 from services.gateway.ids import PathId
+from services.gateway.stages import speaker as speakers
 
 router = APIRouter(prefix="/v1", tags=["speakers"])
 Caller = Annotated[Identity, Depends(caller)]

@@ -16,7 +16,7 @@ from services.gateway.live.engine.protocol import AudioInput, Auth, ProtocolErro
 from services.gateway.live.engine.store import Cue, SessionInfo, store_of
 from services.gateway.live.engine.transcriber import Final, Transcriber
 from services.gateway.live.engine.turns import Turn, Turns
-from services.gateway.live.voices import Voices
+from services.gateway.live.engine.voices import Voices
 from shared import bus
 
 log = logging.getLogger(__name__)

@@ -32,7 +32,7 @@ import numpy as np
 
 from services.gateway.core import Core
 from services.gateway.errors import GatewayError
-from services.gateway.live import voices
+from services.gateway.live.engine import voices
 from services.gateway.live.engine.segmenter import Segmenter, SegmenterOptions, Utterance
 from services.gateway.live.vad import StreamingVad
 from services.gateway.stages.stt import SttOptions, transcribe

@@ -16,9 +16,10 @@ from typing import Any
 
 import numpy as np
 
-from services.gateway import keys, speakers
+from services.gateway import keys
 from services.gateway.core import Core
 from services.gateway.errors import GatewayError
+from services.gateway.stages import speaker as speakers
 from shared import bus
 from shared.messages import SpeakerResult
 
