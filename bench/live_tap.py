@@ -17,6 +17,7 @@ import msgpack
 import redis.asyncio as aioredis
 
 from shared import streams
+from shared.messages import SttMode
 
 
 @dataclass(frozen=True)
@@ -87,7 +88,7 @@ class Tap:
             return
         fmt = payload.get("audio_format") or {}
         rate = fmt.get("sample_rate_hz", 16_000) * fmt.get("sample_width_bytes", 2)
-        kind = "final" if payload.get("final", True) else "partial"
+        kind = "partial" if payload.get("mode") == SttMode.PARTIAL else "final"
         audio_s = len(payload.get("audio", b"")) / rate
         self.jobs[env["id"]] = Job(kind, env.get("session"), audio_s, _entry_s(entry_id))
 

@@ -29,7 +29,7 @@ from services.stt.handler import transcribe
 from services.stt.model import SttModel, load_model
 from services.stt.settings import SttSettings
 from shared.audio import float32_to_pcm16
-from shared.messages import AudioFormat, TranscribeRequest
+from shared.messages import AudioFormat, SttMode, TranscribeRequest
 
 RATE_HZ = 16_000
 PAUSE = np.zeros(int(0.2 * RATE_HZ), dtype=np.float32)
@@ -72,7 +72,7 @@ def _noisy(audio: np.ndarray, k: int) -> np.ndarray:
 def _decode(model: SttModel, settings: SttSettings, audio: np.ndarray) -> tuple[str, float | None]:
     pcm = float32_to_pcm16(np.concatenate([audio, PAUSE]))
     request = TranscribeRequest(
-        audio=pcm, audio_format=AudioFormat(), live=True, word_timestamps=True, fallback=False
+        audio=pcm, audio_format=AudioFormat(), mode=SttMode.LIVE_FINAL, word_timestamps=True
     )
     result = transcribe(model, settings, request)
     return result.text, result.sentence_end_p

@@ -33,7 +33,7 @@ REPLICA_VARS = {
     "mt": "MT",
     "tts": "TTS",
     "summarizer": "SUMMARIZER",
-    "dialog": "DIALOG",
+    "llm": "LLM",
     "speaker": "SPEAKER",
     "external": "EXTERNAL",
 }

@@ -31,7 +31,7 @@ def pipeline_settings(settings: CliSettings, name: str) -> CliSettings:
 def pipeline_stages(config: PipelineConfig, extra: dict[str, int]) -> dict[str, int]:
     """Worker counts to run with the gateway: the type's stages minus those a registered
     external server replaces (none for ``distributed``: its workers run elsewhere), plus
-    ``extra``. An LLM URL replaces nothing: the dialog worker is what calls that server."""
+    ``extra``. An LLM URL replaces nothing: the llm worker is what calls that server."""
     if config.backends == "distributed":
         counts: dict[str, int] = {}
     else:
@@ -42,10 +42,10 @@ def pipeline_stages(config: PipelineConfig, extra: dict[str, int]) -> dict[str, 
 
 
 def local_stages(config: PipelineConfig, extra: dict[str, int]) -> dict[str, int]:
-    """Worker processes to run here (dialog only where it is installed)."""
+    """Worker processes to run here (llm only where it is installed)."""
     counts = pipeline_stages(config, extra)
-    if "dialog" not in extra and "dialog" in counts and not stack.runnable("dialog"):
-        del counts["dialog"]  # dialog is optional in an install
+    if "llm" not in extra and "llm" in counts and not stack.runnable("llm"):
+        del counts["llm"]  # llm is optional in an install
     return counts
 
 
@@ -66,7 +66,7 @@ def start(
         api_key = project.admin_key()
     else:
         if config.llm_backend_url:
-            os.environ["LLM_BACKEND_URL"] = config.llm_backend_url  # read by the dialog worker
+            os.environ["LLM_BACKEND_URL"] = config.llm_backend_url  # read by the llm worker
         options = stack.UpOptions(
             "127.0.0.1",
             config.port,

@@ -26,13 +26,13 @@ REQUIRED_BACKENDS: dict[str, tuple[str, ...]] = {
     "dialog": ("stt",),
     "BOOM": (),
 }
-# Local worker processes each pipeline type runs (dialog only where it is installed).
+# Local worker processes each pipeline type runs (llm only where it is installed).
 STAGES: dict[str, tuple[str, ...]] = {
     "end2end": ("stt",),
     "cascaded": ("stt", "mt", "tts"),
     "LT.2025": ("stt", "mt"),
-    "dialog": ("stt", "tts", "dialog"),
-    "BOOM": ("stt", "mt", "tts", "summarizer", "dialog"),
+    "dialog": ("stt", "tts", "llm"),
+    "BOOM": ("stt", "mt", "tts", "summarizer", "llm"),
 }
 # backend key -> (.env variable, ltapi component, stage it replaces, seed's worker name)
 BACKEND_URLS: dict[str, tuple[str, str, str, str]] = {
@@ -40,7 +40,7 @@ BACKEND_URLS: dict[str, tuple[str, str, str, str]] = {
     "mt": ("MT_BACKEND_URL", "mt", "mt", "mt"),
     "tts": ("TTS_BACKEND_URL", "tts", "tts", "tts"),
     "summarizer": ("SUM_BACKEND_URL", "summarizer", "summarizer", "summarizer"),
-    "llm": ("LLM_BACKEND_URL", "", "dialog", "llm"),
+    "llm": ("LLM_BACKEND_URL", "", "llm", "llm"),
 }
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 ENV_FILE = ".env"

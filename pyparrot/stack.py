@@ -15,14 +15,12 @@ from pyparrot import procs, redis_server, supervisor
 from pyparrot.procs import Proc
 from pyparrot.settings import CliSettings
 
-STAGES = ("stt", "mt", "tts", "summarizer", "dialog", "speaker")
-# The heartbeat component of a stage's workers, where it differs from the stage's name.
-COMPONENTS = {"dialog": "llm"}
+STAGES = ("stt", "mt", "tts", "summarizer", "llm", "speaker")
 # ``STAGE:VARIANT`` in a worker spec sets this setting of the worker to VARIANT, e.g.
 # ``stt:base`` (the multilingual Whisper) or ``tts:espeak`` (espeak-ng voices).
 VARIANT_SETTINGS = {"stt": "STT_MODEL", "mt": "MT_ENGINE", "tts": "TTS_ENGINE"}
 VARIANT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-DEFAULT_WORKERS = "stt=1,stt:base=1,mt=1,tts=1,tts:espeak=1,summarizer=1,dialog=1,speaker=1"
+DEFAULT_WORKERS = "stt=1,stt:base=1,mt=1,tts=1,tts:espeak=1,summarizer=1,llm=1,speaker=1"
 
 
 class StackError(RuntimeError):
@@ -117,13 +115,7 @@ def up(settings: CliSettings, options: UpOptions) -> tuple[str, list[Proc]]:
             "GATEWAY_PORT": str(options.port),
             "GATEWAY_KEYS_MARKER_DIR": str(settings.keys_marker_dir),
             "GATEWAY_REQUIRED_STAGES": json.dumps(
-                sorted(
-                    {
-                        COMPONENTS.get(split_key(k)[0], split_key(k)[0])
-                        for k, n in options.workers.items()
-                        if n
-                    }
-                )
+                sorted({split_key(k)[0] for k, n in options.workers.items() if n})
             ),  # fmt: skip
             **options.gateway_env,
         }

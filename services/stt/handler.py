@@ -11,7 +11,7 @@ from services.stt.model import LaterWindowSkipped, SttModel
 from services.stt.sentence_end import mark_probability
 from services.stt.settings import SttSettings
 from shared.audio import WHISPER_RATE_HZ, to_float32_mono
-from shared.messages import Envelope, Segment, TranscribeRequest, Transcript, Word
+from shared.messages import Envelope, Segment, SttMode, TranscribeRequest, Transcript, Word
 from shared.worker import Rejected
 
 MIN_AUDIO_S = 0.05
@@ -80,8 +80,7 @@ def _heard(settings: SttSettings, segment: Segment, live: bool) -> bool:
 
 def _switching(model: SttModel, request: TranscribeRequest) -> bool:
     """A file of no stated language on a multilingual model: each window may change it."""
-    live = request.live or not request.final
-    return model.multilingual and request.language is None and not live
+    return model.multilingual and request.language is None and not request.mode.live
 
 
 def _decode(
@@ -95,13 +94,13 @@ def _decode(
     """One Whisper call: its segments, each with its window's language when it may change.
     A live job runs on a shorter encoder window and skips a short window after its first
     (the pause after the last word); a partial's tokens are capped."""
-    live = request.live or not request.final  # partials are live jobs too
+    live = request.mode.live
     language = choice.language if choice else request.language
     switching = _switching(model, request)
-    window_s = settings.live_final_window_s if request.live else 0.0
+    window_s = settings.live_final_window_s if request.mode is SttMode.LIVE_FINAL else 0.0
     skip_s = settings.live_skip_tail_s if live else 0.0
     max_tokens = None
-    if not request.final:
+    if request.mode is SttMode.PARTIAL:
         window_s = settings.partial_window_s
         duration_s = request.audio_format.duration_s(request.audio)
         max_tokens = min(PARTIAL_MIN_TOKENS + int(duration_s * PARTIAL_TOKENS_PER_S), 200)
@@ -135,19 +134,18 @@ def transcribe(model: SttModel, settings: SttSettings, request: TranscribeReques
     _check(model, request)
     started = time.perf_counter()
     audio = to_float32_mono(request.audio, request.audio_format)
-    # Partials must be fast and predictable: no temperature fallback re-decodes.
-    fallback = settings.temperature_fallback and request.final and request.fallback
+    # Live jobs must be fast and predictable: no temperature fallback re-decodes.
+    fallback = settings.temperature_fallback and request.mode.fallback
     choice = None
     if model.multilingual and request.language is None:
-        choice = choose_language(model, settings, audio, rescore=request.final)
+        choice = choose_language(model, settings, audio, rescore=request.mode.final)
     segments, info = _decode(model, settings, request, audio, choice, fallback)
-    live = request.live or not request.final
     parts = [_segment(i, seg, lang) for i, (seg, lang) in enumerate(segments)]
-    parts = [p for p in parts if _heard(settings, p, live)]
+    parts = [p for p in parts if _heard(settings, p, request.mode.live)]
     text = " ".join(p.text for p in parts if p.text)
     # A live final's text may end a sentence or only a fragment: the gateway asks which.
     one_window = request.audio_format.duration_s(request.audio) < 30
-    ask = request.live and request.final and one_window and text
+    ask = request.mode is SttMode.LIVE_FINAL and one_window and text
     end_p = mark_probability(model, text, info.language) if ask else None
     return Transcript(
         text=text,
@@ -155,7 +153,7 @@ def transcribe(model: SttModel, settings: SttSettings, request: TranscribeReques
         language_probability=info.language_probability if choice is None else choice.probability,
         duration_s=request.audio_format.duration_s(request.audio),
         segments=parts,
-        final=request.final,
+        final=request.mode.final,
         model=model.name,
         processing_s=time.perf_counter() - started,
         sentence_end_p=end_p,

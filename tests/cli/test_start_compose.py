@@ -91,7 +91,7 @@ def test_compose_start_and_stop(fake_docker: dict[str, str], clean_redis: str) -
         grafana = up["env_file"]["GRAFANA_ADMIN_PASSWORD"]
         assert extra == [
             "STT_REPLICAS=0", "MT_REPLICAS=0", "TTS_REPLICAS=1", "SUMMARIZER_REPLICAS=0",
-            "DIALOG_REPLICAS=0", "SPEAKER_REPLICAS=0", "EXTERNAL_REPLICAS=1",
+            "LLM_REPLICAS=0", "SPEAKER_REPLICAS=0", "EXTERNAL_REPLICAS=1",
             f"GATEWAY_ADMIN_API_KEY={key}", f"GRAFANA_ADMIN_PASSWORD={grafana}",
         ]  # fmt: skip
         assert len(key) >= 32 and len(grafana) >= 32 and grafana != key
@@ -143,11 +143,11 @@ def test_the_env_file_drives_the_real_compose_file(fake_docker: dict[str, str]) 
     services = json.loads(resolved.stdout)["services"]
     replicas = {n: s["deploy"]["replicas"] for n, s in services.items() if "deploy" in s}
     assert replicas == {
-        "gateway": 1, "stt": 3, "mt": 1, "tts": 1, "summarizer": 1, "dialog": 1, "speaker": 0,
+        "gateway": 1, "stt": 3, "mt": 1, "tts": 1, "summarizer": 1, "llm": 1, "speaker": 0,
         "external": 0,
     }  # fmt: skip
     assert services["gateway"]["ports"][0]["published"] == str(port)
-    assert services["dialog"]["environment"]["LLM_BACKEND_URL"] == "http://llm:8080/v1"
+    assert services["llm"]["environment"]["LLM_BACKEND_URL"] == "http://llm:8080/v1"
     key = calls(env)[0]["env_file"]["GATEWAY_ADMIN_API_KEY"]
     assert services["gateway"]["environment"]["GATEWAY_ADMIN_API_KEY"] == key
 

@@ -83,24 +83,24 @@ def test_services_healthchecks_and_replicas() -> None:
 def test_replicas_follow_the_environment() -> None:
     env = {
         "STT_REPLICAS": "3",
-        "DIALOG_REPLICAS": "0",
+        "LLM_REPLICAS": "0",
         "SUMMARIZER_REPLICAS": "2",
         "SPEAKER_REPLICAS": "4",
     }
     services = resolved(env=env)["services"]
     replicas = {name: services[name]["deploy"]["replicas"] for name in WORKERS}
     assert replicas == {
-        "stt": 3, "mt": 1, "tts": 1, "summarizer": 2, "dialog": 0, "speaker": 4, "external": 1,
+        "stt": 3, "mt": 1, "tts": 1, "summarizer": 2, "llm": 0, "speaker": 4, "external": 1,
     }  # fmt: skip
 
 
 def test_an_llm_backend_reaches_the_llm_workers() -> None:
     url = "http://llm.internal:8080/v1"
     services = resolved(env={"LLM_BACKEND_URL": url})["services"]
-    assert services["dialog"]["environment"]["LLM_BACKEND_URL"] == url
+    assert services["llm"]["environment"]["LLM_BACKEND_URL"] == url
     assert services["summarizer"]["environment"]["LLM_BACKEND_URL"] == url
     local = resolved()["services"]
-    assert local["dialog"]["environment"]["LLM_BACKEND_URL"] == ""  # the bundled model
+    assert local["llm"]["environment"]["LLM_BACKEND_URL"] == ""  # the bundled model
 
 
 def dockerfile_stages() -> dict[str, str]:
@@ -195,7 +195,7 @@ def test_prometheus_listens_on_loopback_and_cannot_be_shut_down_over_http() -> N
 
 def test_llm_backend_keys_reach_the_llm_workers() -> None:
     services = resolved(env={"LLM_BACKEND_API_KEY": "llm-secret"})["services"]
-    assert services["dialog"]["environment"]["LLM_BACKEND_API_KEY"] == "llm-secret"
+    assert services["llm"]["environment"]["LLM_BACKEND_API_KEY"] == "llm-secret"
     # The summarizer calls LLM_BACKEND_URL unless told otherwise, so its key follows too.
     assert services["summarizer"]["environment"]["SUM_BACKEND_API_KEY"] == "llm-secret"
     own = {"LLM_BACKEND_API_KEY": "llm-secret", "SUM_BACKEND_API_KEY": "sum-secret"}

@@ -6,9 +6,9 @@ import pytest
 from pydantic_settings import BaseSettings
 
 from pyparrot.settings import CliSettings
-from services.dialog.settings import LlmSettings
 from services.external.settings import ExternalSettings
 from services.gateway.settings import GatewaySettings
+from services.llm.settings import LlmSettings
 from services.mt.settings import MtSettings
 from services.speaker.settings import SpeakerSettings
 from services.stt.settings import SttSettings

@@ -36,7 +36,6 @@ pytestmark = [pytest.mark.redis, pytest.mark.images, pytest.mark.timeout(900)]
 
 ROOT = Path(__file__).resolve().parents[2]
 TARGETS = ("gateway", *WORKERS)
-COMPONENT = {"dialog": "llm"}  # target -> the component its heartbeat names
 BUILDS_AT_ONCE = 3  # 2 cores: pip mostly waits on the disk
 START_TIMEOUT_S = 90.0
 ADMIN_KEY = "images-test-admin-key-0123456789"
@@ -226,8 +225,7 @@ def test_a_worker_image_starts_and_heartbeats(
     port = free_port()
     proc = start(images[target], tmp_path, worker_env(target, clean_redis, port))
     try:
-        component = COMPONENT.get(target, target)
-        ready = lambda: heartbeat_of(clean_redis, component, proc.pid)  # noqa: E731
+        ready = lambda: heartbeat_of(clean_redis, target, proc.pid)  # noqa: E731
         wait_until(ready, proc, tmp_path, f"{target} worker")
         assert answers(f"http://127.0.0.1:{port}/metrics")  # what the HEALTHCHECK asks
     finally:

@@ -12,7 +12,7 @@ import jsonschema
 import pytest
 import yaml
 
-from services.dialog.model import BUNDLED_NAME
+from services.llm.model import BUNDLED_NAME
 from services.mt.model import BUNDLED_PAIRS
 from services.speaker.model import MODEL_NAME as SPEAKER_MODEL
 from services.stt.__main__ import worker_spec as stt_spec
@@ -35,11 +35,10 @@ STREAMS = {
     "mt": [streams.jobs("mt", pair) for pair in BUNDLED_PAIRS],
     "tts": [streams.jobs("tts", "en_US-joe-medium")],
     "summarizer": [streams.jobs("summarizer", ExtractiveModel().name)],
-    "dialog": [streams.jobs("llm", BUNDLED_NAME)],
+    "llm": [streams.jobs("llm", BUNDLED_NAME)],
     "speaker": [streams.jobs("speaker", SPEAKER_MODEL)],
 }
 # Deployment -> the component its workers advertise (their consumer group's name).
-COMPONENTS = {"dialog": "llm"}
 
 _COUNT = {"type": "string", "pattern": "^[0-9]+$"}
 REDIS_STREAMS_METADATA = {
@@ -181,7 +180,7 @@ def test_scaled_objects_scale_each_worker_on_its_own_streams() -> None:
         triggers = [t["metadata"] for t in spec["triggers"]]
         assert sorted(t["stream"] for t in triggers) == sorted(expected)
         for trigger in triggers:
-            assert trigger["consumerGroup"] == streams.group(COMPONENTS.get(component, component))
+            assert trigger["consumerGroup"] == streams.group(component)
             assert int(trigger["lagCount"]) >= int(trigger["activationLagCount"]) >= 0
             assert trigger["addressFromEnv"] in env_names(container)
         assert spec["maxReplicaCount"] > spec["minReplicaCount"] >= 1

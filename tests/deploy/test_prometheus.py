@@ -232,7 +232,7 @@ async def test_every_dashboard_query_has_data(
             missing.append(f"{name} / {title}: {expr} -> {result}")
     assert not missing, "queries without data:\n" + "\n".join(missing)
 
-    # The workers panel shows every stage, dialog (llm) included, even with no worker.
+    # The workers panel shows every stage, llm included, even with no worker.
     live = await query(prom, "max by (component) (pyparrot_workers)")
     assert {sample["metric"]["component"] for sample in live} >= monitor.STAGES
 

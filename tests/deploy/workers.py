@@ -3,8 +3,8 @@ the settings classes themselves (so a renamed prefix breaks the deploy tests, no
 
 from pydantic_settings import BaseSettings
 
-from services.dialog.settings import LlmSettings
 from services.external.settings import ExternalSettings
+from services.llm.settings import LlmSettings
 from services.mt.settings import MtSettings
 from services.speaker.settings import SpeakerSettings
 from services.stt.settings import SttSettings
@@ -16,12 +16,12 @@ SETTINGS: dict[str, type[BaseSettings]] = {
     "mt": MtSettings,
     "tts": TtsSettings,
     "summarizer": SummarizerSettings,
-    "dialog": LlmSettings,
+    "llm": LlmSettings,
     "speaker": SpeakerSettings,
     "external": ExternalSettings,
 }
 WORKERS = tuple(SETTINGS)
-# e.g. "dialog" -> "LLM": LLM_METRICS_PORT, LLM_SHUTDOWN_GRACE_S, ...
+# e.g. "llm" -> "LLM": LLM_METRICS_PORT, LLM_SHUTDOWN_GRACE_S, ...
 ENV_PREFIX = {
     name: str(cls.model_config["env_prefix"]).rstrip("_") for name, cls in SETTINGS.items()
 }

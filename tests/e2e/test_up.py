@@ -87,7 +87,7 @@ def test_up_transcribe_status_down(stack: tuple[str, dict[str, str]]) -> None:
     procs = {p["name"]: p for p in status["processes"]}
     assert set(procs) == {
         "redis", "gateway", "supervisor", "stt-1", "stt-base-1", "mt-1", "tts-1",
-        "tts-espeak-1", "summarizer-1", "dialog-1", "speaker-1",
+        "tts-espeak-1", "summarizer-1", "llm-1", "speaker-1",
     }  # fmt: skip
     assert all(p["alive"] for p in procs.values())
     stt = {w["model"]: w["pid"] for w in status["workers"] if w["component"] == "stt"}

@@ -1,4 +1,4 @@
-"""The voice-assistant API through the real bus: the real SmolLM2 dialog worker,
+"""The voice-assistant API through the real bus: the real SmolLM2 LLM worker,
 the real Whisper STT and Piper TTS handlers, sessions and memory in the test Redis."""
 
 import asyncio
@@ -15,10 +15,10 @@ from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
 from pyparrot.redis_server import free_port
-from services.dialog.handler import handle as llm_handle
-from services.dialog.model import ChatModel, load_model
-from services.dialog.settings import LlmSettings
 from services.gateway.settings import GatewaySettings
+from services.llm.handler import handle as llm_handle
+from services.llm.model import ChatModel, load_model
+from services.llm.settings import LlmSettings
 from services.stt.handler import handle as stt_handle
 from services.stt.model import SttModel
 from services.stt.model import load_model as load_stt
@@ -30,7 +30,7 @@ from shared.metrics import worker_metrics
 from shared.settings import WorkerSettings
 from shared.worker import Handler, WorkerSpec, run_worker
 from tests.apps import running_app
-from tests.services.test_dialog import bundled_llm
+from tests.services.test_llm import bundled_llm
 from tests.services.test_tts import bundled_voice
 
 pytestmark = [pytest.mark.redis, pytest.mark.model]
@@ -76,7 +76,7 @@ async def app(clean_redis: str) -> AsyncIterator[FastAPI]:
 
 @pytest.fixture
 async def workers(clean_redis: str) -> AsyncIterator[None]:
-    """Real dialog, STT and TTS workers."""
+    """Real LLM, STT and TTS workers."""
     stt, voice = whisper(), bundled_voice()
     async with (
         llm_serving(clean_redis, bundled_llm()),
@@ -225,9 +225,9 @@ async def test_someone_elses_session_is_forbidden(client: httpx.AsyncClient) -> 
     assert response.status_code == 403 and "another user" in response.json()["detail"]
 
 
-async def test_no_dialog_worker_gives_503(client: httpx.AsyncClient) -> None:
+async def test_no_llm_worker_gives_503(client: httpx.AsyncClient) -> None:
     response = await client.post("/converse", json={"text": QUESTION})
-    assert response.status_code == 503 and "dialog" in response.json()["detail"]
+    assert response.status_code == 503 and "LLM" in response.json()["detail"]
 
 
 async def test_unreachable_llm_backend_gives_503(

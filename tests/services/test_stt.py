@@ -9,7 +9,7 @@ from services.stt.handler import handle, transcribe
 from services.stt.langid import choose_language
 from services.stt.model import SttModel, load_model, resolve_model_path
 from services.stt.settings import SttSettings
-from shared.messages import AudioFormat, Envelope, TranscribeRequest
+from shared.messages import AudioFormat, Envelope, SttMode, TranscribeRequest
 from shared.textnorm import wer
 from shared.worker import JobFailed
 from tests.audio import read_pcm, reference
@@ -71,13 +71,17 @@ def encoded(tiny: SttModel, monkeypatch: pytest.MonkeyPatch) -> list[int]:
 def test_partials_encode_a_shorter_window_and_still_read_the_speech(
     tiny: SttModel, settings: SttSettings, encoded: list[int]
 ) -> None:
-    partial = transcribe(tiny, settings, request("en_short", final=False))
-    live_final = transcribe(tiny, settings, request("en_short", live=True, word_timestamps=True))
+    partial = transcribe(tiny, settings, request("en_short", mode=SttMode.PARTIAL))
+    live_final = transcribe(
+        tiny, settings, request("en_short", mode=SttMode.LIVE_FINAL, word_timestamps=True)
+    )
     file_final = transcribe(tiny, settings, request("en_short"))
     assert encoded == [int(settings.partial_window_s * 100), 3000, 3000]  # finals: 30 s
     encoded.clear()
     short = settings.model_copy(update={"live_final_window_s": 15.0})
-    live_short = transcribe(tiny, short, request("en_short", live=True, word_timestamps=True))
+    live_short = transcribe(
+        tiny, short, request("en_short", mode=SttMode.LIVE_FINAL, word_timestamps=True)
+    )
     assert encoded == [1500] and live_short.segments[0].words
     for result in (partial, live_final, live_short):
         assert wer(reference("en_short"), result.text) <= 0.20, result.text
@@ -96,7 +100,7 @@ def test_a_live_final_does_not_decode_the_pause_after_its_last_word_again(
         "and the ordering of events. Today we will look at replication."
     )
     last = TranscribeRequest(
-        audio=audio[8 * 16_000 * 2 :], audio_format=fmt, prompt=prompt, live=True,
+        audio=audio[8 * 16_000 * 2 :], audio_format=fmt, prompt=prompt, mode=SttMode.LIVE_FINAL,
         word_timestamps=True,
     )  # fmt: skip
     result = transcribe(tiny, settings, last)
@@ -266,12 +270,17 @@ def test_a_live_final_says_how_sure_the_model_is_that_its_sentence_ended(
     assert [w.word.strip() for w in words[:4]] == ["A", "thin", "stripe", "runs"], words
     cut = int((words[3].end + words[4].start) / 2 * 16_000) * 2
     pause = bytes(int(0.2 * 16_000) * 2)
-    whole = transcribe(tiny, settings, request("real/spk1_snt4", live=True, word_timestamps=True))
+    whole = transcribe(
+        tiny, settings, request("real/spk1_snt4", mode=SttMode.LIVE_FINAL, word_timestamps=True)
+    )
     fragment = audio[:cut] + pause
     part = transcribe(
-        tiny, settings,
-        TranscribeRequest(audio=fragment, audio_format=fmt, live=True, word_timestamps=True),
-    )  # fmt: skip
+        tiny,
+        settings,
+        TranscribeRequest(
+            audio=fragment, audio_format=fmt, mode=SttMode.LIVE_FINAL, word_timestamps=True
+        ),
+    )
     assert whole.sentence_end_p is not None and part.sentence_end_p is not None
     assert whole.sentence_end_p - part.sentence_end_p > 0.3, (whole, part)
     assert transcribe(tiny, settings, request("real/spk1_snt4")).sentence_end_p is None  # a file

@@ -19,6 +19,7 @@ from shared.messages import (
     SpeakerResult,
     SpeakerTurn,
     SpeechChunk,
+    SttMode,
     SummarizeRequest,
     Summary,
     SynthesizeRequest,
@@ -40,7 +41,7 @@ EXAMPLES: list[BaseModel] = [
         prompt="lecture",
         task="translate",
         word_timestamps=True,
-        final=False,
+        mode=SttMode.PARTIAL,
     ),
     Transcript(
         text="hello world",

@@ -22,7 +22,7 @@ from services.gateway.auth import Identity, caller
 from services.gateway.core import Core, get_core
 from services.gateway.errors import GatewayError, guarded
 from services.gateway.ids import Id, PathId, QueryId
-from services.gateway.stages import dialog, tts
+from services.gateway.stages import llm, tts
 from services.gateway.stages.stt import SttOptions, transcribe
 
 router = APIRouter(tags=["assistant"])
@@ -161,9 +161,9 @@ async def converse(
     core: Annotated[Core, Depends(get_core)], request: Request, identity: Caller
 ) -> ConverseResult | StreamingResponse:
     body = await _converse_input(core, request)
-    session = await dialog.open_session(core, body.session_id, body.user_id, identity)
+    session = await llm.open_session(core, body.session_id, body.user_id, identity)
     if body.response_format == "json":
-        done = await dialog.converse(core, session, body.text)
+        done = await llm.converse(core, session, body.text)
         return ConverseResult(
             response_text=done.reply_text,
             session_id=session.session_id,
@@ -172,8 +172,8 @@ async def converse(
             turn_count=done.turn_count,
             model=done.model,
         )
-    replies = dialog.converse_stream(core, session, body.text)
-    speech = await dialog.primed(dialog.speak_replies(core, replies, body.voice_id))
+    replies = llm.converse_stream(core, session, body.text)
+    speech = await llm.primed(llm.speak_replies(core, replies, body.voice_id))
     headers = {"X-Session-Id": session.session_id, "Cache-Control": "no-store"}
     return StreamingResponse(
         tts.encoded(speech, body.response_format),
@@ -238,7 +238,7 @@ async def _existing(core: Core, session_id: str, identity: Identity) -> memory.S
     found = await guarded(memory.get_session(core.redis, session_id))
     if found is None:
         raise GatewayError(404, f"session {session_id!r} does not exist", "not_found")
-    dialog.check_owner(found, identity)
+    llm.check_owner(found, identity)
     return found
 
 
@@ -247,14 +247,14 @@ async def _not_anothers(core: Core, session_id: str | None, identity: Identity) 
     if session_id is not None:
         found = await guarded(memory.get_session(core.redis, session_id))
         if found is not None:
-            dialog.check_owner(found, identity)
+            llm.check_owner(found, identity)
 
 
 @router.post("/session", summary="Start a conversation session", status_code=201)
 async def create_session(
     core: Annotated[Core, Depends(get_core)], identity: Caller, body: SessionCreate | None = None
 ) -> SessionInfo:
-    ttl_s = dialog.limits(core.settings).session_ttl_s
+    ttl_s = llm.limits(core.settings).session_ttl_s
     user_id = body.user_id if body else None
     created = await guarded(memory.create_session(core.redis, user_id, ttl_s, owner=identity.name))
     return _session_info(created, [])
@@ -342,7 +342,7 @@ async def memory_add(
     entry = memory.MemoryEntry(
         "", body.user_text, body.assistant_text, time.time(), body.session_id
     )
-    max_entries = dialog.limits(core.settings).memory_max_entries
+    max_entries = llm.limits(core.settings).memory_max_entries
     user = memory.User(identity.name, body.user_id)
     entry_id = await guarded(memory.add_memory(core.redis, user, entry, max_entries))
     return {"message": "memory entry added", "entry_id": entry_id}

@@ -4,6 +4,6 @@ to, and what its reply means. ``workers`` is how every stage picks a worker.
 - ``stt``: transcription and speech translation (Whisper)
 - ``mt``: text translation by language pair
 - ``tts``: speech synthesis, streamed in chunks
-- ``dialog``: the LLM's replies and a conversation's memory
+- ``llm``: the LLM's replies and a conversation's memory
 - ``summarizer``: summaries of a text or of a live session's transcript
 """

@@ -8,7 +8,7 @@ from services.gateway.errors import GatewayError, bus_guard
 from services.gateway.stages.workers import least_busy, live_workers, serving
 from shared import streams
 from shared.heartbeat import WorkerInfo
-from shared.messages import TranscribeRequest, Transcript
+from shared.messages import SttMode, TranscribeRequest, Transcript
 
 TITLE = "speech-to-text"
 OPENAI_STT_ALIASES = {"whisper-1", "", "default"}  # names that let the gateway choose
@@ -21,10 +21,8 @@ class SttOptions:
     prompt: str | None = None
     task: str = "transcribe"
     word_timestamps: bool = False
-    final: bool = True  # False: a live partial, sent to the background lane
+    mode: SttMode = SttMode.FILE  # a partial goes to the background lane
     start_within_s: float | None = None  # not started by then: answered expired
-    fallback: bool = True  # Whisper's temperature-fallback re-decodes (file jobs)
-    live: bool = False  # a live session's job: the worker may trade a little accuracy for time
 
 
 async def stt_worker(core: Core, model: str, language: str | None, live: bool) -> WorkerInfo:
@@ -50,20 +48,17 @@ async def stt_worker(core: Core, model: str, language: str | None, live: bool) -
 
 async def transcribe(core: Core, pcm16: bytes, options: SttOptions) -> Transcript:
     """Send 16 kHz mono PCM through an STT worker and return its transcript."""
-    live = options.live or not options.final
-    worker = await stt_worker(core, options.model, options.language, live)
+    worker = await stt_worker(core, options.model, options.language, options.mode.live)
     payload = TranscribeRequest(
         audio=pcm16,
         language=options.language,
         prompt=options.prompt,
         task=options.task,  # type: ignore[arg-type]
         word_timestamps=options.word_timestamps,
-        final=options.final,
-        fallback=options.fallback,
-        live=options.live,
+        mode=options.mode,
     )
     stream = streams.jobs("stt", worker.model)
-    if not options.final:
+    if options.mode is SttMode.PARTIAL:
         stream = streams.background(stream)  # finals and file jobs go first
     result = await call(core, stream, payload, "stt", options.start_within_s)
     if not isinstance(result, Transcript):

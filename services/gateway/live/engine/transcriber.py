@@ -37,7 +37,7 @@ from services.gateway.live.engine.segmenter import Segmenter, SegmenterOptions, 
 from services.gateway.live.vad import StreamingVad
 from services.gateway.stages.stt import SttOptions, transcribe
 from shared.audio import float32_to_pcm16
-from shared.messages import Transcript
+from shared.messages import SttMode, Transcript
 from shared.silero import RATE_HZ, WINDOW
 
 log = logging.getLogger(__name__)
@@ -191,9 +191,7 @@ class Transcriber:
         """Transcribe ``u`` as a final; its prompt is the text of every final before it."""
         options = SttOptions(
             language=self.language, prompt=self.prompt[-PROMPT_CHARS:] or None,
-            word_timestamps=True, final=True,
-            fallback=False,  # measured: re-decodes made a final's p95 7.4 s (bench/live)
-            live=True,
+            word_timestamps=True, mode=SttMode.LIVE_FINAL,  # so no fallback re-decodes
         )  # fmt: skip
         task = self._spawn(transcribe(self.core, float32_to_pcm16(u.audio), options))
         # A speculation dropped after it failed is never awaited: read its error here, or
@@ -319,7 +317,7 @@ class Transcriber:
     async def _partial(self, seq: int, utterance: int, audio: np.ndarray) -> None:
         prompt = self.prompt[-PROMPT_CHARS:] or None
         options = SttOptions(
-            language=self.language or self.heard, prompt=prompt, final=False,
+            language=self.language or self.heard, prompt=prompt, mode=SttMode.PARTIAL,
             start_within_s=self.core.settings.live_partial_timeout_s,
         )  # fmt: skip
         try:

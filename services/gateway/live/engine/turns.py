@@ -19,7 +19,7 @@ from services.gateway.core import Core
 from services.gateway.errors import GatewayError
 from services.gateway.live.engine.protocol import END2END_TARGET, Auth
 from services.gateway.live.engine.store import SessionStore
-from services.gateway.stages import dialog, mt, tts
+from services.gateway.stages import llm, mt, tts
 from services.gateway.stages.stt import speech_to_english
 from shared import bus
 
@@ -177,10 +177,10 @@ class Turns:
     async def _dialog(self, turn: Turn, emit: Callable[..., Awaitable[None]], gen: int) -> None:
         pieces: list[str] = []
         try:
-            session = await dialog.open_session(
+            session = await llm.open_session(
                 self.core, self.session_id, self.auth.user_id or None, self.presenter
             )
-            replies = dialog.converse_stream(self.core, session, turn.text, self.turns)
+            replies = llm.converse_stream(self.core, session, turn.text, self.turns)
             async for chunk in replies:
                 piece = chunk.text
                 pieces.append(piece)
@@ -219,7 +219,7 @@ class Turns:
                 await self._send_audio(encoder.finish())
         except GatewayError as exc:
             # A reply piece of only "..." or "-" has nothing to say: not an error to the
-            # client (the HTTP assistant skips it the same way, dialog.speak_replies).
+            # client (the HTTP assistant skips it the same way, llm.speak_replies).
             if complete or exc.code != "empty_text":
                 await self._report(emit, exc)
         if complete:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from services.dialog.settings import LlmSettings
+from services.llm.settings import LlmSettings
 
 log = logging.getLogger(__name__)
 BUNDLED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -152,7 +152,7 @@ def load_model(settings: LlmSettings) -> ChatModel:
     """The configured model: the OpenAI-compatible backend if set, else a local GGUF."""
     started = time.perf_counter()
     if settings.backend_url:
-        from services.dialog.backend import BackendModel
+        from services.llm.backend import BackendModel
 
         model: ChatModel = BackendModel(settings)
         log.info("LLM backend %s (model %s)", settings.backend_url, settings.backend_model)

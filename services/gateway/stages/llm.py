@@ -61,7 +61,7 @@ class Exchange:
 
 async def llm_worker(core: Core) -> WorkerInfo:
     """The least busy live LLM worker; 503 if none runs."""
-    live = await live_workers(core, COMPONENT, "dialog (LLM)")
+    live = await live_workers(core, COMPONENT, "LLM")
     return least_busy(live)
 
 

@@ -8,8 +8,8 @@ import re
 import time
 from collections.abc import Iterable, Iterator
 
-from services.dialog.model import ChatModel, Delta, ModelError
-from services.dialog.settings import LlmSettings
+from services.llm.model import ChatModel, Delta, ModelError
+from services.llm.settings import LlmSettings
 from shared.errors import text_problem
 from shared.messages import ChatReply, ChatRequest, Envelope
 from shared.worker import Rejected

@@ -1,4 +1,4 @@
-"""The dialog (LLM) handler: the real bundled SmolLM2 through llama.cpp, sentence chunking,
+"""The LLM handler: the real bundled SmolLM2 through llama.cpp, sentence chunking,
 and the OpenAI-compatible backend path against a small server this test runs on loopback
 (the outer edge: it stands in for vLLM/Ollama, not for our model)."""
 
@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 
 from pyparrot.redis_server import free_port
-from services.dialog.backend import BackendModel, completions_url
-from services.dialog.handler import handle, prepare, reply, sentences
-from services.dialog.model import ChatModel, Delta, LocalModel, load_model
-from services.dialog.settings import LlmSettings
+from services.llm.backend import BackendModel, completions_url
+from services.llm.handler import handle, prepare, reply, sentences
+from services.llm.model import ChatModel, Delta, LocalModel, load_model
+from services.llm.settings import LlmSettings
 from shared.messages import ChatMessage, ChatRequest, Envelope, SynthesizeRequest
 from shared.worker import JobFailed, Rejected
 

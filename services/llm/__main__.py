@@ -1,10 +1,10 @@
-"""``python -m services.dialog``: load the LLM (or connect its backend), then serve."""
+"""``python -m services.llm``: load the LLM (or connect its backend), then serve."""
 
 from functools import partial
 
-from services.dialog.handler import handle
-from services.dialog.model import load_model
-from services.dialog.settings import LlmSettings
+from services.llm.handler import handle
+from services.llm.model import load_model
+from services.llm.settings import LlmSettings
 from shared import streams
 from shared.multi import serve_many
 from shared.settings import configure_logging

@@ -1,4 +1,4 @@
-"""Dialog (LLM) worker settings (prefix ``LLM_``)."""
+"""LLM worker settings (prefix ``LLM_``)."""
 
 from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict

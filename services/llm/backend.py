@@ -7,8 +7,8 @@ from typing import Any
 
 import httpx
 
-from services.dialog.model import Delta, ModelError, chunk_deltas
-from services.dialog.settings import LlmSettings
+from services.llm.model import Delta, ModelError, chunk_deltas
+from services.llm.settings import LlmSettings
 from shared.worker import JobFailed
 
 CONNECT_TIMEOUT_S = 5.0
