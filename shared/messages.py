@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 import msgpack
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: a transcription job names its mode (SttMode) instead of three flags
 # Refuse absurd entries before msgpack allocates for them (an hour of 16 kHz s16 mono is 115 MB).
 MAX_ENTRY_BYTES = 128 * 1024 * 1024
 
@@ -321,7 +321,7 @@ def new_id() -> str:
 class Envelope(_Frozen):
     """One message on a stream: routing and bookkeeping around a typed payload."""
 
-    v: Literal[1] = SCHEMA_VERSION
+    v: Literal[2] = SCHEMA_VERSION
     id: str = Field(default_factory=new_id, min_length=1, max_length=64)
     session: str | None = Field(None, max_length=128)
     seq: int = Field(0, ge=0)

@@ -145,9 +145,9 @@ def test_reply_is_addressed_to_the_job() -> None:
         (b"", "not msgpack"),
         (b"\xc1", "not msgpack"),
         (msgpack.packb([1, 2]), "expected a map"),
-        (msgpack.packb({"v": 1}), "invalid envelope"),
+        (msgpack.packb({"v": 2}), "invalid envelope"),
         (
-            msgpack.packb({"v": 2, "payload": {"kind": "error", "code": "x", "message": "y"}}),
+            msgpack.packb({"v": 1, "payload": {"kind": "error", "code": "x", "message": "y"}}),
             "invalid envelope",
         ),
         (msgpack.packb({"payload": {"kind": "nope"}}), "invalid envelope"),
