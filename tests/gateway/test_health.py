@@ -14,9 +14,12 @@ from prometheus_client import CollectorRegistry
 from pyparrot import procs, redis_server
 from services.gateway import monitor
 from services.gateway.app import create_app
+from services.gateway.errors import GatewayError
 from services.gateway.settings import GatewaySettings
+from services.gateway.stages.workers import live_workers
 from shared import heartbeat
 from shared.heartbeat import WorkerInfo
+from tests.apps import running_app
 from tests.audio import DATA
 from tests.polling import eventually
 
@@ -138,3 +141,18 @@ async def test_a_streamed_response_is_timed_to_its_last_byte(app: FastAPI) -> No
         if line.startswith('pyparrot_http_request_duration_seconds_sum{route="/v1/slow"}')
     ]
     assert float(line.split()[-1]) >= 0.3  # the headers left at once; the body took 0.3 s
+
+
+async def test_a_worker_that_just_started_is_found_past_the_cached_listing(
+    clean_redis: str, aredis: aioredis.Redis
+) -> None:
+    settings = GatewaySettings(redis_url=clean_redis, registry_cache_s=600)
+    async with running_app(settings) as application:
+        core = application.state.core
+        with pytest.raises(GatewayError) as refused:
+            await live_workers(core, "mt", "MT")
+        assert refused.value.status == 503 and refused.value.code == "no_worker"
+        info = WorkerInfo(component="mt", name="mt-1", stream="pp:jobs:mt:en-pt")
+        await heartbeat.beat(aredis, info, ttl_s=30)
+        # The empty listing is cached for 600 s; a stage with no worker in it is asked again.
+        assert [w.name for w in await live_workers(core, "mt", "MT")] == ["mt-1"]

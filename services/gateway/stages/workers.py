@@ -17,6 +17,9 @@ async def live_workers(core: Core, component: str, title: str) -> list[WorkerInf
     """Live workers of ``component``; 503 if Redis is down or none runs (``title`` names it)."""
     with bus_guard():
         live = [w for w in await core.registry.workers() if w.component == component]
+        if not live:  # the cached view may predate a worker that has just started
+            fresh = await core.registry.workers(fresh=True)
+            live = [w for w in fresh if w.component == component]
     if not live:
         raise GatewayError(503, f"no {title} worker is running", "no_worker")
     return live
