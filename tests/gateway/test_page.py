@@ -1,5 +1,6 @@
 """The browser page in real headless Chromium: the fake microphone plays the lecture clip, the
-presenter view shows its captions and translation, a listener page shows them over SSE.
+presenter view shows its captions and translation, a listener page shows them over SSE, and
+both show who speaks (the lecture's voice, enrolled as a person, gets its card and label).
 
 Debian ``chromium`` driven by Playwright's Python package (never ``playwright install``).
 """
@@ -20,12 +21,15 @@ from services.gateway.settings import GatewaySettings
 from services.mt.__main__ import loops as mt_loops
 from services.mt.model import load_model as load_mt
 from services.mt.settings import MtSettings
+from services.speaker.__main__ import worker_spec as speaker_spec
+from services.speaker.model import load_model as load_speaker
+from services.speaker.settings import SpeakerSettings
 from services.stt.__main__ import worker_spec as stt_spec
 from services.stt.model import SttModel
 from services.stt.model import load_model as load_stt
 from services.stt.settings import SttSettings
 from shared.textnorm import normalize
-from tests.audio import read_pcm
+from tests.audio import DATA, read_pcm
 from tests.gateway.live_helpers import listening, serving
 from tests.polling import eventually
 
@@ -55,7 +59,8 @@ def microphone(tmp_path: Path) -> Path:
 
 @pytest.fixture
 async def address(clean_redis: str) -> AsyncIterator[str]:
-    """A real gateway (lifespan included) behind uvicorn, with real STT and MT workers."""
+    """A real gateway (lifespan included) behind uvicorn, with real STT, MT and speaker
+    workers."""
     settings = GatewaySettings(redis_url=clean_redis, request_timeout_s=30, registry_cache_s=0)
     model: SttModel = load_stt(SttSettings())
     stt = stt_spec(model, SttSettings())
@@ -63,6 +68,10 @@ async def address(clean_redis: str) -> AsyncIterator[str]:
     loops = [
         (stt, SttSettings(redis_url=clean_redis, worker_name="stt-a", block_ms=50)),
         *mt_loops(load_mt(mt_settings), mt_settings),
+        (
+            speaker_spec(load_speaker(SpeakerSettings()), SpeakerSettings()),
+            SpeakerSettings(redis_url=clean_redis, block_ms=50),
+        ),
     ]
     app: FastAPI = create_app(settings, CollectorRegistry())
     async with (
@@ -122,6 +131,11 @@ async def test_presenter_and_listener_pages_show_live_captions(
     offers: list[str] = []
     presenter.on("websocket", lambda ws: sockets.append(ws.url))
     presenter.on("request", lambda r: offers.append(r.url) if r.url.endswith("/offer") else None)
+    async with httpx.AsyncClient(base_url=f"http://{address}", timeout=60) as http:
+        lecture = ("file", ("lecture.wav", (DATA / "en_lecture.wav").read_bytes()))
+        about = {"name": "Ada", "description": "teaches the course", "relationship": "lecturer"}
+        enrolled = await http.post("/v1/speakers", files=[lecture], data=about)
+        assert enrolled.status_code == 201, enrolled.text
     await presenter.goto(f"http://{address}/")
     # The translation pair the MT worker serves is offered; choose it and start.
     await presenter.get_by_label("Portuguese (pt)").check()
@@ -144,6 +158,11 @@ async def test_presenter_and_listener_pages_show_live_captions(
     portuguese = said("sistemas distribuídos")
     await eventually(partial(shows, presenter, "#translation-pt", portuguese), CAPTION_WAIT_S)
     await eventually(partial(shows, listener, "#listen-captions", distributed), CAPTION_WAIT_S)
+    # Who speaks: the enrolled person's card and the name before the captions, on both pages.
+    for page, captions in ((presenter, "#captions"), (listener, "#listen-captions")):
+        card = partial(shows, page, f"{captions} .person", said("Ada lecturer"))
+        await eventually(card, CAPTION_WAIT_S)
+        await eventually(partial(shows, page, f"{captions} .final .speaker", said("Ada")), 10)
     assert "error" not in (await presenter.get_attribute("#presenter-status", "class") or "")
 
     # Stopping finishes the transcript, which the session keeps.
