@@ -1,9 +1,10 @@
-"""Every route that takes a session id or a user id refuses another tenant.
+"""Every route that takes a session id, a user id or a person id refuses another tenant.
 
 The routes are found by walking the app's route table (path, query, header and body fields
-named ``session_id`` or ``user_id``; every socket, whose ``auth`` message names a session),
-and each must have a case below that shows a second presenter (and, for reads, a listener
-nobody granted) gets 403/404 or only its own empty namespace, never the first tenant's data.
+named ``session_id``, ``user_id`` or ``person_id``; every socket, whose ``auth`` message
+names a session), and each must have a case below that shows a second presenter (and, for
+reads, a listener nobody granted) gets 403/404 or only its own empty namespace, never the
+first tenant's data.
 A new route that takes such an id fails ``test_every_tenant_route_has_a_case`` until it has
 a case here, so it cannot forget the check.
 """
@@ -29,12 +30,14 @@ from services.gateway import memory
 from services.gateway.app import create_app
 from services.gateway.live.engine.store import Cue, SessionStore
 from services.gateway.settings import GatewaySettings
+from services.gateway.stages import speaker
 from shared.admin import keystore
+from shared.messages import Voiceprint
 from tests.apps import running_app
 from tests.gateway.live_helpers import listening
 
 pytestmark = pytest.mark.redis
-TENANT_FIELDS = frozenset({"session_id", "user_id"})
+TENANT_FIELDS = frozenset({"session_id", "user_id", "person_id"})
 CANARY = "zebracanary"  # tenant A's private words; must never reach tenant B
 USER = "sam"
 
@@ -87,6 +90,7 @@ class World:
     listener: str  # a listener key nobody granted anything
     live_id: str
     chat_id: str
+    person_id: str
 
     def as_(self, key: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {key}"}
@@ -104,6 +108,8 @@ async def a_still_has_everything(w: World) -> None:
     assert chat.status_code == 200 and CANARY in chat.text
     mem = await w.http.get(f"/memory/summary?user_id={USER}", headers=w.as_(w.a))
     assert mem.json()["total_entries"] == 1
+    people = await w.http.get("/v1/speakers", headers=w.as_(w.a))
+    assert [p["person_id"] for p in people.json()["data"]] == [w.person_id]
 
 
 @pytest.fixture
@@ -133,7 +139,10 @@ async def world(clean_redis: str, aredis: aioredis.Redis) -> AsyncIterator[World
             await memory.append_turn(aredis, chat_id, turn, 8, 600)
             entry = {"user_id": USER, "user_text": f"my {CANARY}", "assistant_text": "ok"}
             assert (await http.post("/memory/add", json=entry, headers=a)).status_code == 201
-            world = World(http, address, aredis, *keys, live_id, chat_id)
+            fields = {"name": CANARY, "description": "", "relationship": ""}
+            print_ = Voiceprint(speaker="S1", embedding=[1.0, 0.0], speech_s=3.0)
+            person = await speaker.enrol(app.state.core, "alice@a.example", fields, print_)
+            world = World(http, address, aredis, *keys, live_id, chat_id, person.person_id)
             await a_still_has_everything(world)
             yield world
             await a_still_has_everything(world)  # nothing B did changed A's things
@@ -263,6 +272,13 @@ async def webrtc_resume(w: World) -> None:
         await pc.close()
 
 
+async def person_delete(w: World) -> None:
+    refused(await w.http.delete(f"/v1/speakers/{w.person_id}", headers=w.as_(w.b)))
+    theirs = await w.http.get("/v1/speakers", headers=w.as_(w.b))
+    assert theirs.status_code == 200 and theirs.json()["data"] == []
+    assert CANARY not in theirs.text
+
+
 CASES: dict[str, Callable[[World], Awaitable[None]]] = {
     "GET /v1/sessions/{session_id}": live_get,
     "DELETE /v1/sessions/{session_id}": live_delete,
@@ -284,6 +300,7 @@ CASES: dict[str, Callable[[World], Awaitable[None]]] = {
     "POST /memory/summary": memory_summary_post,
     "WS /ws/converse": socket_resume,
     "POST /offer": webrtc_resume,
+    "DELETE /v1/speakers/{person_id}": person_delete,
 }
 
 
