@@ -4,6 +4,7 @@ their other sentences, refuse a stranger, bad enrolments, and other keys; ``diar
 labels each segment of a two-reader conversation with its speaker."""
 
 import itertools
+import json
 import wave
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -15,6 +16,7 @@ from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
 from services.gateway.app import create_app
+from services.gateway.keys import session_events
 from services.gateway.settings import GatewaySettings
 from services.speaker.__main__ import worker_spec as speaker_spec
 from services.speaker.model import SpeakerModel
@@ -216,3 +218,30 @@ async def test_no_speaker_worker_is_a_503(clean_redis: str, keys: tuple[str, str
             "/v1/speakers", files=upload("spk1_snt1"), data={"name": "Alice"}
         )
     assert response.status_code == 503 and response.json()["error"]["code"] == "no_worker"
+
+
+async def test_a_diarized_upload_announces_recognised_people_to_a_sessions_listeners(
+    gateway: tuple[httpx.AsyncClient, httpx.AsyncClient], aredis: aioredis.Redis
+) -> None:
+    mine, theirs = gateway
+    ids = {"Alice": await enrol(mine, "spk1", "Alice"), "Bob": await enrol(mine, "spk2", "Bob")}
+    session_id = (await mine.post("/v1/sessions", json={})).json()["id"]
+    order = ["spk1_snt3", "spk2_snt3", "spk1_snt4"]
+    gap = bytes(2 * 16_000 // 2)
+    files = {"file": ("talk.wav", pcm_to_wav(gap.join(pcm(n) for n in order), PCM16))}
+    form = {"diarize": "true", "session_id": session_id}
+    response = await mine.post("/v1/audio/transcriptions", files=files, data=form)
+    assert response.status_code == 200, response.text
+    entries = await aredis.xrange(session_events(session_id))
+    persons = [json.loads(e[b"d"]) for _id, e in entries if e[b"t"] == b"person"]
+    assert [(p["name"], p["person_id"]) for p in persons] == [
+        ("Alice", ids["Alice"]), ("Bob", ids["Bob"]), ("Alice", ids["Alice"])
+    ], persons  # fmt: skip
+    assert {"description", "relationship", "similarity"} <= set(persons[0])
+    # Another key may not speak into the session; a session without diarizing says why.
+    refused = await theirs.post("/v1/audio/transcriptions", files=files, data=form)
+    assert refused.status_code == 403, refused.text
+    undiarized = await mine.post(
+        "/v1/audio/transcriptions", files=files, data={"session_id": session_id}
+    )
+    assert undiarized.status_code == 400 and "diarize" in undiarized.text

@@ -272,6 +272,17 @@ async def webrtc_resume(w: World) -> None:
         await pc.close()
 
 
+async def upload_into_session(w: World) -> None:
+    form = {"diarize": "true", "session_id": w.live_id}
+    files = {"file": ("a.wav", b"RIFF not audio either")}
+    for key in (w.b, w.listener):  # refused before the audio is even read
+        refused(
+            await w.http.post(
+                "/v1/audio/transcriptions", data=form, files=files, headers=w.as_(key)
+            )
+        )
+
+
 async def person_delete(w: World) -> None:
     refused(await w.http.delete(f"/v1/speakers/{w.person_id}", headers=w.as_(w.b)))
     theirs = await w.http.get("/v1/speakers", headers=w.as_(w.b))
@@ -301,6 +312,7 @@ CASES: dict[str, Callable[[World], Awaitable[None]]] = {
     "WS /ws/converse": socket_resume,
     "POST /offer": webrtc_resume,
     "DELETE /v1/speakers/{person_id}": person_delete,
+    "POST /v1/audio/transcriptions": upload_into_session,
 }
 
 

@@ -12,10 +12,14 @@ from services.gateway import formats
 from services.gateway.audio import read_audio
 from services.gateway.auth import Identity, caller
 from services.gateway.core import Core, get_core
+from services.gateway.errors import GatewayError, guarded
+from services.gateway.ids import ID_PATTERN
+from services.gateway.live.engine.access import owned
+from services.gateway.live.engine.store import store_of
 from services.gateway.stages import speaker as speakers
 from services.gateway.stages.speaker import Match
 from services.gateway.stages.stt import SttOptions, english_stt_model, transcribe
-from shared.messages import SpeakerResult
+from shared.messages import SpeakerResult, Transcript
 
 router = APIRouter(prefix="/v1", tags=["openai"])
 
@@ -89,6 +93,33 @@ async def diarize(
 class DiarizeOptions:
     identity: Identity | None = None  # set: diarize, and recognise this identity's people
     num_speakers: int | None = None
+    session_id: str | None = None  # set: the people recognised are announced to its listeners
+
+
+def person_events(diarized: Diarized, transcript: Transcript) -> list[dict[str, Any]]:
+    """Seed 004's ``person`` event for each turn of a recognised person, in speaking order,
+    as a live session announces them."""
+    by_label = {m.speaker: m for m in diarized.matches if m.person is not None}
+    events, last = [], None
+    for segment, label in zip(transcript.segments, diarized.labels, strict=True):
+        if label == last or label is None:
+            continue
+        last = label
+        if (found := by_label.get(label)) is not None and found.person is not None:
+            events.append(
+                {
+                    "type": "person",
+                    "name": found.person.name,
+                    "description": found.person.description,
+                    "relationship": found.person.relationship,
+                    "person_id": found.person.person_id,
+                    "similarity": round(found.similarity, 3),
+                    "speaker": label,
+                    "start": round(segment.start_s, 3),
+                    "source": "upload",
+                }
+            )
+    return events
 
 
 async def _speech_to_text(
@@ -119,6 +150,10 @@ async def _speech_to_text(
         )
         labels = speakers.label_transcript(transcript, result)
         diarized = (Diarized(labels, speakers.label_words(transcript, result), matches), result)
+        if who.session_id is not None:
+            store = store_of(core)
+            for event in person_events(diarized[0], transcript):
+                await guarded(store.publish(who.session_id, event))
     response = render(transcript, response_format, task, list(granularity), diarized)
     response.headers["x-pyparrot-model"] = transcript.model  # which model 'whisper-1' meant
     return response
@@ -143,8 +178,19 @@ async def transcriptions(
     num_speakers: Annotated[
         int | None, Form(ge=1, le=32, description="known number of speakers (diarize)")
     ] = None,
+    session_id: Annotated[
+        str | None,
+        Form(
+            pattern=ID_PATTERN,
+            description="a live session of yours whose listeners hear who was recognised",
+        ),
+    ] = None,
 ) -> Response:
-    who = DiarizeOptions(identity if diarize else None, num_speakers)
+    if session_id is not None:
+        if not diarize:
+            raise GatewayError(400, "session_id needs diarize=true", "invalid_request")
+        await owned(core, identity, session_id)  # only its presenter speaks into a session
+    who = DiarizeOptions(identity if diarize else None, num_speakers, session_id)
     return await _speech_to_text(
         core,
         file,
