@@ -62,6 +62,7 @@ class Turns:
         self.turns = 0
         self.active: asyncio.Task[None] | None = None
         self.reported: set[tuple[str, str]] = set()
+        self.closed = False
         self.runner = asyncio.create_task(self._run())
 
     def submit(self, turn: Turn) -> None:
@@ -95,7 +96,11 @@ class Turns:
 
     async def close(self) -> None:
         """Stop the runner and any running turn."""
+        self.closed = True
         self.runner.cancel()
+        # A cancel that lands inside a Redis call can come back as a connection error, which
+        # the runner survives by design: the flag and a wake-up end its loop all the same.
+        self.queue.put_nowait(asyncio.get_running_loop().create_future())
         if self.active is not None:
             self.active.cancel()
         await asyncio.wait([t for t in (self.runner, self.active) if t is not None])
@@ -105,7 +110,7 @@ class Turns:
             self.turns = await self.store.cancelled_turn(self.session_id)
         except bus.TRANSIENT as exc:  # then numbering starts at 1; workers may skip a turn
             log.warning("session %s: cancelled turns unknown: %s", self.session_id, exc)
-        while True:
+        while not self.closed:
             item = await self.queue.get()
             if isinstance(item, asyncio.Future):
                 if not item.done():
