@@ -98,8 +98,8 @@ class Turns:
         """Stop the runner and any running turn."""
         self.closed = True
         self.runner.cancel()
-        # A cancel that lands inside a Redis call can come back as a connection error, which
-        # the runner survives by design: the flag and a wake-up end its loop all the same.
+        # redis-py can swallow a cancel that lands just as a command starts (the command then
+        # returns as usual): the flag and a wake-up end the runner's loop all the same.
         self.queue.put_nowait(asyncio.get_running_loop().create_future())
         if self.active is not None:
             self.active.cancel()
