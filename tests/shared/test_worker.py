@@ -9,90 +9,30 @@ import pytest
 import redis.asyncio as aioredis
 from prometheus_client import CollectorRegistry
 
-from shared import bus, streams
 from shared.heartbeat import live_workers
 from shared.messages import (
     AudioFormat,
     Envelope,
-    ErrorResult,
     SpeechChunk,
-    TranscribeRequest,
     Transcript,
-    unpack,
 )
 from shared.metrics import worker_metrics
-from shared.settings import WorkerSettings
-from shared.worker import JobFailed, Rejected, WorkerSpec, run_worker
+from shared.worker import run_worker
 from tests.polling import eventually
+from tests.shared.workers import (
+    GROUP,
+    STREAM,
+    count_at_least,
+    echo_length,
+    job,
+    replies,
+    run_until,
+    settings,
+    spec,
+    submit_all,
+)
 
 pytestmark = pytest.mark.redis
-
-STREAM = streams.jobs("stt", "standin")
-REPLIES = streams.replies("test")
-GROUP = streams.group("stt")
-
-
-def settings(url: str, **overrides: object) -> WorkerSettings:
-    base: dict[str, object] = dict(
-        redis_url=url,
-        worker_name="w1",
-        claim_idle_ms=100,
-        block_ms=50,
-        max_deliveries=3,
-        heartbeat_interval_s=0.05,
-        shutdown_grace_s=5,
-    )
-    return WorkerSettings(**{**base, **overrides})  # type: ignore[arg-type]
-
-
-def job(n_samples: int = 160, **kw: object) -> Envelope:
-    return Envelope(
-        payload=TranscribeRequest(audio=b"\x00\x00" * n_samples), reply_to=REPLIES, **kw
-    )
-
-
-def echo_length(envelope: Envelope) -> Iterator[Transcript]:
-    """Stand-in handler: reports how many audio bytes it got."""
-    audio = envelope.payload.audio  # type: ignore[union-attr]
-    yield Transcript(text=str(len(audio)), language="en", duration_s=0.0)
-
-
-def spec(handle=echo_length) -> WorkerSpec:  # type: ignore[no-untyped-def]
-    return WorkerSpec(
-        component="stt", stream=STREAM, handle=handle, model="standin", languages=["en"]
-    )
-
-
-async def replies(redis: aioredis.Redis) -> list[Envelope]:
-    return [unpack(fields[b"e"]) for _id, fields in await redis.xrange(REPLIES)]
-
-
-async def submit_all(redis: aioredis.Redis, jobs: list[Envelope]) -> None:
-    await bus.ensure_group(redis, STREAM, GROUP)
-    for j in jobs:
-        await bus.submit(redis, STREAM, j)
-
-
-async def run_until(
-    redis: aioredis.Redis,
-    cfg: WorkerSettings,
-    worker_spec: WorkerSpec,
-    done: "asyncio.Future[object] | None" = None,
-    predicate=None,
-    registry: CollectorRegistry | None = None,
-    timeout_s: float = 10,
-) -> None:  # type: ignore[no-untyped-def]
-    """Run a non-burst worker until ``predicate(redis)`` holds, then stop it gracefully."""
-    stop = asyncio.Event()
-    metrics = worker_metrics(registry or CollectorRegistry())
-    task = asyncio.create_task(run_worker(redis, worker_spec, cfg, metrics, stop))
-    deadline = time.monotonic() + timeout_s
-    while not await predicate(redis):
-        assert time.monotonic() < deadline, "condition not reached"
-        assert not task.done(), task.exception()
-        await asyncio.sleep(0.02)
-    stop.set()
-    await task
 
 
 async def test_done_publishes_results_and_acks(aredis: aioredis.Redis, clean_redis: str) -> None:
@@ -139,130 +79,6 @@ async def test_reclaims_jobs_of_a_dead_consumer(aredis: aioredis.Redis, clean_re
     assert {r.parent for r in await replies(aredis)} == {j.id for j in jobs}
     assert (await aredis.xpending(STREAM, GROUP))["pending"] == 0
     assert registry.get_sample_value("pyparrot_reclaimed_total", {"component": "stt"}) == 2
-
-
-async def test_poison_job_is_dead_lettered_after_max_deliveries(
-    aredis: aioredis.Redis, clean_redis: str
-) -> None:
-    calls: list[str] = []
-
-    def poison_or_echo(envelope: Envelope) -> Iterator[Transcript]:
-        calls.append(envelope.id)
-        if envelope.session == "poison":
-            raise RuntimeError("always fails")
-        yield from echo_length(envelope)
-
-    bad, good = job(session="poison"), job()
-    await submit_all(aredis, [bad, good])
-
-    async def settled(redis: aioredis.Redis) -> bool:
-        return len(await replies(redis)) == 2
-
-    await run_until(aredis, settings(clean_redis), spec(poison_or_echo), predicate=settled)
-    assert calls.count(bad.id) == 3 and calls.count(good.id) == 1
-    by_parent = {r.parent: r.payload for r in await replies(aredis)}
-    assert isinstance(by_parent[bad.id], ErrorResult)
-    assert by_parent[bad.id].code == "failed"  # type: ignore[union-attr]
-    assert "always fails" in by_parent[bad.id].message  # type: ignore[union-attr]
-    assert isinstance(by_parent[good.id], Transcript)
-    dead = await aredis.xrange(streams.dead(STREAM))
-    assert len(dead) == 1
-    assert dead[0][1][b"code"] == b"failed" and dead[0][1][b"deliveries"] == b"3"
-    assert unpack(dead[0][1][b"e"]).id == bad.id  # the original job is kept for replay
-    assert (await aredis.xpending(STREAM, GROUP))["pending"] == 0
-
-
-async def test_a_permanent_failure_of_ours_is_dead_at_once(
-    aredis: aioredis.Redis, clean_redis: str
-) -> None:
-    calls = 0
-
-    def garbled(envelope: Envelope) -> Iterator[Transcript]:
-        nonlocal calls
-        calls += 1
-        raise JobFailed("bad_backend_reply", "the backend sent garbage")
-        yield  # pragma: no cover
-
-    await submit_all(aredis, [job()])
-    await run_worker(
-        aredis,
-        spec(garbled),
-        settings(clean_redis),
-        worker_metrics(CollectorRegistry()),
-        burst=True,
-    )
-    assert calls == 1
-    [reply] = await replies(aredis)
-    assert reply.payload == ErrorResult(
-        code="bad_backend_reply", message="the backend sent garbage", stage="stt"
-    )
-    assert await aredis.xlen(streams.dead(STREAM)) == 1
-
-
-async def test_bad_input_is_answered_at_once_and_not_dead_lettered(
-    aredis: aioredis.Redis, clean_redis: str
-) -> None:
-    calls = 0
-
-    def reject(envelope: Envelope) -> Iterator[Transcript]:
-        nonlocal calls
-        calls += 1
-        raise Rejected("empty_audio", "no speech in there")
-        yield  # pragma: no cover
-
-    await submit_all(aredis, [job()])
-    registry = CollectorRegistry()
-    await run_worker(
-        aredis, spec(reject), settings(clean_redis), worker_metrics(registry), burst=True
-    )
-    assert calls == 1
-    [reply] = await replies(aredis)
-    assert reply.payload == ErrorResult(
-        code="empty_audio", message="no speech in there", stage="stt"
-    )
-    assert await aredis.xlen(streams.dead(STREAM)) == 0
-    assert await aredis.xlen(STREAM) == 0
-    assert (await aredis.xpending(STREAM, GROUP))["pending"] == 0
-    assert (
-        registry.get_sample_value(
-            "pyparrot_jobs_total", {"component": "stt", "outcome": "rejected"}
-        )
-        == 1
-    )
-
-
-async def test_undecodable_entry_is_dead_lettered(aredis: aioredis.Redis, clean_redis: str) -> None:
-    await bus.ensure_group(aredis, STREAM, GROUP)
-    await aredis.xadd(STREAM, {b"e": b"\xc1 not msgpack"})
-    await aredis.xadd(STREAM, {b"other": b"field"})
-    registry = CollectorRegistry()
-    await run_worker(aredis, spec(), settings(clean_redis), worker_metrics(registry), burst=True)
-    dead = await aredis.xrange(streams.dead(STREAM))
-    assert [d[1][b"code"] for d in dead] == [b"invalid_message", b"invalid_message"]
-    assert await aredis.xlen(STREAM) == 0
-    assert (
-        registry.get_sample_value("pyparrot_jobs_total", {"component": "stt", "outcome": "invalid"})
-        == 2
-    )
-
-
-async def test_expired_job_is_answered_unhandled(aredis: aioredis.Redis, clean_redis: str) -> None:
-    ran: list[str] = []
-
-    def record(envelope: Envelope) -> Iterator[Transcript]:
-        ran.append(envelope.id)
-        yield from echo_length(envelope)
-
-    late = job(deadline_s=time.time() - 1)
-    await submit_all(aredis, [late])
-    await run_worker(
-        aredis, spec(record), settings(clean_redis), worker_metrics(CollectorRegistry()),
-        burst=True,
-    )  # fmt: skip
-    assert ran == []
-    [reply] = await replies(aredis)
-    assert isinstance(reply.payload, ErrorResult) and reply.payload.code == "expired"
-    assert reply.parent == late.id and await aredis.xlen(STREAM) == 0
 
 
 async def test_sigterm_path_finishes_in_flight_job(
@@ -393,7 +209,7 @@ async def test_streamed_chunk_is_published_before_the_handler_goes_on(
     )
     await eventually(lambda: replies(aredis))
     seen_first.set()
-    await eventually(lambda: _count_at_least(aredis, 2))
+    await eventually(lambda: count_at_least(aredis, 2))
     stop.set()
     await task
     got = await replies(aredis)
@@ -401,7 +217,3 @@ async def test_streamed_chunk_is_published_before_the_handler_goes_on(
         (0, 0, False),
         (1, 1, True),
     ]
-
-
-async def _count_at_least(redis: aioredis.Redis, n: int) -> bool:
-    return len(await replies(redis)) >= n

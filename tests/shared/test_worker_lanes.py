@@ -13,7 +13,7 @@ from shared.messages import AudioFormat, Envelope, ErrorResult, SpeechChunk, Tra
 from shared.metrics import worker_metrics
 from shared.worker import WorkerSpec, run_worker
 from tests.polling import eventually
-from tests.shared.test_worker import GROUP, STREAM, echo_length, job, replies, settings
+from tests.shared.workers import GROUP, STREAM, echo_length, job, replies, settings
 
 pytestmark = pytest.mark.redis
 
