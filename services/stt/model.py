@@ -117,7 +117,7 @@ class WindowedWhisper(WhisperModel):
         window = self._window
         later, window.started = window.started, True
         shorten = 0 < window.frames < features.shape[-1]
-        if shorten or (later and window.skip_under):  # a file's window: nothing to measure
+        if shorten or (later and window.skip_under):  # a live window: measure its content
             content = _content_frames(features)
             if later and content < window.skip_under:
                 raise LaterWindowSkipped
