@@ -106,19 +106,8 @@ def person_events(diarized: Diarized, transcript: Transcript) -> list[dict[str, 
             continue
         last = label
         if (found := by_label.get(label)) is not None and found.person is not None:
-            events.append(
-                {
-                    "type": "person",
-                    "name": found.person.name,
-                    "description": found.person.description,
-                    "relationship": found.person.relationship,
-                    "person_id": found.person.person_id,
-                    "similarity": round(found.similarity, 3),
-                    "speaker": label,
-                    "start": round(segment.start_s, 3),
-                    "source": "upload",
-                }
-            )
+            where = {"start": round(segment.start_s, 3), "source": "upload"}
+            events.append(speakers.person_event(found.person, found.similarity, label, **where))
     return events
 
 

@@ -12,6 +12,7 @@ import json
 import time
 import uuid
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 
@@ -97,6 +98,21 @@ async def people(core: Core, owner: str) -> list[Person]:
 async def forget(core: Core, owner: str, person_id: str) -> bool:
     """Delete one of ``owner``'s people; False if ``owner`` has nobody by that id."""
     return bool(await guarded(core.redis.hdel(keys.voiceprints(owner), person_id)))
+
+
+def person_event(person: Person, similarity: float, speaker: str, **where: Any) -> dict[str, Any]:
+    """Seed 004's ``person`` event: who started speaking, how sure, and ``where`` (the
+    utterance of a live session, the start of an upload's segment)."""
+    return {
+        "type": "person",
+        "name": person.name,
+        "description": person.description,
+        "relationship": person.relationship,
+        "person_id": person.person_id,
+        "similarity": round(similarity, 3),
+        "speaker": speaker,
+        **where,
+    }
 
 
 def match(prints: list[Voiceprint], enrolled: list[Person], threshold: float) -> list[Match]:

@@ -123,16 +123,9 @@ class Voices:
         self.last_label = heard.label
         if heard.person is None or not starts_turn:
             return None
-        return {
-            "type": "person",
-            "name": heard.person.name,
-            "description": heard.person.description,
-            "relationship": heard.person.relationship,
-            "person_id": heard.person.person_id,
-            "similarity": round(heard.similarity, 3),
-            "speaker": heard.label,
-            "utterance": utterance,
-        }
+        return speakers.person_event(
+            heard.person, heard.similarity, heard.label, utterance=utterance
+        )
 
 
 def fields(heard: Heard | None) -> dict[str, Any]:
