@@ -1,10 +1,20 @@
-"""Connecting to Redis and the few stream operations both workers and the gateway use."""
+"""Connecting to Redis and the few stream operations both workers and the gateway use.
+
+``REDIS_URL`` names either one Redis (``redis://host:port/db``) or a Redis Cluster by one or
+more seed nodes (``redis+cluster://host:port[,host:port...]``; ``rediss+cluster`` for TLS).
+Every process gets its client from here, so each runs unchanged on either.
+"""
 
 import asyncio
 import logging
 import time
+from typing import Any
+from urllib.parse import unquote, urlsplit
 
+import redis
 import redis.asyncio as aioredis
+from redis.asyncio.cluster import ClusterNode
+from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import EqualJitterBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -43,12 +53,51 @@ MAX_CONNECTIONS = 256  # per process; beyond it a command waits for a free conne
 POOL_WAIT_S = 10.0  # ...this long at most, then fails as a (transient) connection error
 
 
+CLUSTER_SCHEMES = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
+
+
+def is_cluster_url(url: str) -> bool:
+    """Whether ``url`` names a Redis Cluster (``redis+cluster://``) rather than one Redis."""
+    return urlsplit(url).scheme in CLUSTER_SCHEMES
+
+
+def is_cluster(client: object) -> bool:
+    """Whether ``client`` talks to a Redis Cluster (sync or asyncio)."""
+    return isinstance(client, AsyncRedisCluster | redis.RedisCluster)
+
+
+def cluster_seeds(url: str) -> tuple[list[tuple[str, int]], dict[str, Any]]:
+    """The seed nodes of a cluster URL and the connection options it carries (credentials,
+    TLS). A database other than 0 is refused: a cluster has only one."""
+    parts = urlsplit(url)
+    if parts.scheme not in CLUSTER_SCHEMES:
+        raise ValueError(f"not a cluster URL (redis+cluster://host:port,...): {url!r}")
+    if parts.path.strip("/") not in ("", "0"):
+        raise ValueError(f"a Redis Cluster has only database 0, not {parts.path!r}")
+    credentials, _, hosts = parts.netloc.rpartition("@")
+    user, _, password = credentials.partition(":")
+    seeds = []
+    for hostport in hosts.split(","):
+        host, _, port = hostport.strip().rpartition(":")
+        if not host or not port.isdigit():
+            raise ValueError(f"cluster seed {hostport!r} is not host:port in {url!r}")
+        seeds.append((host.strip("[]"), int(port)))
+    options: dict[str, Any] = {"ssl": parts.scheme.startswith("rediss")}
+    if user:
+        options["username"] = unquote(user)
+    if password:
+        options["password"] = unquote(password)
+    return seeds, options
+
+
 def client(url: str, backoff_max_s: float = 5.0) -> aioredis.Redis:
     """A client that retries a command a few times across a dropped connection.
 
     The pool blocks rather than fails when every connection is busy: redis-py's default pool
     raises "Too many connections" at 100 concurrent commands, which a busy gateway reaches
     (each waiting request holds one for its submit)."""
+    if is_cluster_url(url):
+        return _cluster_client(url, backoff_max_s)  # type: ignore[return-value]
     pool = aioredis.BlockingConnectionPool.from_url(
         url,
         max_connections=MAX_CONNECTIONS,
@@ -60,6 +109,30 @@ def client(url: str, backoff_max_s: float = 5.0) -> aioredis.Redis:
         socket_connect_timeout=5,
     )
     return aioredis.Redis.from_pool(pool)
+
+
+def _cluster_client(url: str, backoff_max_s: float) -> AsyncRedisCluster:
+    """redis-py's cluster client: it follows MOVED/ASK, and after a connection error it
+    reloads the slot map, so a failed-over shard is found again without a restart."""
+    seeds, options = cluster_seeds(url)
+    return AsyncRedisCluster(
+        startup_nodes=[ClusterNode(host, port) for host, port in seeds],
+        max_connections=MAX_CONNECTIONS,  # per node
+        retry=Retry(EqualJitterBackoff(cap=backoff_max_s, base=0.05), retries=6),
+        decode_responses=False,
+        health_check_interval=15,
+        socket_connect_timeout=5,
+        **options,
+    )
+
+
+def sync_client(url: str, **options: Any) -> redis.Redis:
+    """A blocking client for the command line and tests, for one Redis or a cluster."""
+    if not is_cluster_url(url):
+        return redis.Redis.from_url(url, **options)
+    seeds, from_url = cluster_seeds(url)
+    nodes = [redis.cluster.ClusterNode(host, port) for host, port in seeds]
+    return redis.RedisCluster(startup_nodes=nodes, **from_url, **options)  # type: ignore[return-value]
 
 
 async def connect(settings: ServiceSettings) -> aioredis.Redis:

@@ -3,6 +3,11 @@
 A job stream holds only unfinished work: workers XACK and XDEL an entry in the same
 transaction that publishes its result, so XLEN is the stage's backlog and nothing that
 is still unprocessed is ever trimmed away.
+
+Names carry Redis Cluster hash tags (the part in braces) wherever one command or
+transaction touches several keys: a job stream, its background lane and its dead letters
+share one tag, as do a session's keys and the API keys. On a single Redis the braces are
+just characters.
 """
 
 PREFIX = "pp"
@@ -15,8 +20,8 @@ DEAD_MAXLEN = 10_000
 
 
 def jobs(component: str, variant: str) -> str:
-    """The job stream of one stage variant, e.g. ``pp:jobs:stt:tiny.en``."""
-    return f"{PREFIX}:jobs:{component}:{variant}"
+    """The job stream of one stage variant, e.g. ``pp:jobs:{stt:tiny.en}``."""
+    return f"{PREFIX}:jobs:{{{component}:{variant}}}"
 
 
 def background(stream: str) -> str:
@@ -52,7 +57,13 @@ def session_cancel(session_id: str) -> str:
     This is the whole cancellation contract between the gateway and the workers: a job
     names its session and turn in the envelope (``session``, ``seq``), the key says which
     turns are void."""
-    return f"{PREFIX}:session:{session_id}:cancel"
+    return f"{session(session_id)}:cancel"
+
+
+def session(session_id: str) -> str:
+    """The hash describing a live session; its other keys (``:cancel`` here, the rest in the
+    gateway's ``keys``) extend this name, so all of them share its hash tag."""
+    return f"{PREFIX}:session:{{{session_id}}}"
 
 
 def external_backends(component: str) -> str:
@@ -72,12 +83,18 @@ def role_group(role: str) -> str:
 
 def api_key(key_hash: str) -> str:
     """The hash describing one API key (identity, role, created, label), by its SHA-256."""
-    return f"{PREFIX}:apikey:{key_hash}"
+    return f"{api_keys()}:{key_hash}"
 
 
 def api_keys() -> str:
     """The set of every stored API key's SHA-256; non-empty means keys are required."""
-    return f"{PREFIX}:apikeys"
+    return f"{PREFIX}:{{apikeys}}"
+
+
+def legacy_api_keys() -> tuple[str, str]:
+    """The set and the per-key hash prefix of API keys stored before the names had hash
+    tags (``pp:apikeys``, ``pp:apikey:<sha>``), moved on first start (``admin.keystore``)."""
+    return f"{PREFIX}:apikeys", f"{PREFIX}:apikey:"
 
 
 HEARTBEAT_PATTERN = f"{PREFIX}:worker:*"

@@ -2,41 +2,37 @@
 and memory, and rate buckets.
 
 Stream names and the keys workers or the command line also use stay in ``shared.streams``;
-these share its prefix so one Redis holds both.
+these share its prefix so one Redis holds both. A live session's keys all extend
+``shared.streams.session`` (re-exported here), so they share its cluster hash tag.
 """
 
-from shared.streams import PREFIX
+from shared.streams import PREFIX, session
 
 
 def session_transcript(session_id: str) -> str:
     """The list of a live session's final utterance texts, oldest first."""
-    return f"{PREFIX}:session:{session_id}:transcript"
-
-
-def session(session_id: str) -> str:
-    """The hash describing a live session (owner, pipeline, languages, clock)."""
-    return f"{PREFIX}:session:{session_id}"
+    return f"{session(session_id)}:transcript"
 
 
 def session_cues(session_id: str) -> str:
     """The list of a live session's timed final utterances (JSON), for SRT/VTT."""
-    return f"{PREFIX}:session:{session_id}:cues"
+    return f"{session(session_id)}:cues"
 
 
 def session_events(session_id: str) -> str:
     """The capped stream of a live session's events, read by its SSE listeners."""
-    return f"{PREFIX}:session:{session_id}:events"
+    return f"{session(session_id)}:events"
 
 
 def session_listeners(session_id: str) -> str:
     """The set of identities a live session's owner lets read it (``*``: any listener key)."""
-    return f"{PREFIX}:session:{session_id}:listeners"
+    return f"{session(session_id)}:listeners"
 
 
 def session_voices(session_id: str) -> str:
     """The hash of a live session's voices (label -> JSON running voiceprint and person), so
     a reconnected presenter's speakers keep their S1, S2, ... labels."""
-    return f"{PREFIX}:session:{session_id}:voices"
+    return f"{session(session_id)}:voices"
 
 
 def conversation(session_id: str) -> str:

@@ -117,8 +117,31 @@ async def lookup(redis: aioredis.Redis, token: str) -> KeyRecord | None:
 
 
 async def count(redis: aioredis.Redis) -> int:
-    """How many keys are stored."""
+    """How many keys are stored (keys under the old names are moved first: counting them
+    as none would switch authentication off)."""
+    if await redis.exists(streams.legacy_api_keys()[0]):
+        await migrate_legacy(redis)
     return int(await redis.scard(streams.api_keys()))
+
+
+async def migrate_legacy(redis: aioredis.Redis) -> int:
+    """Move keys stored under the names used before they had a hash tag; how many moved.
+    Each key is written under its new name before its old one is removed, so at no moment
+    does the store look empty."""
+    legacy_set, legacy_prefix = streams.legacy_api_keys()
+    moved = 0
+    for raw in await redis.smembers(legacy_set):
+        key_hash = raw.decode()
+        fields = await redis.hgetall(legacy_prefix + key_hash)
+        if fields:
+            async with redis.pipeline(transaction=True) as pipe:  # one hash tag: one slot
+                pipe.hset(streams.api_key(key_hash), mapping=fields)  # type: ignore[arg-type]
+                pipe.sadd(streams.api_keys(), key_hash)
+                await pipe.execute()
+            moved += 1
+        await redis.delete(legacy_prefix + key_hash)
+        await redis.srem(legacy_set, key_hash)
+    return moved
 
 
 async def list_all(redis: aioredis.Redis) -> list[KeyRecord]:

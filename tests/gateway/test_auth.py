@@ -254,6 +254,25 @@ async def test_loopback_without_keys_is_open_until_a_key_exists(
         assert (await http.get("/v1/workers", headers={"X-API-Key": token})).status_code == 200
 
 
+async def test_keys_stored_under_the_old_names_still_guard_the_gateway(
+    clean_redis: str, aredis: aioredis.Redis
+) -> None:
+    """A store written before the names had hash tags (``pp:apikeys``, ``pp:apikey:<sha>``)
+    is moved on first count: the loopback gateway must not see it as empty and open up."""
+    token = keystore.new_token()
+    key_hash = keystore.hash_token(token)
+    legacy_set, legacy_prefix = streams.legacy_api_keys()
+    await aredis.hset(legacy_prefix + key_hash, mapping={"identity": "old@example.com",
+                      "role": "admin", "created": 1.0, "label": "old"})  # fmt: skip
+    await aredis.sadd(legacy_set, key_hash)
+    await keystore.grant(aredis, "old@example.com", "admin")
+    async with running_app(settings_for(clean_redis)) as app, await _client(app) as http:
+        assert (await http.get("/v1/workers")).status_code == 401
+        assert (await http.get("/v1/workers", headers={"X-API-Key": token})).status_code == 200
+    assert not await aredis.exists(legacy_set, legacy_prefix + key_hash)
+    assert [r.identity for r in await keystore.list_all(aredis)] == ["old@example.com"]
+
+
 @pytest.mark.parametrize(
     "extra",
     [{"host": "0.0.0.0"}, {"require_api_keys": True}, {"admin_api_key": SecretStr("boot-key")}],

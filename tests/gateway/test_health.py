@@ -17,7 +17,7 @@ from services.gateway.app import create_app
 from services.gateway.errors import GatewayError
 from services.gateway.settings import GatewaySettings
 from services.gateway.stages.workers import live_workers
-from shared import heartbeat
+from shared import heartbeat, streams
 from shared.heartbeat import WorkerInfo
 from tests.apps import running_app
 from tests.audio import DATA
@@ -64,11 +64,11 @@ async def test_metrics_count_requests_and_round_trips(client: httpx.AsyncClient)
 async def test_gauges_follow_heartbeats_and_streams(
     app: FastAPI, client: httpx.AsyncClient, aredis: aioredis.Redis
 ) -> None:
-    await eventually(lambda: aredis.exists("pp:jobs:stt:tiny.en"))
+    await eventually(lambda: aredis.exists(streams.jobs("stt", "tiny.en")))
     await monitor.refresh(app.state.core)
     text = (await client.get("/metrics")).text
     assert 'pyparrot_workers{component="stt"} 1.0' in text
-    assert 'pyparrot_stream_backlog{stream="pp:jobs:stt:tiny.en"} 0.0' in text
+    assert 'pyparrot_stream_backlog{stream="pp:jobs:{stt:tiny.en}"} 0.0' in text
 
 
 async def test_every_stage_reads_zero_once_its_last_worker_is_gone(
