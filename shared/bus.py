@@ -176,6 +176,14 @@ def publish_reply(pipe: aioredis.client.Pipeline, envelope: Envelope, stream: st
     pipe.expire(stream, streams.REPLY_TTL_S)
 
 
+async def mget(redis: aioredis.Redis, keys: list[Any]) -> list[bytes | None]:
+    """GET of many keys in one round trip per node: one MGET on a single Redis, one per
+    slot on a cluster (where a multi-key command must stay within a slot)."""
+    if is_cluster(redis):
+        return await redis.mget_nonatomic(keys)  # type: ignore[attr-defined,no-any-return]
+    return await redis.mget(keys)  # type: ignore[no-any-return]
+
+
 def now_s() -> float:
     """Wall-clock seconds, for heartbeats and deadlines."""
     return time.time()

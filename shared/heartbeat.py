@@ -12,7 +12,7 @@ import time
 import redis.asyncio as aioredis
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from shared import streams
+from shared import bus, streams
 
 
 class WorkerInfo(BaseModel):
@@ -53,7 +53,7 @@ async def live_workers(redis: aioredis.Redis) -> list[WorkerInfo]:
     if not keys:
         return []
     workers = []
-    for raw in await redis.mget(keys):
+    for raw in await bus.mget(redis, keys):
         if raw is None:  # expired between SCAN and MGET
             continue
         try:

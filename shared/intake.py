@@ -4,8 +4,16 @@ over from consumers that hold them too long (XAUTOCLAIM).
 A loop serves one stream, or the stream and its background lane (``streams.background``):
 the main stream is read first without waiting, then every lane with a block, so a backlog of
 best-effort work never delays the work a client is waiting on.
+
+A stage variant spread over several streams (``streams.parts``) gives the loop one such set
+of lanes per part. Each part may live on another cluster shard, where one XREADGROUP cannot
+reach two of them, so each part has its own blocking read in flight; a read that is still
+waiting when another returns is kept for the next call rather than cancelled (a cancelled
+read can have taken entries nobody would see). Such a call can return more entries than
+asked for: the loop keeps them until it has room.
 """
 
+import asyncio
 import time
 from dataclasses import dataclass
 
@@ -32,13 +40,20 @@ class Intake:
     """One consumer's view of its lanes (most urgent first) in one group."""
 
     def __init__(
-        self, redis: aioredis.Redis, group: str, consumer: str, lanes: list[str], idle_ms: int
+        self,
+        redis: aioredis.Redis,
+        group: str,
+        consumer: str,
+        parts: list[list[str]],
+        idle_ms: int,
     ) -> None:
         self.redis = redis
         self.group = group
         self.consumer = consumer
-        self.lanes = lanes
+        self.parts = parts  # each part's lanes, most urgent first, under one hash tag
+        self.lanes = [lane for lanes in parts for lane in lanes]
         self.idle_ms = idle_ms
+        self._reads: dict[int, asyncio.Task[list[Entry]]] = {}
         self.reset()
 
     def reset(self) -> None:
@@ -51,14 +66,36 @@ class Intake:
             await bus.ensure_group(self.redis, stream, self.group)
 
     async def read(self, count: int, block_ms: int) -> list[Entry]:
-        """New entries, up to ``count`` per lane; the main stream's first."""
-        if len(self.lanes) > 1:
+        """New entries: up to ``count`` per lane of one part, the main stream's first; with
+        several parts, what every part that answered first brought."""
+        if len(self.parts) == 1:
+            return await self._read_part(self.parts[0], count, block_ms)
+        for i, lanes in enumerate(self.parts):
+            if i not in self._reads:
+                self._reads[i] = asyncio.create_task(self._read_part(lanes, count, block_ms))
+        await asyncio.wait(self._reads.values(), return_when=asyncio.FIRST_COMPLETED)
+        entries: list[Entry] = []
+        for i, task in list(self._reads.items()):
+            if task.done():
+                del self._reads[i]
+                entries += task.result()
+        return entries
+
+    async def close(self) -> None:
+        """Stop the reads still waiting (what they took stays pending for a reclaim)."""
+        for task in self._reads.values():
+            task.cancel()
+        await asyncio.gather(*self._reads.values(), return_exceptions=True)
+        self._reads.clear()
+
+    async def _read_part(self, lanes: list[str], count: int, block_ms: int) -> list[Entry]:
+        if len(lanes) > 1:
             # The main stream first, without waiting; then block on every lane. Should both
             # answer at once (a race of a few microseconds), the extra job simply runs too.
-            urgent = await self._xreadgroup(self.lanes[:1], count, None)
+            urgent = await self._xreadgroup(lanes[:1], count, None)
             if urgent:
                 return urgent
-        return await self._xreadgroup(self.lanes, count, block_ms)
+        return await self._xreadgroup(lanes, count, block_ms)
 
     async def _xreadgroup(self, lanes: list[str], count: int, block_ms: int | None) -> list[Entry]:
         reply = await self.redis.xreadgroup(

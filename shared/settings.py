@@ -36,6 +36,12 @@ class ServiceSettings(BaseSettings):
     redis_backoff_max_s: float = Field(
         5.0, gt=0, le=60, description="longest pause between reconnection attempts"
     )
+    stream_parts: dict[str, int] = Field(
+        {},
+        validation_alias=_unprefixed("STREAM_PARTS"),
+        description='stage variants spread over several streams, e.g. {"stt:tiny.en": 3}; '
+        "the gateway and that stage's workers must be given the same value",
+    )
     metrics_port: int = Field(0, ge=0, le=65_535, description="Prometheus port; 0 disables it")
 
 

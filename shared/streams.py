@@ -10,6 +10,12 @@ share one tag, as do a session's keys and the API keys. On a single Redis the br
 just characters.
 """
 
+import random
+from functools import cache
+from itertools import count as numbers
+
+from redis.crc import REDIS_CLUSTER_HASH_SLOTS, key_slot
+
 PREFIX = "pp"
 
 # Reply streams are read with plain XREAD by one gateway; they are capped (approximately)
@@ -22,6 +28,55 @@ DEAD_MAXLEN = 10_000
 def jobs(component: str, variant: str) -> str:
     """The job stream of one stage variant, e.g. ``pp:jobs:{stt:tiny.en}``."""
     return f"{PREFIX}:jobs:{{{component}:{variant}}}"
+
+
+def tag(stream: str) -> str:
+    """A key's cluster hash tag (``mt:en-pt`` of ``pp:jobs:{mt:en-pt}``), "" if none."""
+    start = stream.find("{")
+    end = stream.find("}", start + 1)
+    return stream[start + 1 : end] if start >= 0 and end > start + 1 else ""
+
+
+def variant(stream: str) -> str:
+    """The variant a job stream serves: ``en-pt`` of ``pp:jobs:{mt:en-pt}``."""
+    return tag(stream).partition(":")[2]
+
+
+@cache
+def parts(stream: str, count: int) -> tuple[str, ...]:
+    """The ``count`` streams a busy stage variant's jobs are spread over (``count`` < 2: the
+    stream itself), so one model's traffic is not capped by the shard holding one stream.
+
+    Part ``i`` is ``pp:jobs:{stt:tiny.en:n}`` with ``n`` the first number whose hash slot
+    falls in the ``i``-th of ``count`` equal ranges of the slot space: on a cluster whose
+    primaries hold equal contiguous slot ranges (how ``pyparrot up`` and redis-cli create
+    one) ``count`` parts over as many primaries land one per primary."""
+    base = tag(stream)
+    if count < 2 or not base:
+        return (stream,)
+    head, tail = stream.split("{" + base + "}", 1)
+    names = []
+    for i in range(count):
+        low, high = _slot_range(i, count)
+        n = next(n for n in numbers() if low <= key_slot(f"{base}:{n}".encode()) < high)
+        names.append(f"{head}{{{base}:{n}}}{tail}")
+    return tuple(names)
+
+
+def _slot_range(i: int, count: int) -> tuple[int, int]:
+    """The ``i``-th of ``count`` equal ranges of the cluster's hash slots: [low, high)."""
+    return i * REDIS_CLUSTER_HASH_SLOTS // count, (i + 1) * REDIS_CLUSTER_HASH_SLOTS // count
+
+
+def pick_part(stream: str, split: dict[str, int]) -> str:
+    """Where one job of ``stream`` goes: itself, or one of its parts at random when its
+    variant (``component:variant`` in ``split``) is spread over several. A background lane
+    goes to the background lane of a part."""
+    lane = ""
+    if stream.endswith(":background"):
+        stream, lane = stream.removesuffix(":background"), ":background"
+    chosen = random.choice(parts(stream, split.get(tag(stream), 1)))
+    return chosen + lane
 
 
 def background(stream: str) -> str:

@@ -2,8 +2,9 @@
 
 Each turn: reclaim entries idle too long (a crashed peer's work, XAUTOCLAIM), read new
 ones (XREADGROUP), run the handler in a thread under a timeout, then publish the results
-and XACK + XDEL in one transaction (jobs finishing while the previous transaction is in
-flight share the next one: ``shared.coalesce``). Each job ends one way only, decided here:
+and XACK + XDEL in one transaction (on a cluster: the results first, then the transaction on
+the job's shard; ``Worker._settle``). Jobs finishing while the previous settlement is in
+flight share the next one (``shared.coalesce``). Each job ends one way only, decided here:
 
 - done: results published, entry acknowledged and deleted;
 - retry: a ``Retryable`` error or an unexpected one leaves it pending for a later reclaim;
@@ -95,11 +96,16 @@ class WorkerSpec:
     @property
     def lanes(self) -> list[str]:
         """The streams served, most urgent first."""
-        return (
-            [self.stream, streams.background(self.stream)]
-            if self.background_lane
-            else [self.stream]
-        )
+        return self.lanes_of(self.stream)
+
+    def lanes_of(self, stream: str) -> list[str]:
+        """One stream's lanes, most urgent first."""
+        return [stream, streams.background(stream)] if self.background_lane else [stream]
+
+    def parts(self, split: dict[str, int]) -> list[list[str]]:
+        """The lanes of each part the stream is spread over (``streams.parts``)."""
+        count = split.get(streams.tag(self.stream), 1)
+        return [self.lanes_of(part) for part in streams.parts(self.stream, count)]
 
 
 class Worker:
@@ -121,8 +127,9 @@ class Worker:
         self.active_ids: set[tuple[str, bytes]] = set()  # (lane, entry id) being handled
         self._ending = False
         self._finishes: Coalescer[Finish, None] = Coalescer(self._commit)
-        self.intake = Intake(redis, self.group, settings.worker_name, spec.lanes,
-                             settings.claim_idle_ms)  # fmt: skip
+        self.intake = Intake(redis, self.group, settings.worker_name,
+                             spec.parts(settings.stream_parts), settings.claim_idle_ms)  # fmt: skip
+        self.waiting: list[Entry] = []  # taken beyond free capacity (several parts answered)
         for outcome in ("done", "rejected", "retry", "dead", "invalid", "expired", "cancelled"):
             metrics.jobs.labels(spec.component, outcome)  # export zeros, not "no data"
         metrics.reclaimed.labels(spec.component)
@@ -157,6 +164,7 @@ class Worker:
                 if burst and not got and not self.in_flight:
                     break
         finally:
+            await self.intake.close()
             await self._drain()
             self._stopping.cancel()
             # A flag as well as the cancel: redis-py can turn a cancel that lands inside a
@@ -175,6 +183,10 @@ class Worker:
         if free <= 0:  # full: wait for a free slot, or for the stop signal
             await asyncio.wait([*self.in_flight, self._stopping], return_when=FIRST_COMPLETED)
             return True
+        if self.waiting:
+            taken, self.waiting = self.waiting[:free], self.waiting[free:]
+            self._start(taken)
+            return True
         try:
             entries = await self._reclaim(free) or await self.intake.read(
                 free, 10 if self.in_flight else self.settings.block_ms
@@ -188,16 +200,19 @@ class Worker:
             await self.intake.ensure_groups()
             self.intake.reset()
             return False
+        fresh = [e for e in entries if (e.stream, e.id) not in self.active_ids]  # else just slow
+        self.active_ids.update((e.stream, e.id) for e in fresh)  # from now on kept from peers
+        self._start(fresh[:free])
+        self.waiting += fresh[free:]
+        return bool(entries)
+
+    def _start(self, entries: list[Entry]) -> None:
         for entry in entries:
             key = (entry.stream, entry.id)
-            if key in self.active_ids:
-                continue  # ours already, just slow
-            self.active_ids.add(key)
             task = asyncio.create_task(self._process(entry))
             self.in_flight.add(task)
             task.add_done_callback(self.in_flight.discard)
             task.add_done_callback(lambda _t, k=key: self.active_ids.discard(k))
-        return bool(entries)
 
     async def _reclaim(self, count: int) -> list[Entry]:
         """Take over entries another consumer has held too long (a crashed peer's work)."""
@@ -263,31 +278,75 @@ class Worker:
         await self._finish(entry, final, "done", envelope)
 
     async def _publish(self, replies: list[Envelope], job: Envelope) -> None:
-        if not job.reply_to or not replies:
+        if job.reply_to:
+            await self._send([(job.reply_to, reply) for reply in replies])
+
+    async def _send(self, replies: list[tuple[str, Envelope]]) -> None:
+        """Publish (reply stream, reply) pairs in one pipeline, outside any transaction."""
+        if not replies:
             return
         async with self.redis.pipeline(transaction=False) as pipe:
-            for reply in replies:
-                bus.publish_reply(pipe, reply, job.reply_to)
+            for stream, reply in replies:
+                bus.publish_reply(pipe, reply, stream)
             await pipe.execute()
 
     async def _finish(
         self, entry: Entry, replies: list[Envelope], outcome: str, job: Envelope | None = None
     ) -> None:
-        """Publish the last results, XACK and XDEL in one MULTI."""
+        """Publish the last results, XACK and XDEL (``_settle``)."""
         await self._finishes.add(Finish(entry, replies, job))
         self.metrics.jobs.labels(self.spec.component, outcome).inc()
 
     async def _commit(self, finishes: list[Finish]) -> list[None]:
-        """One MULTI for every job finishing now: each job's replies, XACK and XDEL."""
+        """Settle every job finishing now together: each job's replies, XACK and XDEL."""
+        replies = [
+            (job.reply_to, reply)
+            for _entry, job_replies, job in finishes
+            if job is not None and job.reply_to
+            for reply in job_replies
+        ]
+        await self._settle(replies, [finish.entry for finish in finishes])
+        return [None] * len(finishes)
+
+    async def _settle(
+        self,
+        replies: list[tuple[str, Envelope]],
+        entries: list[Entry],
+        dead: dict[bytes, bytes | str | int] | None = None,
+    ) -> None:
+        """Publish ``replies``, then acknowledge and delete ``entries`` (copied to their
+        dead-letter stream first when ``dead`` gives the copy's fields).
+
+        On one Redis that is one MULTI. On a cluster the reply streams live on other shards
+        than the job's, so the replies go first and each job stream's XACK + XDEL (+ copy)
+        is a MULTI on its own shard: a crash between the two leaves a job that is delivered
+        again with its reply already out, and the gateway drops the second reply
+        (``Bridge``), so a client still gets each result once."""
+        if bus.is_cluster(self.redis):
+            await self._send(replies)
+            by_stream: dict[str, list[Entry]] = {}
+            for entry in entries:
+                by_stream.setdefault(entry.stream, []).append(entry)
+            await asyncio.gather(*(self._ack([], same, dead) for same in by_stream.values()))
+        else:
+            await self._ack(replies, entries, dead)
+
+    async def _ack(
+        self,
+        replies: list[tuple[str, Envelope]],
+        entries: list[Entry],
+        dead: dict[bytes, bytes | str | int] | None,
+    ) -> None:
         async with self.redis.pipeline(transaction=True) as pipe:
-            for entry, replies, job in finishes:
-                if job is not None and job.reply_to:
-                    for reply in replies:
-                        bus.publish_reply(pipe, reply, job.reply_to)
+            for stream, reply in replies:
+                bus.publish_reply(pipe, reply, stream)
+            for entry in entries:
+                if dead is not None:
+                    pipe.xadd(streams.dead(entry.stream), dead,  # type: ignore[arg-type]
+                              maxlen=streams.DEAD_MAXLEN, approximate=True)  # fmt: skip
                 pipe.xack(entry.stream, self.group, entry.id)
                 pipe.xdel(entry.stream, entry.id)
             await pipe.execute()
-        return [None] * len(finishes)
 
     async def _cancelled(self, job: Envelope) -> bool:
         """Whether ``job`` belongs to a session turn that has been cancelled (barge-in).
@@ -323,26 +382,19 @@ class Worker:
     async def _dead(self, entry: Entry, envelope: Envelope | None, code: str, message: str) -> None:
         """Copy the entry to the dead-letter stream, tell the requester, acknowledge it."""
         log.error("dead-lettering %s on %s: %s: %s", entry.id, entry.stream, code, message)
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.xadd(
-                streams.dead(entry.stream),
-                {
-                    b"e": entry.raw or b"",
-                    b"code": code,
-                    b"error": message[:2_000],
-                    b"source_id": entry.id,
-                    b"deliveries": entry.deliveries,
-                    b"consumer": self.info.name,
-                },
-                maxlen=streams.DEAD_MAXLEN,
-                approximate=True,
-            )
-            if envelope is not None and envelope.reply_to:
-                error = ErrorResult(code=code, message=message, stage=self.spec.component)
-                bus.publish_reply(pipe, envelope.reply(error), envelope.reply_to)
-            pipe.xack(entry.stream, self.group, entry.id)
-            pipe.xdel(entry.stream, entry.id)
-            await pipe.execute()
+        copy: dict[bytes, bytes | str | int] = {
+            b"e": entry.raw or b"",
+            b"code": code,
+            b"error": message[:2_000],
+            b"source_id": entry.id,
+            b"deliveries": entry.deliveries,
+            b"consumer": self.info.name,
+        }
+        replies = []
+        if envelope is not None and envelope.reply_to:
+            error = ErrorResult(code=code, message=message, stage=self.spec.component)
+            replies.append((envelope.reply_to, envelope.reply(error)))
+        await self._settle(replies, [entry], copy)
         outcome = "invalid" if envelope is None else "dead"
         self.metrics.jobs.labels(self.spec.component, outcome).inc()
 

@@ -69,7 +69,7 @@ def create_app(settings: GatewaySettings, registry: CollectorRegistry | None = N
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         redis = await bus.connect(settings)
-        bridge = Bridge(redis, settings.instance_id, metrics)
+        bridge = Bridge(redis, settings.instance_id, metrics, split=settings.stream_parts)
         core = Core(
             settings, redis, bridge, Registry(redis, settings.registry_cache_s), metrics, prometheus
         )

@@ -83,8 +83,10 @@ class Bridge:
         gateway_id: str,
         metrics: GatewayMetrics,
         check_s: float = CHECK_S,
+        split: dict[str, int] | None = None,
     ) -> None:
         self.redis = redis
+        self.split = split or {}  # variants spread over several streams (``streams.parts``)
         self.stream = streams.replies(gateway_id)
         self.metrics = metrics
         self.check_s = check_s
@@ -150,6 +152,7 @@ class Bridge:
         payload has ``last`` set, an error, or the only one when ``single``).
         ``timeout_s`` bounds the wait for each result; with ``max_backlog`` set, a stage
         already holding that many unfinished jobs raises ``Backlogged`` instead."""
+        stream = streams.pick_part(stream, self.split)
         queue: asyncio.Queue[Envelope | JobLost] = asyncio.Queue()
         self.waiters[job.id] = queue
         started = time.perf_counter()

@@ -16,12 +16,10 @@ from shared.heartbeat import WorkerInfo
 from shared.messages import TranslateRequest, Translation
 from shared.textsplit import bounded_chunks
 
-_PAIR_STREAM_PREFIX = streams.jobs("mt", "")
-
 
 def pair_of(worker: WorkerInfo) -> str:
     """The pair an MT worker serves, read from the stream it consumes (``en-pt``)."""
-    return worker.stream.removeprefix(_PAIR_STREAM_PREFIX)
+    return streams.variant(worker.stream)
 
 
 async def served_pairs(core: Core) -> list[str]:

@@ -1,0 +1,71 @@
+"""A busy stage variant spread over several streams: the gateway puts each job on one part,
+every worker of the variant reads all of them, and each job is answered once."""
+
+import asyncio
+from collections import Counter
+
+import pytest
+import redis.asyncio as aioredis
+from prometheus_client import CollectorRegistry
+from redis.crc import REDIS_CLUSTER_HASH_SLOTS, key_slot
+
+from services.gateway.bridge import Bridge
+from services.gateway.metrics import gateway_metrics
+from shared import streams
+from shared.messages import TranscribeRequest, Transcript
+from shared.metrics import worker_metrics
+from shared.worker import Worker
+from tests.shared.workers import GROUP, STREAM, settings, spec
+
+SPLIT = {streams.tag(STREAM): 3}
+
+
+def test_parts_spread_over_the_slot_space_and_keep_their_lanes_together() -> None:
+    parts = streams.parts(STREAM, 3)
+    assert len(set(parts)) == 3 and streams.parts(STREAM, 3) == parts  # stable names
+    thirds = [key_slot(p.encode()) * 3 // REDIS_CLUSTER_HASH_SLOTS for p in parts]
+    assert thirds == [0, 1, 2]
+    for part in parts:
+        lanes = (part, streams.background(part), streams.dead(part))
+        assert len({key_slot(lane.encode()) for lane in lanes}) == 1
+    assert streams.parts(STREAM, 1) == (STREAM,)
+
+
+def test_a_job_goes_to_a_part_and_a_background_job_to_a_parts_lane() -> None:
+    parts = streams.parts(STREAM, 3)
+    chosen = Counter(streams.pick_part(STREAM, SPLIT) for _ in range(300))
+    assert set(chosen) == set(parts) and min(chosen.values()) > 50
+    background = streams.pick_part(streams.background(STREAM), SPLIT)
+    assert background in {streams.background(p) for p in parts}
+    assert streams.pick_part(STREAM, {}) == STREAM  # not split
+
+
+@pytest.mark.redis
+async def test_every_job_on_every_part_is_answered_once(
+    aredis: aioredis.Redis, clean_redis: str
+) -> None:
+    worker = Worker(
+        aredis,
+        spec(),
+        settings(clean_redis, concurrency=2, stream_parts=SPLIT),
+        worker_metrics(CollectorRegistry()),
+    )
+    stop = asyncio.Event()
+    serving = asyncio.create_task(worker.run(stop))
+    bridge = Bridge(aredis, "t", gateway_metrics(CollectorRegistry()), split=SPLIT)
+    await bridge.start()
+    try:
+        jobs = [bridge.job(TranscribeRequest(audio=bytes(2 * n)), 10.0) for n in range(1, 91)]
+        replies = await asyncio.gather(
+            *(bridge.request(STREAM, job, "stt", 10.0, 1_000) for job in jobs)
+        )
+    finally:
+        stop.set()
+        await serving
+        await bridge.stop()
+    assert all(isinstance(r.payload, Transcript) for r in replies)
+    assert [r.payload.text for r in replies] == [str(2 * n) for n in range(1, 91)]  # type: ignore[union-attr]
+    for part in streams.parts(STREAM, 3):
+        assert await aredis.xlen(part) == 0
+        assert (await aredis.xpending(part, GROUP))["pending"] == 0
+    assert not await aredis.exists(STREAM)  # nothing went to the unsplit name
