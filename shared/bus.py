@@ -17,8 +17,15 @@ from redis.asyncio.cluster import ClusterNode
 from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import EqualJitterBackoff
+from redis.exceptions import (
+    ClusterError,
+    ReadOnlyError,
+    RedisClusterUnreachableError,
+    ResponseError,
+    SlotNotCoveredError,
+    TryAgainError,
+)
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from shared import streams
@@ -26,7 +33,18 @@ from shared.messages import Envelope, pack
 from shared.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
-TRANSIENT = (RedisConnectionError, RedisTimeoutError, OSError)
+# A Redis that cannot answer now but may soon: unreachable, or (on a cluster) a shard failing
+# over: CLUSTERDOWN, TRYAGAIN, slots not covered, a write reaching a demoted primary.
+TRANSIENT = (
+    RedisConnectionError,
+    RedisTimeoutError,
+    OSError,
+    ClusterError,
+    RedisClusterUnreachableError,
+    SlotNotCoveredError,
+    TryAgainError,
+    ReadOnlyError,
+)
 
 
 class Backoff:

@@ -20,6 +20,7 @@ from services.gateway.auth import Identity
 from services.gateway.live.engine.fanout import Entry, Fanout, Notice
 from services.gateway.live.engine.store import SessionStore
 from services.gateway.settings import GatewaySettings
+from shared import bus
 from shared.admin import keystore
 from tests.apps import running_app
 from tests.gateway.live_helpers import listening
@@ -66,7 +67,10 @@ async def gauge(gw: Gateway, name: str) -> float:
 
 
 async def blocked_readers(gw: Gateway) -> int:
-    return int((await gw.redis.info("clients"))["blocked_clients"])
+    if not bus.is_cluster(gw.redis):
+        return int((await gw.redis.info("clients"))["blocked_clients"])
+    per_node = await gw.redis.info("clients", target_nodes="primaries")  # type: ignore[call-arg]
+    return sum(int(info["blocked_clients"]) for info in per_node.values())
 
 
 @contextlib.asynccontextmanager
