@@ -10,7 +10,6 @@ share one tag, as do a session's keys and the API keys. On a single Redis the br
 just characters.
 """
 
-import random
 from functools import cache
 from itertools import count as numbers
 
@@ -37,11 +36,6 @@ def tag(stream: str) -> str:
     return stream[start + 1 : end] if start >= 0 and end > start + 1 else ""
 
 
-def variant(stream: str) -> str:
-    """The variant a job stream serves: ``en-pt`` of ``pp:jobs:{mt:en-pt}``."""
-    return tag(stream).partition(":")[2]
-
-
 @cache
 def parts(stream: str, count: int) -> tuple[str, ...]:
     """The ``count`` streams a busy stage variant's jobs are spread over (``count`` < 2: the
@@ -66,17 +60,6 @@ def parts(stream: str, count: int) -> tuple[str, ...]:
 def _slot_range(i: int, count: int) -> tuple[int, int]:
     """The ``i``-th of ``count`` equal ranges of the cluster's hash slots: [low, high)."""
     return i * REDIS_CLUSTER_HASH_SLOTS // count, (i + 1) * REDIS_CLUSTER_HASH_SLOTS // count
-
-
-def pick_part(stream: str, split: dict[str, int]) -> str:
-    """Where one job of ``stream`` goes: itself, or one of its parts at random when its
-    variant (``component:variant`` in ``split``) is spread over several. A background lane
-    goes to the background lane of a part."""
-    lane = ""
-    if stream.endswith(":background"):
-        stream, lane = stream.removesuffix(":background"), ":background"
-    chosen = random.choice(parts(stream, split.get(tag(stream), 1)))
-    return chosen + lane
 
 
 def background(stream: str) -> str:
@@ -112,13 +95,7 @@ def session_cancel(session_id: str) -> str:
     This is the whole cancellation contract between the gateway and the workers: a job
     names its session and turn in the envelope (``session``, ``seq``), the key says which
     turns are void."""
-    return f"{session(session_id)}:cancel"
-
-
-def session(session_id: str) -> str:
-    """The hash describing a live session; its other keys (``:cancel`` here, the rest in the
-    gateway's ``keys``) extend this name, so all of them share its hash tag."""
-    return f"{PREFIX}:session:{{{session_id}}}"
+    return f"{PREFIX}:session:{{{session_id}}}:cancel"  # the tag of the gateway's session keys
 
 
 def external_backends(component: str) -> str:

@@ -1,9 +1,23 @@
-"""Text normalisation and word error rate, for tests, benchmarks and partial agreement."""
+"""Text normalisation and word error rate, for tests, benchmarks and partial agreement, and
+what ends a sentence (for the STT worker's sentence-end probability and the gateway's live
+segmentation alike)."""
 
 import re
 import unicodedata
 
 _PUNCT = re.compile(r"[^\w\s']+")
+SENTENCE_MARKS = (".", "?", "!")
+CLOSING = "\"')]}»”’"  # closing quotes and brackets after a sentence's mark
+
+
+def without_closing(text: str) -> str:
+    """``text`` without trailing space and closing quotes or brackets."""
+    return text.rstrip().rstrip(CLOSING)
+
+
+def sentence_body(text: str) -> str:
+    """``text`` without its final marks ("...", "…" included) and what closes them."""
+    return without_closing(text).rstrip("".join(SENTENCE_MARKS) + "…").strip()
 
 
 def normalize(text: str) -> list[str]:

@@ -24,6 +24,7 @@ previous one is in flight go out together in one pipeline (``shared.coalesce``).
 import asyncio
 import contextlib
 import logging
+import random
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator
@@ -47,6 +48,16 @@ SUBMIT_BOUNDED = """
 if redis.call('XLEN', KEYS[1]) >= tonumber(ARGV[2]) then return false end
 return redis.call('XADD', KEYS[1], '*', 'e', ARGV[1])
 """
+
+
+def pick_part(stream: str, split: dict[str, int]) -> str:
+    """Where one job of ``stream`` goes: itself, or one of its parts at random when its
+    variant (``component:variant`` in ``split``) is spread over several
+    (``streams.parts``). A background lane goes to the background lane of a part."""
+    lane = ""
+    if stream.endswith(":background"):
+        stream, lane = stream.removesuffix(":background"), ":background"
+    return random.choice(streams.parts(stream, split.get(streams.tag(stream), 1))) + lane
 
 
 class JobTimeout(Exception):
@@ -152,7 +163,7 @@ class Bridge:
         payload has ``last`` set, an error, or the only one when ``single``).
         ``timeout_s`` bounds the wait for each result; with ``max_backlog`` set, a stage
         already holding that many unfinished jobs raises ``Backlogged`` instead."""
-        stream = streams.pick_part(stream, self.split)
+        stream = pick_part(stream, self.split)
         queue: asyncio.Queue[Envelope | JobLost] = asyncio.Queue()
         self.waiters[job.id] = queue
         started = time.perf_counter()

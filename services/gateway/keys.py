@@ -3,10 +3,15 @@ and memory, and rate buckets.
 
 Stream names and the keys workers or the command line also use stay in ``shared.streams``;
 these share its prefix so one Redis holds both. A live session's keys all extend
-``shared.streams.session`` (re-exported here), so they share its cluster hash tag.
+``session``, so they share its cluster hash tag (as ``streams.session_cancel`` does).
 """
 
-from shared.streams import PREFIX, session
+from shared.streams import PREFIX
+
+
+def session(session_id: str) -> str:
+    """The hash describing a live session (owner, pipeline, languages, clock)."""
+    return f"{PREFIX}:session:{{{session_id}}}"
 
 
 def session_transcript(session_id: str) -> str:

@@ -9,9 +9,8 @@ mostly can (``docs/BENCHMARKS.md``, "Live accuracy").
 import numpy as np
 
 from services.stt.model import SttModel
+from shared.textnorm import SENTENCE_MARKS, sentence_body
 
-MARKS = (".", "?", "!")
-TRAILING = "\"')]}»”’"  # closing quotes and brackets after a mark
 MAX_TOKENS = 220  # Whisper's decoder holds 448 positions; a live utterance needs far fewer
 
 
@@ -23,7 +22,7 @@ def mark_probability(model: SttModel, text: str, language: str) -> float | None:
     """P(". ", "?" or "!" next | the last call's first window, ``text`` without its mark).
     None when there is nothing to ask about (no call, no words, too long a text)."""
     encoded = model.whisper.first_window()
-    body = text.rstrip().rstrip(TRAILING).rstrip("".join(MARKS) + "…").strip()
+    body = sentence_body(text)
     if encoded is None or not body:
         return None
     tokenizer = model.whisper.hf_tokenizer
@@ -34,7 +33,7 @@ def mark_probability(model: SttModel, text: str, language: str) -> float | None:
     words = _ids(model, " " + body)
     if len(words) > MAX_TOKENS or None in prefix:
         return None
-    marks = sorted({ids[0] for m in MARKS if len(ids := _ids(model, m)) == 1})
+    marks = sorted({ids[0] for m in SENTENCE_MARKS if len(ids := _ids(model, m)) == 1})
     # CTranslate2 forces the prompt's tokens after the task ones and reports the log
     # probabilities of every step; it needs twice the forced length to reach the next one.
     result = model.whisper.model.generate(  # type: ignore[attr-defined]

@@ -9,7 +9,7 @@ import redis.asyncio as aioredis
 from prometheus_client import CollectorRegistry
 from redis.crc import REDIS_CLUSTER_HASH_SLOTS, key_slot
 
-from services.gateway.bridge import Bridge
+from services.gateway.bridge import Bridge, pick_part
 from services.gateway.metrics import gateway_metrics
 from shared import streams
 from shared.messages import TranscribeRequest, Transcript
@@ -33,11 +33,11 @@ def test_parts_spread_over_the_slot_space_and_keep_their_lanes_together() -> Non
 
 def test_a_job_goes_to_a_part_and_a_background_job_to_a_parts_lane() -> None:
     parts = streams.parts(STREAM, 3)
-    chosen = Counter(streams.pick_part(STREAM, SPLIT) for _ in range(300))
+    chosen = Counter(pick_part(STREAM, SPLIT) for _ in range(300))
     assert set(chosen) == set(parts) and min(chosen.values()) > 50
-    background = streams.pick_part(streams.background(STREAM), SPLIT)
+    background = pick_part(streams.background(STREAM), SPLIT)
     assert background in {streams.background(p) for p in parts}
-    assert streams.pick_part(STREAM, {}) == STREAM  # not split
+    assert pick_part(STREAM, {}) == STREAM  # not split
 
 
 @pytest.mark.redis

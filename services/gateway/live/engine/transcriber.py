@@ -39,22 +39,21 @@ from services.gateway.stages.stt import SttOptions, transcribe
 from shared.audio import float32_to_pcm16
 from shared.messages import SttMode, Transcript
 from shared.silero import RATE_HZ, WINDOW
+from shared.textnorm import SENTENCE_MARKS, without_closing
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 PROMPT_CHARS = 400  # Whisper reads at most ~224 prompt tokens; the end matters most
 PAUSE_WINDOWS = 3  # ~0.1 s of trailing silence: no new partial, the utterance may be ending
-SENTENCE_END = (".", "?", "!")
-TRAILING = "\"')]}»”’"  # closing quotes and brackets after a sentence's mark
 
 
 def ends_sentence(text: str) -> bool:
     """Whether ``text`` ends as a complete sentence does (Whisper's "..." marks a
     trailing-off phrase; a comma or no mark, one that goes on)."""
-    text = text.rstrip().rstrip(TRAILING)
+    text = without_closing(text)
     if not text:
         return True  # nothing said: nothing to keep open for
-    return text.endswith(SENTENCE_END) and not text.endswith(("..", "…"))
+    return text.endswith(SENTENCE_MARKS) and not text.endswith(("..", "…"))
 
 
 def complete(t: Transcript, sure: float) -> bool:
