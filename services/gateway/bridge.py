@@ -9,11 +9,13 @@ Abandoned jobs: a request that stops waiting before any result (its client left,
 session dropped a speculative final, a timeout) takes its job back off the stream (XDEL), so
 no worker spends a model call on it. One a worker has already read just runs to its end.
 
-Lost jobs: a worker deletes a job's entry in the transaction that publishes its last reply,
-so an entry gone from its stream with no last reply to read means Redis lost it (restarted
-without it, or flushed). Every ``check_s``, and after a read error, the reader checks the
-entries of the jobs still waited for and fails the lost ones at once (``JobLost``) rather
-than leaving them to the request timeout.
+Lost jobs: a worker deletes a job's entry only after publishing its last reply, so an entry
+gone from its stream with no last reply to read means Redis lost it (restarted without it,
+flushed, or a cluster shard failed over before its replica had it) or lost the reply the
+same way. Every ``check_s``, and after a read error, the reader checks the entries of the
+jobs still waited for. A lost job nobody has had a result of yet is submitted again (up to
+``RESUBMITS`` times: it never ran, or its result never arrived); one that had streamed a
+part fails at once (``JobLost``) rather than being left to the request timeout.
 
 Backpressure: a job stream holds only unfinished work (``shared.streams``), so its XLEN is
 the stage's backlog. A job is added only while that backlog is under the bound, checked and
@@ -41,6 +43,7 @@ from shared.messages import DecodeError, Envelope, pack, unpack
 log = logging.getLogger(__name__)
 ANSWERED_MEMORY = 50_000
 CHECK_S = 2.0  # how often the entries of jobs still waited for are checked for loss
+RESUBMITS = 2  # times a lost job is submitted again before the request fails
 
 
 # KEYS[1] job stream, ARGV[1] packed envelope, ARGV[2] bound: nil when the backlog is full.
@@ -77,6 +80,17 @@ class Backlogged(Exception):
         self.max_backlog = max_backlog
 
 
+class Waited(NamedTuple):
+    """A job waited for whose last reply has not been read: where its entry is, since when
+    (monotonic), the job itself (to submit again if lost) and how often it was."""
+
+    stream: str
+    entry_id: bytes
+    submitted: float
+    job: Envelope
+    resubmits: int = 0
+
+
 class Submit(NamedTuple):
     """A bounded submit waiting for its pipeline: the stream, the packed job, the bound."""
 
@@ -102,9 +116,8 @@ class Bridge:
         self.metrics = metrics
         self.check_s = check_s
         self.waiters: dict[str, asyncio.Queue[Envelope | JobLost]] = {}
-        # Jobs waited for whose last reply has not been read: job id -> (stream, entry id,
-        # monotonic time submitted).
-        self.entries: dict[str, tuple[str, bytes, float]] = {}
+        self.entries: dict[str, Waited] = {}  # by job id
+        self.started: set[str] = set()  # jobs waited for that had a result routed
         self._checked_at = time.monotonic()
         self._suspect = False  # a read failed: Redis may have restarted
         self.answered: OrderedDict[str, None] = OrderedDict()
@@ -172,7 +185,7 @@ class Bridge:
         try:
             entry_id = await self._submit(stream, job, component, max_backlog)
             if queue.empty():  # else its reply came first: its entry may be rightly gone
-                self.entries[job.id] = (stream, entry_id, time.monotonic())
+                self.entries[job.id] = Waited(stream, entry_id, time.monotonic(), job)
             while True:
                 try:
                     async with asyncio.timeout(timeout_s):
@@ -193,6 +206,7 @@ class Bridge:
         finally:
             del self.waiters[job.id]
             self.entries.pop(job.id, None)
+            self.started.discard(job.id)
             self._remember(job.id)
             if entry_id is not None and not answered:
                 self._withdraw(stream, entry_id)
@@ -277,6 +291,7 @@ class Bridge:
         queue = self.waiters.get(result.parent or "")
         if queue is not None:
             queue.put_nowait(result)
+            self.started.add(result.parent or "")
             if result.kind == "error" or getattr(result.payload, "last", True):
                 self.entries.pop(result.parent or "", None)  # its entry is gone, rightly
         elif result.parent in self.answered:
@@ -320,25 +335,33 @@ class Bridge:
         them after a read error."""
         now = self._checked_at = time.monotonic()
         watched = [
-            (job_id, (stream, entry_id))
-            for job_id, (stream, entry_id, submitted) in self.entries.items()
-            if self._suspect or now - submitted > self.check_s
+            (job_id, waited)
+            for job_id, waited in self.entries.items()
+            if self._suspect or now - waited.submitted > self.check_s
         ]
         if not watched:
             return
         async with self.redis.pipeline(transaction=False) as pipe:
-            for _job_id, (stream, entry_id) in watched:
-                pipe.xrange(stream, entry_id, entry_id)
+            for _job_id, waited in watched:
+                pipe.xrange(waited.stream, waited.entry_id, waited.entry_id)
             found = await pipe.execute()
-        gone = [job_id for (job_id, _entry), rows in zip(watched, found, strict=True) if not rows]
+        gone = [job_id for (job_id, _waited), rows in zip(watched, found, strict=True) if not rows]
         if not gone:
             return
-        # Replies published with those deletions are already on the reply stream: read them.
+        # Replies published before those deletions are already on the reply stream: read them.
         while reply := await self.redis.xread({self.stream: self.last_id}, count=200):
             self._take(reply)
         lost = [job_id for job_id in gone if job_id in self.entries]
         if lost:
-            log.error("%d job(s) vanished from Redis before an answer; failing them", len(lost))
+            log.error("%d job(s) vanished from Redis before an answer", len(lost))
         for job_id in lost:
-            del self.entries[job_id]
-            self.waiters[job_id].put_nowait(JobLost("the job was lost with Redis; retry it"))
+            waited = self.entries[job_id]
+            if job_id in self.started or waited.resubmits >= RESUBMITS:
+                del self.entries[job_id]
+                self.waiters[job_id].put_nowait(JobLost("the job was lost with Redis; retry it"))
+                continue
+            entry_id = await bus.submit(self.redis, waited.stream, waited.job)
+            self.entries[job_id] = Waited(
+                waited.stream, entry_id, time.monotonic(), waited.job, waited.resubmits + 1
+            )
+            self.metrics.jobs_resubmitted.inc()

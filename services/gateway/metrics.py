@@ -22,6 +22,7 @@ class GatewayMetrics:
     dead_letters: Gauge
     duplicates_dropped: Counter
     jobs_withdrawn: Counter
+    jobs_resubmitted: Counter
     stream_lag: Gauge
     live_sessions: Gauge
     sse_listeners: Gauge
@@ -77,6 +78,11 @@ def gateway_metrics(registry: CollectorRegistry) -> GatewayMetrics:
             f"{PREFIX}_jobs_withdrawn_total",
             "Jobs taken off their stream because nobody waits for them any more (one a "
             "worker already holds still runs)",
+            registry=registry,
+        ),
+        jobs_resubmitted=Counter(
+            f"{PREFIX}_jobs_resubmitted_total",
+            "Jobs submitted again because Redis lost them (or their result) before an answer",
             registry=registry,
         ),
         stream_lag=Gauge(

@@ -1,8 +1,10 @@
-"""Jobs lost with Redis are failed at once (503), not at the request timeout; jobs Redis
-kept, or merely slow, are not. The gateway's Bridge against a private redis-server that
-the tests kill and restart, and the real worker loop."""
+"""Jobs lost with Redis are submitted again, and answered once a worker serves again; a job
+lost again and again fails at once (503), not at the request timeout; jobs Redis kept, or
+merely slow, are not taken for lost. The gateway's Bridge against a private redis-server
+that the tests kill and restart, and the real worker loop."""
 
 import asyncio
+import contextlib
 import os
 import signal
 import time
@@ -16,7 +18,7 @@ from prometheus_client import CollectorRegistry
 
 from pyparrot import procs, redis_server
 from services.gateway.app import create_app
-from services.gateway.bridge import Bridge, JobLost
+from services.gateway.bridge import RESUBMITS, Bridge, JobLost
 from services.gateway.metrics import gateway_metrics
 from services.gateway.settings import GatewaySettings
 from shared import bus, heartbeat, streams
@@ -86,19 +88,52 @@ def worker_settings(url: str) -> WorkerSettings:
     return WorkerSettings(redis_url=url, worker_name="w", block_ms=50, heartbeat_interval_s=0.1)
 
 
-async def test_jobs_lost_with_a_restarted_redis_fail_at_once(
+@contextlib.asynccontextmanager
+async def reversing(url: str) -> AsyncIterator[None]:
+    """A real worker loop serving STREAM with ``reverse``."""
+    redis = bus.client(url)
+    stop = asyncio.Event()
+    spec = WorkerSpec(component="mt", stream=STREAM, handle=reverse)
+    metrics = worker_metrics(CollectorRegistry())
+    worker = asyncio.create_task(run_worker(redis, spec, worker_settings(url), metrics, stop))
+    try:
+        yield
+    finally:
+        stop.set()
+        await worker
+        await redis.aclose()
+
+
+def resubmitted(bridge: Bridge) -> float:
+    return bridge.metrics.jobs_resubmitted._value.get()
+
+
+async def test_jobs_lost_with_a_restarted_redis_are_submitted_again_and_answered(
     server: Server, bridge: Bridge
 ) -> None:
-    requests = [
-        asyncio.create_task(bridge.request(STREAM, job(bridge), "mt", TIMEOUT_S)) for _ in range(3)
-    ]
+    jobs = [job(bridge, text) for text in ("abc", "hello", "xyz")]
+    requests = [asyncio.create_task(bridge.request(STREAM, j, "mt", TIMEOUT_S)) for j in jobs]
     await eventually(lambda: queued(bridge.redis, 3), timeout_s=10)
     server.restart(signal.SIGKILL)  # an empty Redis comes back: the jobs are gone
+    await eventually(lambda: queued(bridge.redis, 3), timeout_s=10)  # ...and submitted again
+    assert resubmitted(bridge) == 3
+    async with reversing(server.url):
+        replies = await asyncio.wait_for(asyncio.gather(*requests), timeout=TIMEOUT_S / 3)
+    assert [r.payload.text for r in replies] == ["cba", "olleh", "zyx"]  # type: ignore[union-attr]
+    assert not bridge.waiters and not bridge.entries
+
+
+async def test_a_job_lost_again_and_again_fails_at_once(server: Server, bridge: Bridge) -> None:
+    request = asyncio.create_task(bridge.request(STREAM, job(bridge), "mt", TIMEOUT_S))
+    for _ in range(RESUBMITS + 1):
+        await eventually(lambda: queued(bridge.redis, 1), timeout_s=10)
+        server.restart(signal.SIGKILL)
     # Bounded well under the request timeout: JobLost, not JobTimeout after 60 s.
-    outcomes = await asyncio.wait_for(
-        asyncio.gather(*requests, return_exceptions=True), timeout=TIMEOUT_S / 3
+    outcome = await asyncio.wait_for(
+        asyncio.gather(request, return_exceptions=True), timeout=TIMEOUT_S / 3
     )
-    assert [type(o) for o in outcomes] == [JobLost] * 3
+    assert [type(o) for o in outcome] == [JobLost]
+    assert resubmitted(bridge) == RESUBMITS
     assert not bridge.waiters and not bridge.entries
 
 
@@ -112,19 +147,9 @@ async def test_jobs_a_persistent_redis_kept_are_answered(server: Server, bridge:
     await eventually(lambda: queued(bridge.redis, 2), timeout_s=10)  # kept, and Redis is back
     await asyncio.sleep(5 * bridge.check_s)  # a negative: several checks, and no job failed
     assert not any(r.done() for r in requests)
-    redis = aioredis.Redis.from_url(server.url)
-    stop = asyncio.Event()
-    spec = WorkerSpec(component="mt", stream=STREAM, handle=reverse)
-    metrics = worker_metrics(CollectorRegistry())
-    worker = asyncio.create_task(
-        run_worker(redis, spec, worker_settings(server.url), metrics, stop)
-    )
-    try:
+    assert resubmitted(bridge) == 0
+    async with reversing(server.url):
         replies = await asyncio.wait_for(asyncio.gather(*requests), timeout=TIMEOUT_S / 3)
-    finally:
-        stop.set()
-        await worker
-        await redis.aclose()
     assert [r.payload.text for r in replies] == ["cba", "olleh"]  # type: ignore[union-attr]
 
 
@@ -135,7 +160,7 @@ async def test_a_slow_streamed_job_is_not_taken_for_lost(server: Server, bridge:
             time.sleep(5 * bridge.check_s)  # a model call: several checks while the job runs
             yield SpeechChunk(audio=b"\0\0", audio_format=fmt, index=index, last=index == 2)
 
-    redis = aioredis.Redis.from_url(server.url)
+    redis = bus.client(server.url)
     stop = asyncio.Event()
     spec = WorkerSpec(component="tts", stream=STREAM, handle=slow_chunks)
     metrics = worker_metrics(CollectorRegistry())
@@ -152,7 +177,7 @@ async def test_a_slow_streamed_job_is_not_taken_for_lost(server: Server, bridge:
 
 
 async def test_the_gateway_answers_a_lost_translation_503(server: Server) -> None:
-    redis = aioredis.Redis.from_url(server.url)
+    redis = bus.client(server.url)
     # A worker that says it serves the pair but never reads: the job waits on the stream.
     info = heartbeat.WorkerInfo(component="mt", name="idle", stream=STREAM, model="idle")
     await heartbeat.beat(redis, info, ttl_s=TIMEOUT_S)
@@ -164,8 +189,9 @@ async def test_the_gateway_answers_a_lost_translation_503(server: Server) -> Non
             async with httpx.AsyncClient(transport=transport, base_url="http://gw") as http:
                 body = {"text": "hello", "source": "xx", "target": "yy"}
                 request = asyncio.create_task(http.post("/v1/translate", json=body))
-                await eventually(lambda: queued(redis, 1), timeout_s=10)
-                server.restart(signal.SIGKILL)
+                for _ in range(RESUBMITS + 1):  # lost, submitted again, lost, ...
+                    await eventually(lambda: queued(redis, 1), timeout_s=10)
+                    server.restart(signal.SIGKILL)
                 response = await asyncio.wait_for(request, timeout=TIMEOUT_S / 3)
     finally:
         await redis.aclose()
