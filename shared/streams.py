@@ -36,6 +36,16 @@ def tag(stream: str) -> str:
     return stream[start + 1 : end] if start >= 0 and end > start + 1 else ""
 
 
+def component(stream: str) -> str:
+    """The component a job stream serves: ``mt`` of ``pp:jobs:{mt:en-pt}``."""
+    return tag(stream).partition(":")[0]
+
+
+def variant(stream: str) -> str:
+    """The variant a job stream serves: ``en-pt`` of ``pp:jobs:{mt:en-pt}``."""
+    return tag(stream).partition(":")[2]
+
+
 @cache
 def parts(stream: str, count: int) -> tuple[str, ...]:
     """The ``count`` streams a busy stage variant's jobs are spread over (``count`` < 2: the

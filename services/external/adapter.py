@@ -144,7 +144,7 @@ class Adapter:
         return {"servers": ",".join(f"{s.url}{'' if s.healthy else ' (down)'}" for s in servers)}
 
     def _start(self, stream: str, want: Wanted) -> None:
-        variant = stream.rsplit(":", 1)[1]
+        variant = streams.variant(stream)
         spec = WorkerSpec(
             component=want.stage,
             stream=stream,

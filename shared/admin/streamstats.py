@@ -24,7 +24,7 @@ async def stream_stats(redis: aioredis.Redis) -> list[dict[str, int | str]]:
     for name in names:
         if name.endswith(":dead"):
             continue
-        component = name.split(":")[2]
+        component = streams.component(name)
         backlog = await redis.xlen(name)
         pending = 0
         with contextlib.suppress(Exception):  # no group yet

@@ -19,7 +19,7 @@ from shared.textsplit import bounded_chunks
 
 def pair_of(worker: WorkerInfo) -> str:
     """The pair an MT worker serves, read from the stream it consumes (``en-pt``)."""
-    return streams.tag(worker.stream).partition(":")[2]
+    return streams.variant(worker.stream)
 
 
 async def served_pairs(core: Core) -> list[str]:
