@@ -38,7 +38,9 @@ STREAMS = {
     "llm": [streams.jobs("llm", BUNDLED_NAME)],
     "speaker": [streams.jobs("speaker", SPEAKER_MODEL)],
 }
-# Deployment -> the component its workers advertise (their consumer group's name).
+# A job stream: its hash tag holds the component and the variant (Redis Cluster keeps a stream
+# and its lanes in one slot), optionally followed by a lane.
+STREAM_PATTERN = r"^pp:jobs:\{[a-z]+:[^{}]+\}(:[a-z0-9]+)?$"
 
 _COUNT = {"type": "string", "pattern": "^[0-9]+$"}
 REDIS_STREAMS_METADATA = {
@@ -49,7 +51,7 @@ REDIS_STREAMS_METADATA = {
     "properties": {
         "address": {"type": "string", "pattern": "^[^:]+:[0-9]+$"},
         "addressFromEnv": {"type": "string", "pattern": "^[A-Z_][A-Z0-9_]*$"},
-        "stream": {"type": "string", "pattern": "^pp:jobs:[a-z]+:.+$"},
+        "stream": {"type": "string", "pattern": STREAM_PATTERN},
         "consumerGroup": {"type": "string", "pattern": "^pp:[a-z]+$"},
         "lagCount": _COUNT,
         "activationLagCount": _COUNT,
