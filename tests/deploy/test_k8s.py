@@ -61,6 +61,38 @@ REDIS_STREAMS_METADATA = {
         "enableTLS": {"enum": ["true", "false"]},
     },
 }
+# The same trigger for a Redis Cluster (deploy/k8s-on-redis-cluster): KEDA's cluster scaler
+# takes a list of seed nodes and has no database index.
+_CLUSTER_PROPERTIES = {
+    k: v
+    for k, v in REDIS_STREAMS_METADATA["properties"].items()  # type: ignore[attr-defined]
+    if k not in {"address", "addressFromEnv", "databaseIndex"}
+}
+REDIS_CLUSTER_STREAMS_METADATA = {
+    **REDIS_STREAMS_METADATA,
+    "oneOf": [{"required": ["addresses"]}, {"required": ["addressesFromEnv"]}],
+    "properties": {
+        **_CLUSTER_PROPERTIES,
+        "addresses": {"type": "string", "pattern": "^[^:,]+:[0-9]+(,[^:,]+:[0-9]+)*$"},
+        "addressesFromEnv": {"type": "string", "pattern": "^[A-Z_][A-Z0-9_]*$"},
+    },
+}
+
+
+def _trigger(kind: str, metadata: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["type", "metadata"],
+        "properties": {
+            "type": {"const": kind},
+            "name": {"type": "string"},
+            "metadata": metadata,
+            "authenticationRef": {"type": "object"},
+        },
+    }
+
+
 SCALED_OBJECT = {
     "type": "object",
     "additionalProperties": False,
@@ -97,15 +129,10 @@ SCALED_OBJECT = {
                     "type": "array",
                     "minItems": 1,
                     "items": {
-                        "type": "object",
-                        "additionalProperties": False,
-                        "required": ["type", "metadata"],
-                        "properties": {
-                            "type": {"const": "redis-streams"},
-                            "name": {"type": "string"},
-                            "metadata": REDIS_STREAMS_METADATA,
-                            "authenticationRef": {"type": "object"},
-                        },
+                        "oneOf": [
+                            _trigger("redis-streams", REDIS_STREAMS_METADATA),
+                            _trigger("redis-cluster-streams", REDIS_CLUSTER_STREAMS_METADATA),
+                        ]
                     },
                 },
             },
