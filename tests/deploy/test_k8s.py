@@ -38,7 +38,9 @@ STREAMS = {
     "llm": [streams.jobs("llm", BUNDLED_NAME)],
     "speaker": [streams.jobs("speaker", SPEAKER_MODEL)],
 }
-# Deployment -> the component its workers advertise (their consumer group's name).
+# A job stream: its hash tag holds the component and the variant (Redis Cluster keeps a stream
+# and its lanes in one slot), optionally followed by a lane.
+STREAM_PATTERN = r"^pp:jobs:\{[a-z]+:[^{}]+\}(:[a-z0-9]+)?$"
 
 _COUNT = {"type": "string", "pattern": "^[0-9]+$"}
 REDIS_STREAMS_METADATA = {
@@ -49,7 +51,7 @@ REDIS_STREAMS_METADATA = {
     "properties": {
         "address": {"type": "string", "pattern": "^[^:]+:[0-9]+$"},
         "addressFromEnv": {"type": "string", "pattern": "^[A-Z_][A-Z0-9_]*$"},
-        "stream": {"type": "string", "pattern": "^pp:jobs:[a-z]+:.+$"},
+        "stream": {"type": "string", "pattern": STREAM_PATTERN},
         "consumerGroup": {"type": "string", "pattern": "^pp:[a-z]+$"},
         "lagCount": _COUNT,
         "activationLagCount": _COUNT,
@@ -59,6 +61,38 @@ REDIS_STREAMS_METADATA = {
         "enableTLS": {"enum": ["true", "false"]},
     },
 }
+# The same trigger for a Redis Cluster (deploy/k8s-on-redis-cluster): KEDA's cluster scaler
+# takes a list of seed nodes and has no database index.
+_CLUSTER_PROPERTIES = {
+    k: v
+    for k, v in REDIS_STREAMS_METADATA["properties"].items()  # type: ignore[attr-defined]
+    if k not in {"address", "addressFromEnv", "databaseIndex"}
+}
+REDIS_CLUSTER_STREAMS_METADATA = {
+    **REDIS_STREAMS_METADATA,
+    "oneOf": [{"required": ["addresses"]}, {"required": ["addressesFromEnv"]}],
+    "properties": {
+        **_CLUSTER_PROPERTIES,
+        "addresses": {"type": "string", "pattern": "^[^:,]+:[0-9]+(,[^:,]+:[0-9]+)*$"},
+        "addressesFromEnv": {"type": "string", "pattern": "^[A-Z_][A-Z0-9_]*$"},
+    },
+}
+
+
+def _trigger(kind: str, metadata: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["type", "metadata"],
+        "properties": {
+            "type": {"const": kind},
+            "name": {"type": "string"},
+            "metadata": metadata,
+            "authenticationRef": {"type": "object"},
+        },
+    }
+
+
 SCALED_OBJECT = {
     "type": "object",
     "additionalProperties": False,
@@ -95,15 +129,10 @@ SCALED_OBJECT = {
                     "type": "array",
                     "minItems": 1,
                     "items": {
-                        "type": "object",
-                        "additionalProperties": False,
-                        "required": ["type", "metadata"],
-                        "properties": {
-                            "type": {"const": "redis-streams"},
-                            "name": {"type": "string"},
-                            "metadata": REDIS_STREAMS_METADATA,
-                            "authenticationRef": {"type": "object"},
-                        },
+                        "oneOf": [
+                            _trigger("redis-streams", REDIS_STREAMS_METADATA),
+                            _trigger("redis-cluster-streams", REDIS_CLUSTER_STREAMS_METADATA),
+                        ]
                     },
                 },
             },

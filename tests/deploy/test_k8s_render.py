@@ -20,7 +20,8 @@ from tests.deploy.workers import SETTINGS
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "deploy" / "k8s"
-KEDA_ONLY = {"REDIS_ADDRESS"}  # read by KEDA's operator (addressFromEnv), not by our code
+# Read by KEDA's operator (addressFromEnv; addressesFromEnv on a cluster), not by our code.
+KEDA_ONLY = {"REDIS_ADDRESS", "REDIS_ADDRESSES"}
 SETTINGS_OF: dict[str, type[BaseSettings]] = {"gateway": GatewaySettings, **SETTINGS}
 
 
@@ -36,10 +37,10 @@ def render() -> list[dict[str, Any]]:
     return docs
 
 
-def containers() -> dict[str, dict[str, Any]]:
+def containers(docs: list[dict[str, Any]] | None = None) -> dict[str, dict[str, Any]]:
     """PyParrot's containers (not Redis's), by the Dockerfile target their image names."""
     found = {}
-    for doc in render():
+    for doc in render() if docs is None else docs:
         if doc["kind"] != "Deployment":
             continue
         for container in doc["spec"]["template"]["spec"]["containers"]:
@@ -49,10 +50,13 @@ def containers() -> dict[str, dict[str, Any]]:
     return found
 
 
-def environment(container: dict[str, Any]) -> dict[str, str]:
+def environment(
+    container: dict[str, Any], docs: list[dict[str, Any]] | None = None
+) -> dict[str, str]:
     """The container's variables: ConfigMaps it loads, then its own; Secrets as placeholders
     (an optional Secret's variable is left out: the cluster may not have it)."""
-    config_maps = {d["metadata"]["name"]: d for d in render() if d["kind"] == "ConfigMap"}
+    docs = render() if docs is None else docs
+    config_maps = {d["metadata"]["name"]: d for d in docs if d["kind"] == "ConfigMap"}
     env: dict[str, str] = {}
     for source in container.get("envFrom", []):
         env.update(config_maps[source["configMapRef"]["name"]]["data"])
