@@ -291,7 +291,9 @@ def test_a_cluster_node_announces_its_hostname_to_clients(tmp_path: Path) -> Non
     args[args.index("--cluster-config-file") + 1] = str(tmp_path / "nodes.conf")
     port = free_port()
     process = subprocess.Popen(
-        [server, *args, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(tmp_path)],
+        # The bus port too: the default, port + 10 000, may be taken or past 65 535.
+        [server, *args, "--port", str(port), "--cluster-port", str(free_port()),
+         "--bind", "127.0.0.1", "--dir", str(tmp_path)],  # fmt: skip
         stdout=subprocess.DEVNULL,
     )
     client = redis.Redis(port=port, decode_responses=True)
