@@ -69,7 +69,13 @@ def create_app(settings: GatewaySettings, registry: CollectorRegistry | None = N
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         redis = await bus.connect(settings)
-        bridge = Bridge(redis, settings.instance_id, metrics, split=settings.stream_parts)
+        bridge = Bridge(
+            redis,
+            settings.instance_id,
+            metrics,
+            split=settings.stream_parts,
+            submit_retry_s=settings.submit_retry_s,
+        )
         core = Core(
             settings, redis, bridge, Registry(redis, settings.registry_cache_s), metrics, prometheus
         )

@@ -109,9 +109,11 @@ class Bridge:
         metrics: GatewayMetrics,
         check_s: float = CHECK_S,
         split: dict[str, int] | None = None,
+        submit_retry_s: float = 0.0,
     ) -> None:
         self.redis = redis
         self.split = split or {}  # variants spread over several streams (``streams.parts``)
+        self.submit_retry_s = submit_retry_s
         self.stream = streams.replies(gateway_id)
         self.metrics = metrics
         self.check_s = check_s
@@ -183,7 +185,7 @@ class Bridge:
         entry_id: bytes | None = None
         answered = False
         try:
-            entry_id = await self._submit(stream, job, component, max_backlog)
+            entry_id = await self._offer(stream, job, component, max_backlog)
             if queue.empty():  # else its reply came first: its entry may be rightly gone
                 self.entries[job.id] = Waited(stream, entry_id, time.monotonic(), job)
             while True:
@@ -222,6 +224,24 @@ class Bridge:
         with contextlib.suppress(*bus.TRANSIENT):
             if await self.redis.xdel(stream, entry_id):
                 self.metrics.jobs_withdrawn.inc()
+
+    async def _offer(
+        self, stream: str, job: Envelope, component: str, max_backlog: int | None
+    ) -> bytes:
+        """``_submit``, again after a transient fault for up to ``submit_retry_s``. A submit
+        cut off may have been added all the same: the job then runs twice, and the second
+        result is dropped as a duplicate, so the client still gets one."""
+        backoff = bus.Backoff(cap_s=1.0)
+        give_up = time.monotonic() + self.submit_retry_s
+        while True:
+            try:
+                return await self._submit(stream, job, component, max_backlog)
+            except bus.TRANSIENT as exc:
+                pause_s = backoff.next_s()
+                if time.monotonic() + pause_s > give_up:
+                    raise
+                log.warning("submit to %s failed (%s); again in %.1fs", stream, exc, pause_s)
+                await asyncio.sleep(pause_s)
 
     async def _submit(
         self, stream: str, job: Envelope, component: str, max_backlog: int | None

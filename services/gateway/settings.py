@@ -21,6 +21,13 @@ class GatewaySettings(ServiceSettings):
     request_timeout_s: float = Field(
         120.0, gt=0, le=3_600, description="a job not answered in this time gets HTTP 504"
     )
+    submit_retry_s: float = Field(
+        5.0,
+        ge=0,
+        le=60,
+        description="how long a job is offered again while Redis cannot take it (a cluster "
+        "shard failing over takes seconds); past it the request gets HTTP 503",
+    )
     max_upload_bytes: int = Field(
         100 * 1024 * 1024, ge=1_024, description="largest accepted upload"
     )

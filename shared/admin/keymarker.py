@@ -11,13 +11,20 @@ import logging
 from pathlib import Path
 from urllib.parse import urlparse
 
+from shared import bus
+
 log = logging.getLogger(__name__)
 
 
 def path_for(marker_dir: Path, redis_url: str) -> Path:
-    """The marker file of the Redis at ``redis_url`` (its host, port and db; never secrets)."""
-    parsed = urlparse(redis_url)
-    where = f"{parsed.hostname}:{parsed.port or 6379}{parsed.path or '/0'}"
+    """The marker file of the Redis at ``redis_url`` (its host, port and db, or a cluster's
+    seed nodes; never secrets)."""
+    if bus.is_cluster_url(redis_url):
+        seeds, _options = bus.cluster_seeds(redis_url)
+        where = "cluster " + ",".join(sorted(f"{host}:{port}" for host, port in seeds))
+    else:
+        parsed = urlparse(redis_url)
+        where = f"{parsed.hostname}:{parsed.port or 6379}{parsed.path or '/0'}"
     digest = hashlib.sha256(where.encode()).hexdigest()[:16]
     return marker_dir.expanduser() / f"keys-existed-{digest}"
 

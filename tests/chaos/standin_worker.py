@@ -1,8 +1,8 @@
 """``python -m tests.chaos.standin_worker``: a real worker process (the shared loop, heartbeat,
 signals) serving ``stt``/``tiny.en`` with a stand-in handler, for plumbing chaos tests.
 
-The handler answers with the audio's duration after ``STANDIN_HANDLE_MS``; a job whose
-prompt is ``poison`` always fails (so it is retried, then dead-lettered).
+The handler answers with the prompt and the audio's duration after ``STANDIN_HANDLE_MS``; a
+job whose prompt is ``poison`` always fails (so it is retried, then dead-lettered).
 """
 
 import time
@@ -34,7 +34,7 @@ def transcribe(envelope: Envelope, handle_ms: int) -> Iterator[Transcript]:
         raise RuntimeError("poison job: this handler always fails on it")
     time.sleep(handle_ms / 1000)
     duration = req.audio_format.duration_s(req.audio)
-    text = f"{duration:.2f} seconds"
+    text = f"{req.prompt} {duration:.2f} seconds".lstrip()  # the prompt tells requests apart
     segment = Segment(id=0, start_s=0.0, end_s=duration, text=text)
     yield Transcript(
         text=text, language="en", duration_s=duration, segments=[segment], model="tiny.en"

@@ -31,6 +31,7 @@ def stack(start_stack: Callable[[dict[str, str]], Stack]) -> Stack:
     return start_stack(
         {
             "GATEWAY_REQUEST_TIMEOUT_S": str(REQUEST_TIMEOUT_S),
+            "GATEWAY_SUBMIT_RETRY_S": "0",  # an outage meets requests at once, not after 5 s
             "GATEWAY_REGISTRY_CACHE_S": "0.2",
             "STANDIN_CONCURRENCY": "4",
             "STANDIN_BLOCK_MS": "100",
