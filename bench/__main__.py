@@ -15,6 +15,8 @@ from pathlib import Path
 
 from bench import (
     DEFAULT_REPORT,
+    cluster,
+    cluster_report,
     dialog,
     dialog_report,
     hop,
@@ -37,7 +39,9 @@ from bench import (
     tts_report,
 )
 
-SECTIONS = ("bus", "scaleout", "speech", "live", "tts", "mt", "dialog", "speaker", "quality")
+SECTIONS = (
+    "bus", "scaleout", "cluster", "speech", "live", "tts", "mt", "dialog", "speaker", "quality",
+)  # fmt: skip
 DEFAULT_SECTIONS = SECTIONS[:-1]  # quality runs when asked for: ``python -m bench quality``
 
 
@@ -47,6 +51,7 @@ class Preset:
     bus: hop.HopConfig
     live: live.LiveConfig
     scaleout: scaleout.ScaleConfig
+    cluster: cluster.ClusterConfig
     tts: tts.TtsConfig
     mt: mt.MtConfig
     dialog: dialog.DialogConfig
@@ -59,6 +64,7 @@ FULL = Preset(
     hop.HopConfig(requests=2_000, warmup=200, throughput_requests=4_000),
     live.FULL,
     scaleout.FULL,
+    cluster.FULL,
     tts.FULL,
     mt.FULL,
     dialog.FULL,
@@ -70,6 +76,7 @@ QUICK = Preset(
     hop.HopConfig(requests=200, warmup=30, throughput_requests=400),
     live.QUICK,
     scaleout.QUICK,
+    cluster.QUICK,
     tts.QUICK,
     mt.QUICK,
     dialog.QUICK,
@@ -122,6 +129,7 @@ def main(argv: list[str] | None = None) -> int:
         "bus": lambda header: hop_report.render(hop.run(preset.bus), header),
         "live": lambda header: live_report.render(live.run(preset.live), header),
         "scaleout": lambda header: scaleout_report.render(scaleout.run(preset.scaleout), header),
+        "cluster": lambda header: cluster_report.render(cluster.run(preset.cluster), header),
         "tts": lambda header: tts_report.render(tts.run(preset.tts), header),
         "mt": lambda header: mt_report.render(mt.run(preset.mt), header),
         "dialog": lambda header: dialog_report.render(dialog.run(preset.dialog), header),

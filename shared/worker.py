@@ -50,6 +50,18 @@ Handler = Callable[[Envelope], Iterator[BaseModel]]
 """Blocking: takes a job, yields result payloads (several for streamed output)."""
 
 
+# KEYS[1] a job stream, KEYS[2] its dead letters; ARGV: the group, n, n entry ids, then the
+# field/value pairs of a dead-letter copy of the (one) entry, if it is to be copied.
+_ACK_DELETE = f"""
+local n = tonumber(ARGV[2])
+if #ARGV > 2 + n then
+  redis.call('XADD', KEYS[2], 'MAXLEN', '~', '{streams.DEAD_MAXLEN}', '*', unpack(ARGV, 3 + n))
+end
+redis.call('XACK', KEYS[1], ARGV[1], unpack(ARGV, 3, 2 + n))
+return redis.call('XDEL', KEYS[1], unpack(ARGV, 3, 2 + n))
+"""
+
+
 class Retryable(Exception):
     """A transient fault: leave the job pending so it is delivered again."""
 
@@ -318,16 +330,25 @@ class Worker:
         dead-letter stream first when ``dead`` gives the copy's fields).
 
         On one Redis that is one MULTI. On a cluster the reply streams live on other shards
-        than the job's, so the replies go first and each job stream's XACK + XDEL (+ copy)
-        is a MULTI on its own shard: a crash between the two leaves a job that is delivered
-        again with its reply already out, and the gateway drops the second reply
-        (``Bridge``), so a client still gets each result once."""
+        than the job's: each job stream's XACK + XDEL (+ copy) is one script on its own shard
+        (atomic as a MULTI, which redis-py would run command by command through threads),
+        sent in one pipeline with the replies, which the shards apply in any order. A worker
+        dying between them leaves either a job delivered again with its reply already out
+        (the gateway drops the second reply) or a job gone without a reply (the gateway
+        submits it again): either way the client gets each result once (``Bridge``)."""
         if bus.is_cluster(self.redis):
-            await self._send(replies)
             by_stream: dict[str, list[Entry]] = {}
             for entry in entries:
                 by_stream.setdefault(entry.stream, []).append(entry)
-            await asyncio.gather(*(self._ack([], same, dead) for same in by_stream.values()))
+            copy = [v for pair in (dead or {}).items() for v in pair]
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for stream, reply in replies:
+                    bus.publish_reply(pipe, reply, stream)
+                for stream, same in by_stream.items():
+                    ids = [entry.id for entry in same]
+                    keys = [stream, streams.dead(stream)]
+                    pipe.eval(_ACK_DELETE, 2, *keys, self.group, len(ids), *ids, *copy)
+                await pipe.execute()
         else:
             await self._ack(replies, entries, dead)
 
