@@ -13,7 +13,7 @@ from redis.exceptions import RedisClusterException
 from rich.console import Console
 from rich.table import Table
 
-from pyparrot import dlq, launch, pipelines, stack
+from pyparrot import dlq, launch, pipelines, procs, stack
 from pyparrot import scale as scaling
 from pyparrot.pipelines import ConfigError
 from pyparrot.settings import CliSettings
@@ -183,7 +183,7 @@ StreamOpt = Annotated[str | None, typer.Option("--stream", help="job stream, e.g
 
 def _redis() -> redis.Redis:
     try:  # a cluster client connects (and may fail) as it is built
-        client = bus.sync_client(CliSettings().redis_url, socket_connect_timeout=5)
+        client = bus.sync_client(_stack_redis_url(), socket_connect_timeout=5)
     except RedisClusterException as exc:
         raise _fail(f"redis unreachable: {exc}") from exc
     try:
@@ -192,6 +192,11 @@ def _redis() -> redis.Redis:
         client.close()
         raise _fail(f"redis unreachable: {exc}") from exc
     return client
+
+
+def _stack_redis_url() -> str:
+    settings = CliSettings()
+    return stack.recorded_redis_url(settings, procs.load(settings.state_file)[1])
 
 
 @dlq_app.command("list")

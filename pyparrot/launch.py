@@ -12,7 +12,7 @@ from collections.abc import Callable
 import httpx
 
 from pyparrot import compose as docker_compose
-from pyparrot import pipelines, stack
+from pyparrot import pipelines, procs, stack
 from pyparrot.pipelines import BACKEND_URLS, STAGES, PipelineConfig
 from pyparrot.settings import CliSettings
 from shared import bus, streams
@@ -75,7 +75,7 @@ def start(
         url, _started = stack.up(own, options)
         stack.start_supervisor(own)  # restarts what crashes, as for `up --detach`
         echo("✓ Successfully started local processes")
-        init_groups(own.redis_url, config.domain)
+        init_groups(stack.recorded_redis_url(own, procs.load(own.state_file)[1]), config.domain)
     echo("✓ Redis groups initialized (admin, presenter)")
     if config.backends == "external":
         register_backends(url, config, echo, api_key)
