@@ -11,11 +11,12 @@ from typing import Annotated
 import httpx
 import redis
 import typer
+from redis.exceptions import RedisClusterException
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from pyparrot import commands, procs, redis_server, stack, supervisor
+from pyparrot import commands, procs, redis_server, shards, stack, supervisor
 from pyparrot.keys import keys_app
 from pyparrot.settings import CliSettings
 from shared import bus, heartbeat
@@ -64,11 +65,30 @@ def up(
             "(PYPARROT_SHARED_REDIS=1)",
         ),
     ] = False,
+    redis_cluster: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            max=64,
+            help="start a local Redis Cluster of N primaries instead of one Redis "
+            "(PYPARROT_REDIS_CLUSTER)",
+        ),
+    ] = 0,
+    redis_replicas: Annotated[
+        int,
+        typer.Option(
+            min=0, max=5, help="replicas of each --redis-cluster primary (PYPARROT_REDIS_REPLICAS)"
+        ),
+    ] = 0,
 ) -> None:
-    """Start Redis (if REDIS_URL is unreachable), the gateway and the workers; restart any
-    that crash, with backoff, until Ctrl-C or `pyparrot down`."""
+    """Start Redis (if REDIS_URL is unreachable, or a local cluster), the gateway and the
+    workers; restart any that crash, with backoff, until Ctrl-C or `pyparrot down`."""
     settings = CliSettings()
     settings.shared_redis = settings.shared_redis or shared_redis
+    settings.redis_cluster = redis_cluster or settings.redis_cluster
+    settings.redis_replicas = redis_replicas or settings.redis_replicas
+    if settings.redis_replicas and not settings.redis_cluster:
+        raise _fail("--redis-replicas is for the local cluster of --redis-cluster N")
     try:
         wyoming = {"GATEWAY_WYOMING_PORT": str(wyoming_port)} if wyoming_port else {}
         options = stack.UpOptions(host, port, stack.parse_workers(workers), wyoming)
@@ -79,7 +99,7 @@ def up(
     names = ", ".join(f"{p.name} ({p.pid})" for p in started)
     console.print(f"[green]ready[/green] at {url}  processes: {names}")
     _, extra = procs.load(settings.state_file)
-    _print_redis(settings.redis_url, extra.get("redis"))
+    _print_redis(stack.recorded_redis_url(settings, extra), extra.get("redis"))
     console.print(f"logs: {settings.logs_dir}")
     if detach:
         watcher = stack.start_supervisor(settings)
@@ -143,6 +163,7 @@ def status(
     """Processes started by `up`, live workers from their heartbeats, and stream backlogs."""
     settings = CliSettings()
     recorded, extra = procs.load(settings.state_file)
+    settings.redis_url = stack.recorded_redis_url(settings, extra)
     restarts: dict[str, dict[str, object]] = extra.get("restarts") or {}  # type: ignore[assignment]
     processes = [
         {
@@ -158,9 +179,10 @@ def status(
     try:
         workers, stream_rows = asyncio.run(_live_state(settings))
         redis_error = None
-    except bus.TRANSIENT as exc:
+    except (*bus.TRANSIENT, RedisClusterException) as exc:
         workers, stream_rows, redis_error = [], [], str(exc)
     redis_state = _redis_state(settings, extra.get("redis")) if redis_error is None else None
+    cluster = _cluster_state(settings.redis_url) if redis_error is None else None
     if as_json:
         print(
             json.dumps(
@@ -172,6 +194,7 @@ def status(
                     "dead_letters": sum(int(r["dead"]) for r in stream_rows),  # type: ignore[call-overload]
                     "redis_error": redis_error,
                     "redis": redis_state,
+                    **_cluster_json(cluster),
                 },
                 indent=2,
             )
@@ -179,6 +202,27 @@ def status(
         return
     _print_status(processes, workers, stream_rows, redis_error)
     _print_redis(settings.redis_url, redis_state)
+    for table in shards.tables(cluster if isinstance(cluster, list) else []):
+        console.print(table)
+    if isinstance(cluster, str):
+        console.print(f"[red]redis cluster shards unknown:[/red] {cluster}")
+
+
+def _cluster_json(cluster: list[shards.Shard] | str | None) -> dict[str, object]:
+    """``shards`` on a cluster (``shards_error`` if unreadable); nothing for one Redis."""
+    if cluster is None:
+        return {}
+    return {"shards": cluster} if isinstance(cluster, list) else {"shards_error": cluster}
+
+
+def _cluster_state(url: str) -> list[shards.Shard] | str | None:
+    """A cluster's shards (or why they could not be read); None for one Redis."""
+    if not bus.is_cluster_url(url):
+        return None
+    try:
+        return shards.describe(url)
+    except (redis.RedisError, RedisClusterException, OSError) as exc:
+        return str(exc)
 
 
 def _redis_state(settings: CliSettings, recorded: object) -> dict[str, object]:
@@ -189,7 +233,7 @@ def _redis_state(settings: CliSettings, recorded: object) -> dict[str, object]:
         state["foreign_keys"], state["foreign_examples"] = redis_server.foreign_keys(
             settings.redis_url
         )
-    except (redis.RedisError, OSError) as exc:
+    except (redis.RedisError, RedisClusterException, OSError) as exc:
         state["error"] = str(exc)
     return state
 

@@ -9,13 +9,15 @@ from typing import Annotated
 
 import redis
 import typer
+from redis.exceptions import RedisClusterException
 from rich.console import Console
 from rich.table import Table
 
-from pyparrot import dlq, launch, pipelines, stack
+from pyparrot import dlq, launch, pipelines, procs, stack
 from pyparrot import scale as scaling
 from pyparrot.pipelines import ConfigError
 from pyparrot.settings import CliSettings
+from shared import bus
 
 console = Console()
 err = Console(stderr=True)
@@ -82,7 +84,7 @@ def start(
         url = launch.start(CliSettings(), name, compose, stack.parse_workers(workers), _echo)
     except (ConfigError, stack.StackError, RuntimeError, OSError) as exc:
         raise _fail(str(exc)) from exc
-    except redis.RedisError as exc:
+    except (redis.RedisError, RedisClusterException) as exc:
         raise _fail(f"redis: {exc}") from exc
     console.print(f"ready at {url}", highlight=False)
 
@@ -180,13 +182,21 @@ StreamOpt = Annotated[str | None, typer.Option("--stream", help="job stream, e.g
 
 
 def _redis() -> redis.Redis:
-    client = redis.Redis.from_url(CliSettings().redis_url, socket_connect_timeout=5)
+    try:  # a cluster client connects (and may fail) as it is built
+        client = bus.sync_client(_stack_redis_url(), socket_connect_timeout=5)
+    except RedisClusterException as exc:
+        raise _fail(f"redis unreachable: {exc}") from exc
     try:
         client.ping()
     except redis.RedisError as exc:
         client.close()
         raise _fail(f"redis unreachable: {exc}") from exc
     return client
+
+
+def _stack_redis_url() -> str:
+    settings = CliSettings()
+    return stack.recorded_redis_url(settings, procs.load(settings.state_file)[1])
 
 
 @dlq_app.command("list")

@@ -10,13 +10,12 @@ import time
 from collections.abc import Callable
 
 import httpx
-import redis
 
 from pyparrot import compose as docker_compose
-from pyparrot import pipelines, stack
+from pyparrot import pipelines, procs, stack
 from pyparrot.pipelines import BACKEND_URLS, STAGES, PipelineConfig
 from pyparrot.settings import CliSettings
-from shared import streams
+from shared import bus, streams
 
 Echo = Callable[[str], None]
 REGISTER_TIMEOUT_S = 15.0
@@ -76,7 +75,7 @@ def start(
         url, _started = stack.up(own, options)
         stack.start_supervisor(own)  # restarts what crashes, as for `up --detach`
         echo("✓ Successfully started local processes")
-        init_groups(own.redis_url, config.domain)
+        init_groups(stack.recorded_redis_url(own, procs.load(own.state_file)[1]), config.domain)
     echo("✓ Redis groups initialized (admin, presenter)")
     if config.backends == "external":
         register_backends(url, config, echo, api_key)
@@ -95,7 +94,7 @@ def stop(settings: CliSettings, name: str, compose: bool) -> int:
 
 def init_groups(redis_url: str, domain: str) -> None:
     """Put ``admin@DOMAIN`` in ``groups:admin`` and ``groups:presenter``."""
-    client = redis.Redis.from_url(redis_url, socket_connect_timeout=5)
+    client = bus.sync_client(redis_url, socket_connect_timeout=5)
     try:
         admin = f"admin@{domain}"
         client.sadd(streams.role_group("admin"), admin)

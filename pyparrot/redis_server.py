@@ -11,32 +11,36 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import redis
+from redis.exceptions import RedisClusterException
 
 from pyparrot.procs import Proc, spawn
-from shared import streams
+from shared import bus, streams
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 # Every key PyParrot writes starts with one of these (shared/streams.py names them all).
 OWN_PREFIXES = (f"{streams.PREFIX}:", streams.role_group(""))
 FOREIGN_SCAN_LIMIT = 10_000  # keys looked at: enough to tell, cheap on a large database
+# A cluster client fails with these, not RedisError, when no seed answers or the map is bad.
+UNREACHABLE = (redis.ConnectionError, redis.TimeoutError, RedisClusterException, OSError)
 
 
 def reachable(url: str, timeout_s: float = 1.0) -> bool:
-    """True if a Redis at ``url`` answers PING."""
+    """True if a Redis (or a Redis Cluster) at ``url`` answers PING."""
     try:
-        client = redis.Redis.from_url(url, socket_connect_timeout=timeout_s)
+        client = bus.sync_client(url, socket_connect_timeout=timeout_s)
         try:
             return bool(client.ping())
         finally:
             client.close()
-    except (redis.ConnectionError, redis.TimeoutError, OSError):
+    except UNREACHABLE:
         return False
 
 
 def foreign_keys(url: str, limit: int = FOREIGN_SCAN_LIMIT) -> tuple[int, list[str]]:
     """Keys in the database at ``url`` that PyParrot did not write: how many were seen among
-    the first ``limit`` scanned, and up to three of their names."""
-    client = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5)
+    the first ``limit`` scanned, and up to three of their names. On a cluster the scan
+    visits every primary."""
+    client = bus.sync_client(url, socket_connect_timeout=2, socket_timeout=5)
     count, examples = 0, []
     try:
         for scanned, raw in enumerate(client.scan_iter(count=1_000)):

@@ -19,6 +19,16 @@ class CliSettings(ServiceSettings):
         description="let `up` use a Redis that holds other applications' keys (it refuses "
         "otherwise: it would create streams and consumer groups among them)",
     )
+    redis_cluster: int = Field(
+        0,
+        ge=0,
+        le=64,
+        description="`up` starts a local Redis Cluster of this many primaries instead of one "
+        "Redis; 0 = one Redis",
+    )
+    redis_replicas: int = Field(
+        0, ge=0, le=5, description="replicas of each primary of that local Redis Cluster"
+    )
     ready_timeout_s: float = Field(180.0, gt=0, description="how long `up` waits for /ready")
     stop_timeout_s: float = Field(20.0, gt=0, description="SIGTERM grace before SIGKILL")
     restart_backoff_s: float = Field(

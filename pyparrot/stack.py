@@ -4,6 +4,7 @@ import importlib.util
 import json
 import os
 import re
+import shutil
 import sys
 import time
 from dataclasses import dataclass, field
@@ -11,9 +12,10 @@ from pathlib import Path
 
 import httpx
 
-from pyparrot import procs, redis_server, supervisor
+from pyparrot import procs, redis_cluster, redis_server, supervisor
 from pyparrot.procs import Proc
 from pyparrot.settings import CliSettings
+from shared import bus
 
 STAGES = ("stt", "mt", "tts", "summarizer", "llm", "speaker")
 # ``STAGE:VARIANT`` in a worker spec sets this setting of the worker to VARIANT, e.g.
@@ -95,20 +97,11 @@ def up(settings: CliSettings, options: UpOptions) -> tuple[str, list[Proc]]:
     missing = [s for s, n in options.workers.items() if n and not runnable(s)]
     if missing:
         raise StackError(f"no worker is available yet for: {', '.join(missing)}")
-    started: list[Proc] = []
     url = f"http://{options.host}:{options.port}"
-    redis_state = check_existing_redis(settings)
+    redis_url, redis_state, servers = start_redis(settings)
+    started = list(servers)
     try:
-        if redis_state["origin"] == "started":
-            started.append(
-                redis_server.start(
-                    settings.redis_url,
-                    settings.logs_dir,
-                    settings.home_dir / "redis",
-                    persist=True,  # API keys and session grants must survive a restart
-                )
-            )
-        env = {"REDIS_URL": settings.redis_url, "LOG_LEVEL": settings.log_level}
+        env = {"REDIS_URL": redis_url, "LOG_LEVEL": settings.log_level}
         gateway_env = {
             **env,
             "GATEWAY_HOST": options.host,
@@ -127,7 +120,7 @@ def up(settings: CliSettings, options: UpOptions) -> tuple[str, list[Proc]]:
                 started.append(_python(name, module, env | worker_env(key), settings))
         for module in options.extra_modules:
             started.append(_python(module, f"services.{module}", env, settings))
-        extra = {"url": url, "redis_url": settings.redis_url, "redis": redis_state}
+        extra = {"url": url, "redis_url": redis_url, "redis": redis_state}
         procs.save(state_file, started, extra)
         wait_ready(url, started, settings.ready_timeout_s)
     except BaseException:
@@ -135,6 +128,59 @@ def up(settings: CliSettings, options: UpOptions) -> tuple[str, list[Proc]]:
         state_file.unlink(missing_ok=True)
         raise
     return url, started
+
+
+def start_redis(settings: CliSettings) -> tuple[str, dict[str, object], list[Proc]]:
+    """The Redis the stack will use: its URL, whose it is (as ``check_existing_redis`` says),
+    and the servers started for it: one Redis if none answers at REDIS_URL, or a local
+    cluster when ``redis_cluster`` asks for one."""
+    if settings.redis_cluster:
+        return _start_cluster(settings)
+    state = check_existing_redis(settings)
+    if state["origin"] != "started":
+        return settings.redis_url, state, []
+    if bus.is_cluster_url(settings.redis_url):
+        raise StackError(
+            f"the Redis Cluster at {settings.redis_url} does not answer: start it, or let up "
+            "start a local one with --redis-cluster N (PYPARROT_REDIS_CLUSTER=N)"
+        )
+    server = redis_server.start(
+        settings.redis_url,
+        settings.logs_dir,
+        settings.home_dir / "redis",
+        persist=True,  # API keys and session grants must survive a restart
+    )
+    return settings.redis_url, state, [server]
+
+
+def _start_cluster(settings: CliSettings) -> tuple[str, dict[str, object], list[Proc]]:
+    """A local cluster of ``redis_cluster`` primaries; its state maps each to its replicas."""
+    cluster_dir = settings.home_dir / "redis-cluster"
+    # Each cluster is new (new ports, new node ids): an earlier one's files are dead.
+    shutil.rmtree(cluster_dir, ignore_errors=True)
+    cluster = redis_cluster.start(
+        settings.redis_cluster,
+        settings.logs_dir,
+        cluster_dir,
+        replicas=settings.redis_replicas,
+        persist=True,  # a restarted node keeps its keys, grants and sessions
+    )
+    shards = {f"{h}:{p}": [f"{rh}:{rp}" for rh, rp in r] for (h, p), r in cluster.replicas.items()}
+    return cluster.url, {"origin": "started", "foreign_keys": 0, "cluster": shards}, cluster.procs
+
+
+def recorded_redis_url(settings: CliSettings, extra: dict[str, object]) -> str:
+    """The Redis of a running stack: the local cluster ``up`` started (its ports were chosen
+    then, so only the state knows them), else REDIS_URL."""
+    redis_state = extra.get("redis")
+    if isinstance(redis_state, dict) and "cluster" in redis_state and extra.get("redis_url"):
+        return str(extra["redis_url"])
+    return settings.redis_url
+
+
+def is_redis(proc: Proc) -> bool:
+    """A Redis server of the stack: the one Redis, or a node of the local cluster."""
+    return proc.name == "redis" or proc.name.startswith("redis-")
 
 
 def check_existing_redis(settings: CliSettings) -> dict[str, object]:
@@ -209,9 +255,9 @@ def down(settings: CliSettings, state_file: Path | None = None) -> tuple[list[Pr
     waves = (
         # A foreground `up` stopping its own stack is the supervisor: not a process to stop.
         [p for p in recorded if p.name == supervisor.NAME and p.pid != os.getpid()],
-        [p for p in recorded if p.name not in ("gateway", "redis", supervisor.NAME)],
+        [p for p in recorded if p.name not in ("gateway", supervisor.NAME) and not is_redis(p)],
         [p for p in recorded if p.name == "gateway"],
-        [p for p in recorded if p.name == "redis"],
+        [p for p in recorded if is_redis(p)],
     )
     killed = [name for wave in waves for name in procs.stop(wave, settings.stop_timeout_s)]
     return recorded, killed

@@ -1,22 +1,42 @@
-"""Fixtures: a private real redis-server per test session, flushed between tests."""
+"""Fixtures: a private real redis-server per test session, flushed between tests; with
+``--redis-cluster N``, a private N-primary Redis Cluster instead."""
 
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-import redis
 import redis.asyncio as aioredis
 
-from pyparrot import procs, redis_server
+from pyparrot import procs, redis_cluster, redis_server
+from shared import bus
 
 DATA = Path(__file__).parent / "data"
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--redis-cluster",
+        type=int,
+        default=0,
+        metavar="N",
+        help="run the tests that use the session's Redis on a local N-primary Redis Cluster",
+    )
+
+
 @pytest.fixture(scope="session")
-def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A real redis-server on a free loopback port, owned by this test session."""
-    url = f"redis://127.0.0.1:{redis_server.free_port()}/0"
+def redis_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """A real redis-server on a free loopback port, owned by this test session; or, with
+    ``--redis-cluster N``, a local cluster of N primaries (a ``redis+cluster://`` URL)."""
     workdir = tmp_path_factory.mktemp("redis")
+    primaries = int(request.config.getoption("--redis-cluster"))
+    if primaries > 0:
+        cluster = redis_cluster.start(primaries, workdir, workdir)
+        yield cluster.url
+        redis_cluster.stop(cluster)
+        return
+    url = f"redis://127.0.0.1:{redis_server.free_port()}/0"
     server = redis_server.start(url, workdir, workdir)
     yield url
     procs.stop([server], timeout_s=10)
@@ -24,8 +44,8 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture
 def clean_redis(redis_url: str) -> str:
-    """The session's Redis, emptied before the test."""
-    client = redis.Redis.from_url(redis_url)
+    """The session's Redis, emptied before the test (on a cluster: every primary)."""
+    client = bus.sync_client(redis_url)
     client.flushall()
     client.close()
     return redis_url
@@ -33,7 +53,7 @@ def clean_redis(redis_url: str) -> str:
 
 @pytest.fixture
 async def aredis(clean_redis: str) -> AsyncIterator[aioredis.Redis]:
-    client = aioredis.Redis.from_url(clean_redis)
+    client = bus.client(clean_redis)
     yield client
     await client.aclose()
 

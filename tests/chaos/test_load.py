@@ -19,7 +19,7 @@ from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
 from services.gateway.settings import GatewaySettings
-from shared import streams
+from shared import bus, streams
 from shared.metrics import worker_metrics
 from shared.settings import WorkerSettings
 from shared.worker import WorkerSpec, run_worker
@@ -56,7 +56,7 @@ async def gateway(clean_redis: str) -> AsyncIterator[FastAPI]:
 @pytest.fixture
 async def worker(clean_redis: str) -> AsyncIterator[None]:
     """Two replicas of the real loop; a failed delivery is reclaimed after 200 ms."""
-    redis = aioredis.Redis.from_url(clean_redis)
+    redis = bus.client(clean_redis)
     stop = asyncio.Event()
     spec = WorkerSpec(
         component="stt", stream=STREAM, handle=lambda j: transcribe(j, 5), model="tiny.en"

@@ -6,18 +6,18 @@ import json
 from pathlib import Path
 
 import pytest
-import redis
 
 from pyparrot import stack
 from pyparrot.redis_server import free_port
 from pyparrot.settings import CliSettings
+from shared import bus
 from tests.cli.helpers import cli_env, pyparrot
 
 pytestmark = [pytest.mark.redis, pytest.mark.timeout(180)]
 
 
 def our_keys(url: str) -> list[bytes]:
-    client = redis.Redis.from_url(url)
+    client = bus.sync_client(url)
     try:
         return sorted(client.scan_iter(match="pp:*"))
     finally:
@@ -25,7 +25,7 @@ def our_keys(url: str) -> list[bytes]:
 
 
 def test_up_refuses_a_redis_another_application_uses(clean_redis: str, tmp_path: Path) -> None:
-    client = redis.Redis.from_url(clean_redis)
+    client = bus.sync_client(clean_redis)
     client.set("shop:cart:42", "theirs")
     client.close()
     env = cli_env(tmp_path, clean_redis)
@@ -40,7 +40,7 @@ def test_up_refuses_a_redis_another_application_uses(clean_redis: str, tmp_path:
 def test_the_environment_can_allow_sharing(
     clean_redis: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    client = redis.Redis.from_url(clean_redis)
+    client = bus.sync_client(clean_redis)
     client.set("shop:cart:42", "theirs")
     client.set("pp:apikeys", "ours")  # PyParrot's own keys are no reason to refuse
     client.close()
@@ -55,7 +55,7 @@ def test_the_environment_can_allow_sharing(
 
 
 def test_a_shared_redis_is_announced_by_up_and_status(clean_redis: str, tmp_path: Path) -> None:
-    client = redis.Redis.from_url(clean_redis)
+    client = bus.sync_client(clean_redis)
     client.set("shop:cart:42", "theirs")
     client.close()
     env = cli_env(tmp_path, clean_redis)
@@ -73,13 +73,13 @@ def test_a_shared_redis_is_announced_by_up_and_status(clean_redis: str, tmp_path
         assert state["foreign_examples"] == ["shop:cart:42"] and state["url"] == clean_redis
     finally:
         assert pyparrot("down", env=env).returncode == 0
-    client = redis.Redis.from_url(clean_redis)
+    client = bus.sync_client(clean_redis)
     assert client.get("shop:cart:42") == b"theirs"  # theirs untouched, the server still up
     client.close()
 
 
 def test_a_worker_refuses_to_join_it_too(clean_redis: str, tmp_path: Path) -> None:
-    client = redis.Redis.from_url(clean_redis)
+    client = bus.sync_client(clean_redis)
     client.set("shop:cart:42", "theirs")
     client.close()
     env = cli_env(tmp_path, clean_redis)

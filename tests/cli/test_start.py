@@ -5,9 +5,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-import redis
 
 from pyparrot import redis_server
+from shared import bus
 from tests.audio import DATA
 from tests.cli.helpers import asr_server, cli_env, pyparrot
 
@@ -46,7 +46,7 @@ def test_start_registers_and_serves(started: tuple, clean_redis: str) -> None:
     assert "✓ Redis groups initialized (admin, presenter)" in lines
     assert "Registering external backends..." in lines
     assert f"✓ STT backend registered: {stt_url}" in lines
-    client = redis.Redis.from_url(clean_redis)
+    client = bus.sync_client(clean_redis)
     assert client.smembers("groups:admin") == {b"admin@example.com"}
     assert client.smembers("groups:presenter") == {b"admin@example.com"}
     client.close()

@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import redis
 
 from pyparrot import redis_server
+from shared import bus
 from tests.cli.helpers import asr_server, cli_env, pyparrot
 
 pytestmark = [pytest.mark.redis, pytest.mark.timeout(180)]
@@ -109,7 +109,7 @@ def test_compose_start_and_stop(fake_docker: dict[str, str], clean_redis: str) -
         ]
         assert f"✓ STT backend registered: {stt_url}" in lines
         assert "⚠ MT backend registration failed: HTTP 422" in out.stdout
-        client = redis.Redis.from_url(clean_redis)
+        client = bus.sync_client(clean_redis)
         assert client.smembers("groups:admin") == {b"admin@example.com"}
         client.close()
 

@@ -9,7 +9,6 @@ import av
 import httpx
 import numpy as np
 import pytest
-import redis.asyncio as aioredis
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
@@ -17,7 +16,7 @@ from services.gateway.settings import GatewaySettings
 from services.stt.model import SttModel
 from services.stt.model import load_model as load_stt
 from services.stt.settings import SttSettings
-from shared import streams
+from shared import bus, streams
 from shared.messages import Envelope, Segment, Transcript, Word
 from shared.metrics import worker_metrics
 from shared.settings import WorkerSettings
@@ -68,7 +67,7 @@ async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 @pytest.fixture
 async def stt_worker(clean_redis: str) -> AsyncIterator[None]:
     """A real consumer-group worker with the stand-in model, serving 'tiny.en'."""
-    redis = aioredis.Redis.from_url(clean_redis)
+    redis = bus.client(clean_redis)
     settings = WorkerSettings(redis_url=clean_redis, worker_name="standin", block_ms=50)
     spec = WorkerSpec(
         component="stt",

@@ -9,7 +9,6 @@ from functools import partial
 from typing import Any
 
 import numpy as np
-import redis.asyncio as aioredis
 import uvicorn
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
@@ -23,6 +22,7 @@ from services.mt.settings import MtSettings
 from services.stt.__main__ import worker_spec as stt_spec
 from services.stt.model import SttModel
 from services.stt.settings import SttSettings
+from shared import bus
 from shared.metrics import worker_metrics
 from shared.settings import WorkerSettings
 from shared.worker import WorkerSpec, run_worker
@@ -34,7 +34,7 @@ CHUNK_S = 0.1
 @contextlib.asynccontextmanager
 async def serving(url: str, loops: list[tuple[WorkerSpec, WorkerSettings]]) -> AsyncIterator[None]:
     """Real consumer-group worker loops (real handlers) in this process."""
-    redis = aioredis.Redis.from_url(url)
+    redis = bus.client(url)
     stop = asyncio.Event()
     tasks = [
         asyncio.create_task(

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-import redis.asyncio as aioredis
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
@@ -25,7 +24,7 @@ from services.stt.model import load_model as load_stt
 from services.stt.settings import SttSettings
 from services.tts.handler import handle as tts_handle
 from services.tts.settings import TtsSettings
-from shared import streams
+from shared import bus, streams
 from shared.metrics import worker_metrics
 from shared.settings import WorkerSettings
 from shared.worker import Handler, WorkerSpec, run_worker
@@ -48,7 +47,7 @@ async def serving(
     url: str, component: str, model: str, handler: Handler, languages: list[str] | None = None
 ) -> AsyncIterator[None]:
     """A real consumer-group worker running ``handler`` in this event loop."""
-    redis = aioredis.Redis.from_url(url)
+    redis = bus.client(url)
     settings = WorkerSettings(redis_url=url, worker_name=f"test-{component}", block_ms=50)
     spec = WorkerSpec(component, streams.jobs(component, model), handler, model, languages or [])
     stop = asyncio.Event()

@@ -28,7 +28,7 @@ from services.gateway import auth, redaction
 from services.gateway.app import create_app
 from services.gateway.live.engine.store import SessionStore
 from services.gateway.settings import GatewaySettings
-from shared import streams
+from shared import bus, streams
 from shared.admin import keystore
 from tests.apps import running_app
 from tests.gateway.live_helpers import listening
@@ -195,7 +195,7 @@ def test_the_socket_auth_message_must_carry_a_presenter_key(clean_redis: str) ->
 
 
 async def _create_key(redis_url: str, role: keystore.Role) -> tuple[str, keystore.KeyRecord]:
-    redis = aioredis.Redis.from_url(redis_url)
+    redis = bus.client(redis_url)
     try:
         return await keystore.create(redis, role, f"{role}@example.com")
     finally:

@@ -12,7 +12,6 @@ import httpx
 import py3langid
 import pytest
 import pytest_asyncio
-import redis.asyncio as aioredis
 import websockets
 from fastapi import FastAPI
 from websockets.asyncio.client import connect
@@ -23,7 +22,7 @@ from services.stt.handler import transcribe
 from services.stt.model import SttModel
 from services.stt.model import load_model as load_stt
 from services.stt.settings import SttSettings
-from shared import streams
+from shared import bus, streams
 from shared.messages import TranscribeRequest
 from shared.textnorm import wer
 from tests.apps import running_app
@@ -151,7 +150,7 @@ async def lecture(
 ) -> Lecture:
     """One live session on the lecture (real STT and MT workers), run once for the tests
     below, each of which checks one thing it must show. Nothing is left running."""
-    client = aioredis.Redis.from_url(redis_url)
+    client = bus.client(redis_url)
     await client.flushall()
     await client.aclose()
     marker_dir = tmp_path_factory.mktemp("auth-markers")

@@ -11,7 +11,6 @@ from functools import partial
 import httpx
 import openai
 import pytest
-import redis.asyncio as aioredis
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
@@ -25,7 +24,7 @@ from services.stt.model import load_model as load_stt
 from services.stt.settings import SttSettings
 from services.tts.__main__ import worker_spec as tts_spec
 from services.tts.settings import TtsSettings
-from shared import streams
+from shared import bus, streams
 from shared.messages import Envelope, Transcript
 from shared.metrics import worker_metrics
 from shared.multi import Loop, run_many
@@ -70,7 +69,7 @@ def real_loops(redis_url: str, tiny: SttModel, bergamot: MtModel) -> list[Loop]:
 
 @pytest.fixture
 async def workers(clean_redis: str, tiny: SttModel, bergamot: MtModel) -> AsyncIterator[None]:
-    redis = aioredis.Redis.from_url(clean_redis)
+    redis = bus.client(clean_redis)
     stop = asyncio.Event()
     metrics = worker_metrics(CollectorRegistry())
     task = asyncio.create_task(
@@ -185,7 +184,7 @@ async def test_speech_translation_prefers_a_live_multilingual_model(
         model="base",
         languages=["en", "es", "pt"],
     )
-    redis = aioredis.Redis.from_url(clean_redis)
+    redis = bus.client(clean_redis)
     stop = asyncio.Event()
     loops = [stt_loop(clean_redis, tiny), (spec, settings)]
     task = asyncio.create_task(run_many(redis, loops, worker_metrics(CollectorRegistry()), stop))

@@ -19,6 +19,7 @@ from services.gateway.app import create_app
 from services.gateway.live.engine import fanout
 from services.gateway.live.engine.store import SessionStore
 from services.gateway.settings import GatewaySettings
+from shared import bus
 from shared.admin import keystore
 from tests.gateway.live_helpers import listening
 from tests.polling import eventually
@@ -284,7 +285,7 @@ def test_only_the_owner_resumes_a_session_over_the_socket(clean_redis: str) -> N
 
 
 async def _key(redis_url: str, role: keystore.Role, identity: str) -> tuple[str, object]:
-    redis = aioredis.Redis.from_url(redis_url)
+    redis = bus.client(redis_url)
     try:
         return await keystore.create(redis, role, identity)
     finally:

@@ -13,14 +13,13 @@ import av
 import httpx
 import openai
 import pytest
-import redis.asyncio as aioredis
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
 from services.tts.handler import handle
 from services.tts.model import TtsModel
 from services.tts.settings import TtsSettings
-from shared import streams
+from shared import bus, streams
 from shared.messages import Envelope, SpeechChunk
 from shared.metrics import worker_metrics
 from shared.worker import Handler, WorkerSpec, run_worker
@@ -41,7 +40,7 @@ def voice() -> tuple[TtsModel, TtsSettings]:
 @contextlib.asynccontextmanager
 async def serving(clean_redis: str, model: TtsModel, handler: Handler) -> AsyncIterator[None]:
     """A real consumer-group worker running ``handler`` for ``model``'s voice."""
-    redis = aioredis.Redis.from_url(clean_redis)
+    redis = bus.client(clean_redis)
     settings = TtsSettings(redis_url=clean_redis, worker_name="joe", block_ms=50)
     spec = WorkerSpec(
         component="tts",

@@ -18,7 +18,7 @@ from services.gateway.live.engine.store import SessionStore
 from services.summarizer.handler import handle
 from services.summarizer.model import ExtractiveModel, LlmModel, load_model
 from services.summarizer.settings import SummarizerSettings
-from shared import streams
+from shared import bus, streams
 from shared.metrics import worker_metrics
 from shared.worker import WorkerSpec, run_worker
 from tests.services.test_summarizer import KEY, LECTURE, OFF_TOPIC, SENTENCES, fake_llm
@@ -33,7 +33,7 @@ async def serving(
     clean_redis: str, settings: SummarizerSettings
 ) -> AsyncIterator[ExtractiveModel | LlmModel]:
     """A real consumer-group summarizer worker with the engine ``settings`` configure."""
-    redis = aioredis.Redis.from_url(clean_redis)
+    redis = bus.client(clean_redis)
     settings = settings.model_copy(update={"redis_url": clean_redis, "block_ms": 50})
     model = load_model(settings)
     spec = WorkerSpec(

@@ -5,12 +5,12 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-import redis.asyncio as aioredis
 from prometheus_client import CollectorRegistry
 
 from services.mt.__main__ import loops
 from services.mt.model import MtModel, load_model
 from services.mt.settings import MtSettings
+from shared import bus
 from shared.metrics import worker_metrics
 from shared.multi import run_many
 
@@ -27,7 +27,7 @@ def bergamot() -> MtModel:
 @pytest.fixture
 async def mt_worker(clean_redis: str, bergamot: MtModel) -> AsyncIterator[None]:
     """A real MT worker process's loops (one per pair) with the real model."""
-    redis = aioredis.Redis.from_url(clean_redis)
+    redis = bus.client(clean_redis)
     settings = MtSettings(redis_url=clean_redis, worker_name="mt-test", block_ms=50)
     stop = asyncio.Event()
     metrics = worker_metrics(CollectorRegistry())

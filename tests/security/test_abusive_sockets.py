@@ -12,10 +12,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-import redis.asyncio as aioredis
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
+from shared import bus
 from shared.admin import keystore
 from tests.security.gateway_process import GatewayProcess, gateway_process
 
@@ -26,7 +26,7 @@ LET_GO_S = DEADLINE_S + 3.0  # the deadline, and slack for a loaded machine
 
 
 async def _presenter(redis_url: str) -> str:
-    client = aioredis.Redis.from_url(redis_url)
+    client = bus.client(redis_url)
     try:
         return (await keystore.create(client, "presenter", "pat@example.com"))[0]
     finally:

@@ -17,7 +17,7 @@ from services.gateway.metrics import gateway_metrics
 from services.gateway.settings import GatewaySettings
 from services.tts.__main__ import serve_voices
 from services.tts.settings import TtsSettings
-from shared import heartbeat, streams
+from shared import bus, heartbeat, streams
 from shared.messages import ErrorResult, SynthesizeRequest
 from shared.metrics import worker_metrics
 from tests.apps import running_app
@@ -42,7 +42,7 @@ async def tts_worker(clean_redis: str) -> AsyncIterator[CollectorRegistry]:
         max_text_chars=500,
     )
     registry = CollectorRegistry()
-    redis = aioredis.Redis.from_url(clean_redis)
+    redis = bus.client(clean_redis)
     stop = asyncio.Event()
     task = asyncio.create_task(
         serve_voices(redis, [bundled_voice()], settings, worker_metrics(registry), stop)

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-import redis.asyncio as aioredis
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
+from shared import bus
 from shared.admin import keystore
 from tests.security.gateway_process import GatewayProcess, gateway_process
 
@@ -23,7 +23,7 @@ BOOTSTRAP = "bootstrap-Secret-0123456789"  # GATEWAY_ADMIN_API_KEY: not shaped l
 
 
 async def _keys(redis_url: str) -> dict[str, str]:
-    client = aioredis.Redis.from_url(redis_url)
+    client = bus.client(redis_url)
     try:
         made = {}
         for role in keystore.ROLES:

@@ -17,7 +17,7 @@ from services.mt.__main__ import loops
 from services.mt.handler import translate_text
 from services.mt.model import MtModel, load_model
 from services.mt.settings import MtSettings
-from shared import heartbeat, streams
+from shared import bus, heartbeat, streams
 from shared.metrics import worker_metrics
 from shared.multi import run_many
 from tests.polling import eventually
@@ -52,7 +52,7 @@ async def client(
     settings = mt_settings.model_copy(
         update={"redis_url": clean_redis, "worker_name": "mt", "block_ms": 50}
     )
-    redis = aioredis.Redis.from_url(clean_redis)
+    redis = bus.client(clean_redis)
     stop = asyncio.Event()
     metrics = worker_metrics(CollectorRegistry())
     worker = asyncio.create_task(run_many(redis, loops(bergamot, settings), metrics, stop))
