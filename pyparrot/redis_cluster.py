@@ -99,6 +99,9 @@ def _spawn(
         # CLUSTER SLOTS lists a replica only once its offset has moved; on an idle primary
         # only these pings move it.
         *("--repl-ping-replica-period", "1"),
+        # A replica takes over however long it was cut off from its primary: with the
+        # default factor a replica of a primary that went quiet declines the failover.
+        *("--cluster-replica-validity-factor", "0"),
     ]
     return _Node(port, bus_port, procs.spawn(f"redis-{index}", cmd, {}, logs_dir))
 
