@@ -290,10 +290,10 @@ def test_a_cluster_node_announces_its_hostname_to_clients(tmp_path: Path) -> Non
     args = node_arguments(node, "redis-c1")
     args[args.index("--cluster-config-file") + 1] = str(tmp_path / "nodes.conf")
     port = free_port()
+    # The bus port too: the default, port + 10 000, may be taken or past 65 535.
+    ports = ["--port", str(port), "--cluster-port", str(free_port())]
     process = subprocess.Popen(
-        # The bus port too: the default, port + 10 000, may be taken or past 65 535.
-        [server, *args, "--port", str(port), "--cluster-port", str(free_port()),
-         "--bind", "127.0.0.1", "--dir", str(tmp_path)],  # fmt: skip
+        [server, *args, *ports, "--bind", "127.0.0.1", "--dir", str(tmp_path)],
         stdout=subprocess.DEVNULL,
     )
     client = redis.Redis(port=port, decode_responses=True)
