@@ -8,6 +8,8 @@ Every process gets its client from here, so each runs unchanged on either.
 import asyncio
 import logging
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -192,6 +194,26 @@ def publish_reply(pipe: aioredis.client.Pipeline, envelope: Envelope, stream: st
     """Queue a reply on ``pipe``: capped, and expiring once its reader is gone."""
     pipe.xadd(stream, {b"e": pack(envelope)}, maxlen=streams.REPLY_MAXLEN, approximate=True)
     pipe.expire(stream, streams.REPLY_TTL_S)
+
+
+@asynccontextmanager
+async def transaction(redis: aioredis.Redis, key: str) -> AsyncIterator[Any]:
+    """A MULTI/EXEC pipeline for keys sharing ``key``'s hash tag.
+
+    On a cluster it runs on a connection of its own to the primary holding that slot:
+    redis-py's cluster MULTI queues each command through a thread and a private event loop
+    (slow, and what it connects there is left to a loop that is gone)."""
+    if not is_cluster(redis):
+        async with redis.pipeline(transaction=True) as pipe:
+            yield pipe
+        return
+    node = redis.get_node_from_key(key)  # type: ignore[attr-defined]
+    shard = aioredis.Redis(**node.connection_kwargs)
+    try:
+        async with shard.pipeline(transaction=True) as pipe:
+            yield pipe
+    finally:
+        await shard.aclose()
 
 
 async def mget(redis: aioredis.Redis, keys: list[Any]) -> list[bytes | None]:

@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass
 import redis.asyncio as aioredis
 
 from services.gateway import keys
+from shared import bus
 
 WORD = re.compile(r"[^\W\d_][\w'-]*", re.UNICODE)
 STOPWORDS = frozenset(
@@ -130,7 +131,7 @@ async def create_session(
     key = keys.conversation(sid)
     fields = {"user_id": user_id or "", "created_s": now, "last_s": now, "turns": 0}
     fields |= {"owner": owner}
-    async with redis.pipeline(transaction=True) as pipe:
+    async with bus.transaction(redis, key) as pipe:
         pipe.hset(key, mapping=fields)  # type: ignore[arg-type]
         pipe.expire(key, ttl_s)
         await pipe.execute()

@@ -15,7 +15,7 @@ from typing import Literal, cast
 
 import redis.asyncio as aioredis
 
-from shared import streams
+from shared import bus, streams
 
 Role = Literal["listener", "presenter", "admin"]
 ROLES: tuple[Role, ...] = ("listener", "presenter", "admin")
@@ -101,7 +101,7 @@ async def create(
     token = new_token()
     record = KeyRecord(hash_token(token), identity, role, time.time(), label)
     fields = {"identity": identity, "role": role, "created": record.created_s, "label": label}
-    async with redis.pipeline(transaction=True) as pipe:
+    async with bus.transaction(redis, streams.api_keys()) as pipe:
         pipe.hset(streams.api_key(record.key_hash), mapping=fields)  # type: ignore[arg-type]
         pipe.sadd(streams.api_keys(), record.key_hash)
         await pipe.execute()
@@ -134,7 +134,7 @@ async def migrate_legacy(redis: aioredis.Redis) -> int:
         key_hash = raw.decode()
         fields = await redis.hgetall(legacy_prefix + key_hash)
         if fields:
-            async with redis.pipeline(transaction=True) as pipe:  # one hash tag: one slot
+            async with bus.transaction(redis, streams.api_keys()) as pipe:
                 pipe.hset(streams.api_key(key_hash), mapping=fields)  # type: ignore[arg-type]
                 pipe.sadd(streams.api_keys(), key_hash)
                 await pipe.execute()
@@ -165,7 +165,7 @@ async def revoke(redis: aioredis.Redis, key_id: str) -> KeyRecord:
     if len(matches) > 1:
         raise KeyStoreError(f"key id {key_id!r} is ambiguous; give more characters")
     record = matches[0]
-    async with redis.pipeline(transaction=True) as pipe:
+    async with bus.transaction(redis, streams.api_keys()) as pipe:
         pipe.delete(streams.api_key(record.key_hash))
         pipe.srem(streams.api_keys(), record.key_hash)
         await pipe.execute()

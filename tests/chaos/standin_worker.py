@@ -34,7 +34,7 @@ def transcribe(envelope: Envelope, handle_ms: int) -> Iterator[Transcript]:
         raise RuntimeError("poison job: this handler always fails on it")
     time.sleep(handle_ms / 1000)
     duration = req.audio_format.duration_s(req.audio)
-    text = f"{req.prompt} {duration:.2f} seconds".lstrip()  # the prompt tells requests apart
+    text = f"{req.prompt or ''} {duration:.2f} seconds".lstrip()  # the prompt tells requests apart
     segment = Segment(id=0, start_s=0.0, end_s=duration, text=text)
     yield Transcript(
         text=text, language="en", duration_s=duration, segments=[segment], model="tiny.en"

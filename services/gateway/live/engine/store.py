@@ -21,7 +21,7 @@ import redis.asyncio as aioredis
 
 from services.gateway import keys
 from services.gateway.core import Core
-from shared import streams
+from shared import bus, streams
 
 ANY_LISTENER = "*"  # in a session's listener set: every listener key may read it
 
@@ -104,7 +104,7 @@ class SessionStore:
         """Write the session hash and push every key's expiry out by the TTL."""
         info.updated_s = time.time()
         fields = {k: str(v) for k, v in vars(info).items()}
-        async with self.redis.pipeline(transaction=True) as pipe:
+        async with bus.transaction(self.redis, keys.session(info.id)) as pipe:
             pipe.hset(keys.session(info.id), mapping=fields)  # type: ignore[arg-type]
             for key in _keys(info.id):
                 pipe.expire(key, self.ttl_s)
@@ -140,7 +140,7 @@ class SessionStore:
         if not wanted:
             return
         key = keys.session_listeners(session_id)
-        async with self.redis.pipeline(transaction=True) as pipe:
+        async with bus.transaction(self.redis, key) as pipe:
             pipe.sadd(key, *wanted)
             pipe.expire(key, max(await self.ttl(session_id), 1))  # dies with the session
             await pipe.execute()
@@ -167,7 +167,7 @@ class SessionStore:
         info.utterances = max(info.utterances, cue.index + 1)
         info.audio_s = max(info.audio_s, cue.end_s)
         info.updated_s = time.time()
-        async with self.redis.pipeline(transaction=True) as pipe:
+        async with bus.transaction(self.redis, keys.session(info.id)) as pipe:
             pipe.rpush(keys.session_transcript(info.id), cue.text)
             pipe.rpush(keys.session_cues(info.id), json.dumps(vars(cue)))
             pipe.hset(
@@ -191,7 +191,7 @@ class SessionStore:
     async def publish(self, session_id: str, event: dict[str, Any]) -> str:
         """Append an event to the session's stream for listeners; returns its entry id."""
         key = keys.session_events(session_id)
-        async with self.redis.pipeline(transaction=True) as pipe:
+        async with bus.transaction(self.redis, key) as pipe:
             pipe.xadd(
                 key,
                 {b"t": str(event["type"]), b"d": json.dumps(event)},
