@@ -166,36 +166,14 @@ def _profile(phase: PhaseResult) -> str:
 
 
 CLUSTER = """\
-### What Redis Cluster sharding of the streams would change
+### Past one Redis
 
-- Streams are already per stage variant (`pp:jobs:<stage>:<variant>`) and per gateway
-  (`pp:replies:<gateway>`), so a cluster would spread them over shards by key slot with no
-  renaming: load spreads as long as there are more busy streams than shards. One hot stream
-  (one STT model) stays on one shard, so one variant's ceiling is one Redis thread's (the
-  estimate above); past that it must be split (`pp:jobs:stt:tiny.en:0..k`, the gateway
-  picking one per job, each worker reading all of its variant's parts).
-- The worker publishes its reply and acknowledges the job in **one MULTI across two
-  streams** (`shared.worker.Worker._finish`: XADD + EXPIRE on the job's `reply_to`, XACK +
-  XDEL on the job stream; `_dead` adds `<stream>:dead`). In a cluster these hash to
-  different slots and the MULTI is refused (`CROSSSLOT`). A hash tag cannot fix it: one
-  reply stream receives replies from every stage, so it cannot share a slot with every job
-  stream. What would change: publish the reply first (its own command), then XACK + XDEL in
-  a MULTI on the job stream alone; a job stream and its dead-letter stream share a hash tag
-  (`pp:jobs:{stt:tiny.en}` and `pp:jobs:{stt:tiny.en}:dead`, which also keeps `pyparrot
-  dlq replay`'s MULTI legal). A crash between the two steps leaves the job pending, so it
-  is redelivered and answered twice: delivery becomes at-least-once, and the Bridge, which
-  already drops a second reply for a job id (`duplicates_dropped`), keeps routing
-  exactly-once; the zero-duplicate guarantee this benchmark checks would become a
-  Bridge-side one.
-- Other multi-key transactions need a shared hash tag, all of them names in
-  `shared/streams.py`: a live session's keys (hash, transcript, cues, events, cancel,
-  listeners: `pp:session:{<id>}:…`), an API key's hash with the key set (`pp:{apikeys}…`).
-  `heartbeat.live_workers` MGETs every heartbeat key: cross-slot, so it needs per-slot MGETs
-  (redis-py's `mget_nonatomic`) or one tag for all heartbeats; `SCAN pp:worker:*` and the
-  dead-letter scans must visit every primary.
-- Single-key operations need nothing: the gateway's bounded submit (Lua XLEN + XADD on one
-  stream), XREADGROUP / XAUTOCLAIM / XCLAIM on one job stream, the Bridge's XREAD on its
-  reply stream, the conversation and memory scripts (one hash each).
+One stream lives on one Redis thread, so one stage variant's ceiling is the figure above.
+PyParrot runs on a Redis Cluster (`REDIS_URL=redis+cluster://…`, issue #20) with the
+streams' hash tags chosen so every multi-key command stays in one slot, and a hot variant
+can be split over several streams (`STREAM_PARTS`). What a hop costs there, and how the
+commands spread over the shards, is in the `cluster` section (`python -m bench --only
+cluster`).
 """
 
 

@@ -6,6 +6,7 @@ Every process gets its client from here, so each runs unchanged on either.
 """
 
 import asyncio
+import inspect
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -196,6 +197,9 @@ def publish_reply(pipe: aioredis.client.Pipeline, envelope: Envelope, stream: st
     pipe.expire(stream, streams.REPLY_TTL_S)
 
 
+_REDIS_OPTIONS = set(inspect.signature(aioredis.Redis.__init__).parameters) - {"self"}
+
+
 @asynccontextmanager
 async def transaction(redis: aioredis.Redis, key: str) -> AsyncIterator[Any]:
     """A MULTI/EXEC pipeline for keys sharing ``key``'s hash tag.
@@ -207,8 +211,10 @@ async def transaction(redis: aioredis.Redis, key: str) -> AsyncIterator[Any]:
         async with redis.pipeline(transaction=True) as pipe:
             yield pipe
         return
+    await redis.initialize()  # type: ignore[attr-defined]  # a new client has no slot map yet
     node = redis.get_node_from_key(key)  # type: ignore[attr-defined]
-    shard = aioredis.Redis(**node.connection_kwargs)
+    options = {k: v for k, v in node.connection_kwargs.items() if k in _REDIS_OPTIONS}
+    shard = aioredis.Redis(**options)
     try:
         async with shard.pipeline(transaction=True) as pipe:
             yield pipe
