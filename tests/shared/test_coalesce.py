@@ -12,9 +12,7 @@ from services.gateway.bridge import Bridge
 from services.gateway.metrics import gateway_metrics
 from shared.coalesce import Coalescer
 from shared.messages import TranscribeRequest, Transcript, unpack
-from shared.metrics import worker_metrics
-from shared.worker import Worker
-from tests.shared.test_worker import GROUP, STREAM, settings, spec
+from tests.shared.workers import GROUP, STREAM, answer_all, settings
 
 pytestmark = pytest.mark.redis
 
@@ -63,27 +61,8 @@ async def test_many_jobs_at_once_share_transactions_and_each_gets_one_reply(
     aredis: aioredis.Redis, clean_redis: str
 ) -> None:
     await aredis.config_resetstat()
-    worker = Worker(
-        aredis,
-        spec(),
-        settings(clean_redis, concurrency=16),
-        worker_metrics(CollectorRegistry()),
-    )
-    stop = asyncio.Event()
-    serving = asyncio.create_task(worker.run(stop))
-    bridge = Bridge(aredis, "t", gateway_metrics(CollectorRegistry()))
-    await bridge.start()
-    try:
-        jobs = [bridge.job(TranscribeRequest(audio=bytes(2 * n)), 10.0) for n in range(1, 65)]
-        replies = await asyncio.gather(
-            *(bridge.request(STREAM, job, "stt", 10.0, 1_000) for job in jobs)
-        )
-    finally:
-        stop.set()
-        await serving
-        await bridge.stop()
+    replies, worker = await answer_all(aredis, settings(clean_redis, concurrency=16), 64)
     assert all(isinstance(r.payload, Transcript) for r in replies)
-    assert [r.parent for r in replies] == [job.id for job in jobs]
     assert [r.payload.text for r in replies] == [str(2 * n) for n in range(1, 65)]  # type: ignore[union-attr]
     assert await aredis.xlen(STREAM) == 0
     assert (await aredis.xpending(STREAM, GROUP))["pending"] == 0

@@ -1,21 +1,16 @@
 """A busy stage variant spread over several streams: the gateway puts each job on one part,
 every worker of the variant reads all of them, and each job is answered once."""
 
-import asyncio
 from collections import Counter
 
 import pytest
 import redis.asyncio as aioredis
-from prometheus_client import CollectorRegistry
 from redis.crc import REDIS_CLUSTER_HASH_SLOTS, key_slot
 
-from services.gateway.bridge import Bridge, pick_part
-from services.gateway.metrics import gateway_metrics
+from services.gateway.bridge import pick_part
 from shared import streams
-from shared.messages import TranscribeRequest, Transcript
-from shared.metrics import worker_metrics
-from shared.worker import Worker
-from tests.shared.workers import GROUP, STREAM, settings, spec
+from shared.messages import Transcript
+from tests.shared.workers import GROUP, STREAM, answer_all, settings
 
 SPLIT = {streams.tag(STREAM): 3}
 
@@ -44,25 +39,8 @@ def test_a_job_goes_to_a_part_and_a_background_job_to_a_parts_lane() -> None:
 async def test_every_job_on_every_part_is_answered_once(
     aredis: aioredis.Redis, clean_redis: str
 ) -> None:
-    worker = Worker(
-        aredis,
-        spec(),
-        settings(clean_redis, concurrency=2, stream_parts=SPLIT),
-        worker_metrics(CollectorRegistry()),
-    )
-    stop = asyncio.Event()
-    serving = asyncio.create_task(worker.run(stop))
-    bridge = Bridge(aredis, "t", gateway_metrics(CollectorRegistry()), split=SPLIT)
-    await bridge.start()
-    try:
-        jobs = [bridge.job(TranscribeRequest(audio=bytes(2 * n)), 10.0) for n in range(1, 91)]
-        replies = await asyncio.gather(
-            *(bridge.request(STREAM, job, "stt", 10.0, 1_000) for job in jobs)
-        )
-    finally:
-        stop.set()
-        await serving
-        await bridge.stop()
+    cfg = settings(clean_redis, concurrency=2, stream_parts=SPLIT)
+    replies, _worker = await answer_all(aredis, cfg, 90, split=SPLIT)
     assert all(isinstance(r.payload, Transcript) for r in replies)
     assert [r.payload.text for r in replies] == [str(2 * n) for n in range(1, 91)]  # type: ignore[union-attr]
     for part in streams.parts(STREAM, 3):

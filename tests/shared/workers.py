@@ -7,6 +7,8 @@ from collections.abc import Iterator
 import redis.asyncio as aioredis
 from prometheus_client import CollectorRegistry
 
+from services.gateway.bridge import Bridge
+from services.gateway.metrics import gateway_metrics
 from shared import bus, streams
 from shared.messages import (
     Envelope,
@@ -16,7 +18,7 @@ from shared.messages import (
 )
 from shared.metrics import worker_metrics
 from shared.settings import WorkerSettings
-from shared.worker import WorkerSpec, run_worker
+from shared.worker import Worker, WorkerSpec, run_worker
 
 STREAM = streams.jobs("stt", "standin")
 REPLIES = streams.replies("test")
@@ -88,3 +90,28 @@ async def run_until(
 
 async def count_at_least(redis: aioredis.Redis, n: int) -> bool:
     return len(await replies(redis)) >= n
+
+
+async def answer_all(
+    redis: aioredis.Redis, cfg: WorkerSettings, count: int, split: dict[str, int] | None = None
+) -> tuple[list[Envelope], Worker]:
+    """``count`` jobs of 2, 4, ... bytes at once through a Bridge (spreading them over
+    ``split``'s parts) to one running worker loop; their replies, and the worker."""
+    worker = Worker(redis, spec(), cfg, worker_metrics(CollectorRegistry()))
+    stop = asyncio.Event()
+    serving = asyncio.create_task(worker.run(stop))
+    bridge = Bridge(redis, "t", gateway_metrics(CollectorRegistry()), split=split)
+    await bridge.start()
+    try:
+        jobs = [
+            bridge.job(TranscribeRequest(audio=bytes(2 * n)), 10.0) for n in range(1, count + 1)
+        ]
+        answers = await asyncio.gather(
+            *(bridge.request(STREAM, job, "stt", 10.0, 1_000) for job in jobs)
+        )
+    finally:
+        stop.set()
+        await serving
+        await bridge.stop()
+    assert [r.parent for r in answers] == [job.id for job in jobs]
+    return list(answers), worker
