@@ -279,6 +279,12 @@ class Bridge:
         return results
 
     async def _evalsha(self, submits: list[Submit]) -> list[object]:
+        if len(submits) == 1:  # a pipeline of one costs more than the command alone
+            stream, data, bound = submits[0]
+            try:
+                return [await self.redis.evalsha(self._submit_sha, 1, stream, data, bound)]  # type: ignore[misc]
+            except NoScriptError as exc:
+                return [exc]
         async with self.redis.pipeline(transaction=False) as pipe:
             for stream, data, bound in submits:
                 pipe.evalsha(self._submit_sha, 1, stream, data, bound)
