@@ -152,7 +152,7 @@ async def test_a_worker_that_just_started_is_found_past_the_cached_listing(
         with pytest.raises(GatewayError) as refused:
             await live_workers(core, "mt", "MT")
         assert refused.value.status == 503 and refused.value.code == "no_worker"
-        info = WorkerInfo(component="mt", name="mt-1", stream="pp:jobs:mt:en-pt")
+        info = WorkerInfo(component="mt", name="mt-1", stream=streams.jobs("mt", "en-pt"))
         await heartbeat.beat(aredis, info, ttl_s=30)
         # The empty listing is cached for 600 s; a stage with no worker in it is asked again.
         assert [w.name for w in await live_workers(core, "mt", "MT")] == ["mt-1"]

@@ -19,7 +19,7 @@ from services.tts.__main__ import serve_voices
 from services.tts.engine import TtsEngine
 from services.tts.model import load_models
 from services.tts.settings import TtsSettings
-from shared import heartbeat
+from shared import heartbeat, streams
 from shared.metrics import worker_metrics
 from tests.polling import eventually
 from tests.services.test_tts import bundled_voice
@@ -109,8 +109,8 @@ async def test_one_heartbeat_per_voice_and_one_for_a_single_piper_voice(
         live = await heartbeat.live_workers(redis)
     # Several loops in one process: each its own consumer name, suffixed with the voice.
     assert [(w.name, w.stream, w.extra) for w in live] == [
-        ("w1:espeak-es", "pp:jobs:tts:espeak-es", {"engine": "espeak"}),
-        ("w1:espeak-pt-br", "pp:jobs:tts:espeak-pt-br", {"engine": "espeak"}),
+        ("w1:espeak-es", streams.jobs("tts", "espeak-es"), {"engine": "espeak"}),
+        ("w1:espeak-pt-br", streams.jobs("tts", "espeak-pt-br"), {"engine": "espeak"}),
     ]
     async with serving(clean_redis, [bundled_voice()], settings) as redis:
         (joe,) = await heartbeat.live_workers(redis)
