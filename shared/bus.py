@@ -16,6 +16,7 @@ from urllib.parse import unquote, urlsplit
 
 import redis
 import redis.asyncio as aioredis
+from redis._parsers.commands import AsyncCommandsParser
 from redis.asyncio.cluster import ClusterNode
 from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
 from redis.asyncio.retry import Retry
@@ -132,11 +133,27 @@ def client(url: str, backoff_max_s: float = 5.0) -> aioredis.Redis:
     return aioredis.Redis.from_pool(pool)
 
 
+class _StreamKeys(AsyncCommandsParser):
+    """redis-py's cluster client asks a node for the keys of every XREAD and XREADGROUP
+    (COMMAND GETKEYS: an extra round trip per read, all to one node); they are the first half
+    of what follows STREAMS, so read them from the command."""
+
+    async def get_keys(self, *args: Any) -> tuple[Any, ...] | None:
+        name = str(args[0]).upper()
+        if name not in ("XREAD", "XREADGROUP"):
+            return await super().get_keys(*args)
+        words = [a.decode(errors="replace") if isinstance(a, bytes) else str(a) for a in args]
+        start = 4 if name == "XREADGROUP" else 1  # past GROUP <group> <consumer>
+        at = next(i for i in range(start, len(words)) if words[i].upper() == "STREAMS")
+        rest = args[at + 1 :]
+        return tuple(rest[: len(rest) // 2])
+
+
 def _cluster_client(url: str, backoff_max_s: float) -> AsyncRedisCluster:
     """redis-py's cluster client: it follows MOVED/ASK, and after a connection error it
     reloads the slot map, so a failed-over shard is found again without a restart."""
     seeds, options = cluster_seeds(url)
-    return AsyncRedisCluster(
+    cluster = AsyncRedisCluster(
         startup_nodes=[ClusterNode(host, port) for host, port in seeds],
         max_connections=MAX_CONNECTIONS,  # per node
         retry=Retry(EqualJitterBackoff(cap=backoff_max_s, base=0.05), retries=6),
@@ -145,6 +162,8 @@ def _cluster_client(url: str, backoff_max_s: float) -> AsyncRedisCluster:
         socket_connect_timeout=5,
         **options,
     )
+    cluster.commands_parser = _StreamKeys()
+    return cluster
 
 
 def sync_client(url: str, **options: Any) -> redis.Redis:
