@@ -8,9 +8,8 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
-import redis
 
-from shared import streams
+from shared import bus, streams
 from tests.polling import eventually
 from tests.services.external_standin import (
     TTS_RATE_HZ,
@@ -76,7 +75,7 @@ async def test_translation(gateway: httpx.AsyncClient, server: Standin, clean_re
             "/v1/translate", json={"text": text, "source": "de", "target": "en"}
         )
         assert failed.status_code == status and reason in failed.json()["detail"], failed.text
-    dead = redis.Redis.from_url(clean_redis).xrange(streams.dead(streams.jobs("mt", "de-en")))
+    dead = bus.sync_client(clean_redis).xrange(streams.dead(streams.jobs("mt", "de-en")))
     assert [entry[b"code"] for _id, entry in dead] == [b"bad_backend_reply"]
 
 

@@ -8,10 +8,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-import redis.asyncio as aioredis
 
 from pyparrot import redis_server
-from shared import heartbeat
+from shared import bus, heartbeat
 from tests.audio import DATA
 from tests.polling import eventually
 from tests.services.external_standin import (
@@ -52,7 +51,7 @@ async def external_stt(gateway: httpx.AsyncClient) -> list[dict[str, object]]:
 
 async def advertised(redis_url: str, server: str) -> bool:
     """The adapter's heartbeat lists ``server`` (with its health) among its servers."""
-    redis = aioredis.Redis.from_url(redis_url)
+    redis = bus.client(redis_url)
     try:
         workers = await heartbeat.live_workers(redis)
     finally:

@@ -10,6 +10,7 @@ from prometheus_client import CollectorRegistry
 
 from services.gateway.bridge import Bridge
 from services.gateway.metrics import gateway_metrics
+from shared import bus
 from shared.coalesce import Coalescer
 from shared.messages import TranscribeRequest, Transcript, unpack
 from tests.shared.workers import GROUP, STREAM, answer_all, settings
@@ -60,6 +61,8 @@ async def test_a_cancelled_caller_does_not_take_its_item_back() -> None:
 async def test_many_jobs_at_once_share_transactions_and_each_gets_one_reply(
     aredis: aioredis.Redis, clean_redis: str
 ) -> None:
+    if bus.is_cluster(aredis):
+        pytest.skip("counts one server's commands; on a cluster jobs settle by script")
     await aredis.config_resetstat()
     replies, worker = await answer_all(aredis, settings(clean_redis, concurrency=16), 64)
     assert all(isinstance(r.payload, Transcript) for r in replies)
