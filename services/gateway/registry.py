@@ -5,8 +5,10 @@ import time
 
 import redis.asyncio as aioredis
 
-from shared import heartbeat
+from shared import bus, heartbeat
 from shared.heartbeat import WorkerInfo
+
+STALE_OK_S = 10.0  # the longest a worker list serves while Redis cannot be read
 
 
 class Registry:
@@ -19,8 +21,15 @@ class Registry:
         self._cached_at = float("-inf")
 
     async def workers(self, fresh: bool = False) -> list[WorkerInfo]:
-        """Live workers, at most ``cache_s`` old unless ``fresh``."""
+        """Live workers, at most ``cache_s`` old unless ``fresh``. While Redis cannot be read
+        (a cluster shard failing over) the last list serves for up to ``STALE_OK_S``: the
+        job's submit waits out the fault (``Bridge``), where this read would fail at once."""
         if fresh or time.monotonic() - self._cached_at > self.cache_s:
-            self._cached = await heartbeat.live_workers(self.redis)
-            self._cached_at = time.monotonic()
+            try:
+                workers = await heartbeat.live_workers(self.redis)
+            except bus.TRANSIENT:
+                if fresh or time.monotonic() - self._cached_at > STALE_OK_S:
+                    raise
+                return self._cached
+            self._cached, self._cached_at = workers, time.monotonic()
         return self._cached
