@@ -1,7 +1,6 @@
 """A real gateway app (lifespan included) on the test Redis, with a stand-in STT worker; and
 for the live-session tests, a gateway behind a real socket with the real STT and MT workers."""
 
-import asyncio
 import io
 from collections.abc import AsyncIterator, Iterator
 
@@ -10,19 +9,17 @@ import httpx
 import numpy as np
 import pytest
 from fastapi import FastAPI
-from prometheus_client import CollectorRegistry
 
 from services.gateway.settings import GatewaySettings
 from services.stt.model import SttModel
 from services.stt.model import load_model as load_stt
 from services.stt.settings import SttSettings
-from shared import bus, streams
+from shared import streams
 from shared.messages import Envelope, Segment, Transcript, Word
-from shared.metrics import worker_metrics
 from shared.settings import WorkerSettings
-from shared.worker import JobFailed, WorkerSpec, run_worker
-from tests.apps import running_app
-from tests.gateway.live_helpers import listening, live_gateway_settings, live_loops, serving
+from shared.worker import JobFailed, WorkerSpec
+from tests.apps import running_app, running_workers
+from tests.gateway.live_helpers import listening, live_gateway_settings, live_loops
 
 
 def standin_stt(envelope: Envelope) -> Iterator[Transcript]:
@@ -67,7 +64,6 @@ async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 @pytest.fixture
 async def stt_worker(clean_redis: str) -> AsyncIterator[None]:
     """A real consumer-group worker with the stand-in model, serving 'tiny.en'."""
-    redis = bus.client(clean_redis)
     settings = WorkerSettings(redis_url=clean_redis, worker_name="standin", block_ms=50)
     spec = WorkerSpec(
         component="stt",
@@ -76,14 +72,8 @@ async def stt_worker(clean_redis: str) -> AsyncIterator[None]:
         model="tiny.en",
         languages=["en", "de"],
     )
-    stop = asyncio.Event()
-    task = asyncio.create_task(
-        run_worker(redis, spec, settings, worker_metrics(CollectorRegistry()), stop)
-    )
-    yield
-    stop.set()
-    await task
-    await redis.aclose()
+    async with running_workers(clean_redis, [(spec, settings)]):
+        yield
 
 
 def encode(pcm16: bytes, rate_hz: int, container: str, codec: str) -> bytes:
@@ -122,5 +112,5 @@ async def live_workers(
     clean_redis: str, live_whisper: tuple[SttModel, SttSettings]
 ) -> AsyncIterator[None]:
     """The real STT (tiny.en) and MT (Bergamot en-pt) handlers behind consumer groups."""
-    async with serving(clean_redis, live_loops(clean_redis, live_whisper)):
+    async with running_workers(clean_redis, live_loops(clean_redis, live_whisper)):
         yield

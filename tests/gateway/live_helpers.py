@@ -11,7 +11,6 @@ from typing import Any
 import numpy as np
 import uvicorn
 from fastapi import FastAPI
-from prometheus_client import CollectorRegistry
 from websockets.asyncio.client import ClientConnection
 
 from pyparrot import redis_server
@@ -22,32 +21,11 @@ from services.mt.settings import MtSettings
 from services.stt.__main__ import worker_spec as stt_spec
 from services.stt.model import SttModel
 from services.stt.settings import SttSettings
-from shared import bus
-from shared.metrics import worker_metrics
 from shared.settings import WorkerSettings
-from shared.worker import WorkerSpec, run_worker
+from shared.worker import WorkerSpec
 from tests.polling import eventually
 
 CHUNK_S = 0.1
-
-
-@contextlib.asynccontextmanager
-async def serving(url: str, loops: list[tuple[WorkerSpec, WorkerSettings]]) -> AsyncIterator[None]:
-    """Real consumer-group worker loops (real handlers) in this process."""
-    redis = bus.client(url)
-    stop = asyncio.Event()
-    tasks = [
-        asyncio.create_task(
-            run_worker(redis, spec, settings, worker_metrics(CollectorRegistry()), stop)
-        )
-        for spec, settings in loops
-    ]
-    try:
-        yield
-    finally:
-        stop.set()
-        await asyncio.gather(*tasks)
-        await redis.aclose()
 
 
 @contextlib.asynccontextmanager

@@ -1,7 +1,6 @@
 """The voice-assistant API through the real bus: the real SmolLM2 LLM worker,
 the real Whisper STT and Piper TTS handlers, sessions and memory in the test Redis."""
 
-import asyncio
 import contextlib
 import functools
 from collections.abc import AsyncIterator
@@ -11,7 +10,6 @@ from pathlib import Path
 import httpx
 import pytest
 from fastapi import FastAPI
-from prometheus_client import CollectorRegistry
 
 from pyparrot.redis_server import free_port
 from services.gateway.settings import GatewaySettings
@@ -24,11 +22,10 @@ from services.stt.model import load_model as load_stt
 from services.stt.settings import SttSettings
 from services.tts.handler import handle as tts_handle
 from services.tts.settings import TtsSettings
-from shared import bus, streams
-from shared.metrics import worker_metrics
+from shared import streams
 from shared.settings import WorkerSettings
-from shared.worker import Handler, WorkerSpec, run_worker
-from tests.apps import running_app
+from shared.worker import Handler, WorkerSpec
+from tests.apps import running_app, running_workers
 from tests.services.test_llm import bundled_llm
 from tests.services.test_tts import bundled_voice
 
@@ -47,18 +44,10 @@ async def serving(
     url: str, component: str, model: str, handler: Handler, languages: list[str] | None = None
 ) -> AsyncIterator[None]:
     """A real consumer-group worker running ``handler`` in this event loop."""
-    redis = bus.client(url)
     settings = WorkerSettings(redis_url=url, worker_name=f"test-{component}", block_ms=50)
     spec = WorkerSpec(component, streams.jobs(component, model), handler, model, languages or [])
-    stop = asyncio.Event()
-    metrics = worker_metrics(CollectorRegistry())
-    task = asyncio.create_task(run_worker(redis, spec, settings, metrics, stop))
-    try:
+    async with running_workers(url, [(spec, settings)]):
         yield
-    finally:
-        stop.set()
-        await task
-        await redis.aclose()
 
 
 def llm_serving(url: str, model: ChatModel) -> contextlib.AbstractAsyncContextManager[None]:

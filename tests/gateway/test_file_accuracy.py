@@ -20,8 +20,8 @@ from services.stt.__main__ import worker_spec
 from services.stt.model import SttModel, load_model
 from services.stt.settings import SttSettings
 from shared.textnorm import normalize
+from tests.apps import running_workers
 from tests.audio import DATA
-from tests.gateway.live_helpers import serving
 
 pytestmark = [pytest.mark.redis, pytest.mark.model]
 
@@ -56,7 +56,7 @@ async def http(
         )
         for name, (model, stt) in models.items()
     ]
-    async with app.router.lifespan_context(app), serving(clean_redis, loops):
+    async with app.router.lifespan_context(app), running_workers(clean_redis, loops):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(
             transport=transport, base_url="http://gateway", timeout=120

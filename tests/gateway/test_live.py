@@ -25,7 +25,7 @@ from services.stt.settings import SttSettings
 from shared import bus, streams
 from shared.messages import TranscribeRequest
 from shared.textnorm import wer
-from tests.apps import running_app
+from tests.apps import running_app, running_workers
 from tests.audio import read_pcm, reference
 from tests.gateway.live_helpers import (
     auth,
@@ -34,7 +34,6 @@ from tests.gateway.live_helpers import (
     live_gateway_settings,
     live_loops,
     next_event,
-    serving,
     stream,
 )
 from tests.polling import eventually
@@ -156,7 +155,7 @@ async def lecture(
     marker_dir = tmp_path_factory.mktemp("auth-markers")
     settings = live_gateway_settings(redis_url, keys_marker_dir=marker_dir)
     async with (
-        serving(redis_url, live_loops(redis_url, live_whisper)),
+        running_workers(redis_url, live_loops(redis_url, live_whisper)),
         running_app(settings) as app,
         listening(app) as address,
     ):
@@ -366,7 +365,7 @@ async def test_end2end_translates_spanish_speech_into_english(
     base = load_stt(settings)
     pcm, _fmt = read_pcm("es_short")
     silence = bytes(2 * 16_000)
-    async with serving(clean_redis, [(stt_spec(base, settings), settings)]):
+    async with running_workers(clean_redis, [(stt_spec(base, settings), settings)]):
         async with connect(f"ws://{address}/ws/converse") as ws:
             await auth(ws, pipeline="end2end", target_languages=["en"])
             events: list[dict[str, Any]] = []

@@ -21,7 +21,8 @@ from shared import streams
 from shared.messages import ChatReply, Envelope
 from shared.settings import WorkerSettings
 from shared.worker import WorkerSpec
-from tests.gateway.live_helpers import auth, listening, serving
+from tests.apps import running_workers
+from tests.gateway.live_helpers import auth, listening
 
 pytestmark = pytest.mark.redis
 
@@ -44,7 +45,7 @@ async def assistant(clean_redis: str) -> AsyncIterator[str]:
         (llm, WorkerSettings(redis_url=clean_redis, worker_name="llm-a", block_ms=50)),
         (tts_spec(load_tts(tts_settings), tts_settings), tts_settings),
     ]
-    async with serving(clean_redis, loops), app.router.lifespan_context(app):
+    async with running_workers(clean_redis, loops), app.router.lifespan_context(app):
         async with listening(app) as address:
             yield address
 

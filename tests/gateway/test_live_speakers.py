@@ -20,7 +20,8 @@ from services.speaker.settings import SpeakerSettings
 from services.stt.__main__ import worker_spec as stt_spec
 from services.stt.model import SttModel
 from services.stt.settings import SttSettings
-from tests.gateway.live_helpers import auth, collect, serving, stream
+from tests.apps import running_workers
+from tests.gateway.live_helpers import auth, collect, stream
 from tests.gateway.test_live import sse_events
 from tests.polling import eventually
 
@@ -50,7 +51,7 @@ async def workers(
             SpeakerSettings(redis_url=clean_redis, block_ms=50),
         ),
     ]
-    async with serving(clean_redis, loops):
+    async with running_workers(clean_redis, loops):
         yield
 
 

@@ -29,8 +29,9 @@ from services.stt.model import SttModel
 from services.stt.model import load_model as load_stt
 from services.stt.settings import SttSettings
 from shared.textnorm import normalize
+from tests.apps import running_workers
 from tests.audio import DATA, read_pcm
-from tests.gateway.live_helpers import listening, serving
+from tests.gateway.live_helpers import listening
 from tests.polling import eventually
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -75,7 +76,7 @@ async def address(clean_redis: str) -> AsyncIterator[str]:
     ]
     app: FastAPI = create_app(settings, CollectorRegistry())
     async with (
-        serving(clean_redis, loops),
+        running_workers(clean_redis, loops),
         app.router.lifespan_context(app),
         listening(app) as host,
     ):

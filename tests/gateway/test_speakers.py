@@ -27,7 +27,7 @@ from services.stt.model import SttModel
 from services.stt.settings import SttSettings
 from shared.admin import keystore
 from shared.audio import PCM16, pcm_to_wav
-from tests.gateway.live_helpers import serving
+from tests.apps import running_workers
 
 pytestmark = [pytest.mark.redis, pytest.mark.model]
 
@@ -83,7 +83,7 @@ async def gateway(
     transport = httpx.ASGITransport(app=app)
     async with (
         app.router.lifespan_context(app),
-        serving(clean_redis, loops),
+        running_workers(clean_redis, loops),
         httpx.AsyncClient(
             transport=transport,
             base_url="http://gateway",

@@ -1,7 +1,6 @@
 """/v1/audio/speech and /v1/voices through the real bus to the real Piper TTS handler:
 formats, streaming, voice choice, errors, and the official openai client."""
 
-import asyncio
 import contextlib
 import io
 import threading
@@ -14,15 +13,14 @@ import httpx
 import openai
 import pytest
 from fastapi import FastAPI
-from prometheus_client import CollectorRegistry
 
 from services.tts.handler import handle
 from services.tts.model import TtsModel
 from services.tts.settings import TtsSettings
-from shared import bus, streams
+from shared import streams
 from shared.messages import Envelope, SpeechChunk
-from shared.metrics import worker_metrics
-from shared.worker import Handler, WorkerSpec, run_worker
+from shared.worker import Handler, WorkerSpec
+from tests.apps import running_workers
 from tests.gateway.live_helpers import listening
 from tests.services.test_tts import bundled_voice
 
@@ -40,7 +38,6 @@ def voice() -> tuple[TtsModel, TtsSettings]:
 @contextlib.asynccontextmanager
 async def serving(clean_redis: str, model: TtsModel, handler: Handler) -> AsyncIterator[None]:
     """A real consumer-group worker running ``handler`` for ``model``'s voice."""
-    redis = bus.client(clean_redis)
     settings = TtsSettings(redis_url=clean_redis, worker_name="joe", block_ms=50)
     spec = WorkerSpec(
         component="tts",
@@ -49,16 +46,8 @@ async def serving(clean_redis: str, model: TtsModel, handler: Handler) -> AsyncI
         model=model.name,
         languages=model.languages,
     )
-    stop = asyncio.Event()
-    task = asyncio.create_task(
-        run_worker(redis, spec, settings, worker_metrics(CollectorRegistry()), stop)
-    )
-    try:
+    async with running_workers(clean_redis, [(spec, settings)]):
         yield
-    finally:
-        stop.set()
-        await task
-        await redis.aclose()
 
 
 @pytest.fixture

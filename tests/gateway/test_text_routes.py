@@ -2,7 +2,6 @@
 backend that is down or a loopback stand-in server), and /v1/detect_language with the real
 bundled py3langid model."""
 
-import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from functools import partial
@@ -10,7 +9,6 @@ from functools import partial
 import httpx
 import pytest
 import redis.asyncio as aioredis
-from prometheus_client import CollectorRegistry
 
 from pyparrot import redis_server
 from services.gateway import keys
@@ -18,9 +16,9 @@ from services.gateway.live.engine.store import SessionStore
 from services.summarizer.handler import handle
 from services.summarizer.model import ExtractiveModel, LlmModel, load_model
 from services.summarizer.settings import SummarizerSettings
-from shared import bus, streams
-from shared.metrics import worker_metrics
-from shared.worker import WorkerSpec, run_worker
+from shared import streams
+from shared.worker import WorkerSpec
+from tests.apps import running_workers
 from tests.services.test_summarizer import KEY, LECTURE, OFF_TOPIC, SENTENCES, fake_llm
 
 pytestmark = pytest.mark.redis
@@ -33,7 +31,6 @@ async def serving(
     clean_redis: str, settings: SummarizerSettings
 ) -> AsyncIterator[ExtractiveModel | LlmModel]:
     """A real consumer-group summarizer worker with the engine ``settings`` configure."""
-    redis = bus.client(clean_redis)
     settings = settings.model_copy(update={"redis_url": clean_redis, "block_ms": 50})
     model = load_model(settings)
     spec = WorkerSpec(
@@ -42,16 +39,10 @@ async def serving(
         handle=partial(handle, model, settings),
         model=model.name,
     )
-    stop = asyncio.Event()
-    task = asyncio.create_task(
-        run_worker(redis, spec, settings, worker_metrics(CollectorRegistry()), stop)
-    )
     try:
-        yield model
+        async with running_workers(clean_redis, [(spec, settings)]):
+            yield model
     finally:
-        stop.set()
-        await task
-        await redis.aclose()
         model.close()
 
 

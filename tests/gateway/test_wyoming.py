@@ -23,9 +23,8 @@ from services.stt.settings import SttSettings
 from services.tts.__main__ import worker_spec as tts_spec
 from services.tts.settings import TtsSettings
 from shared.textnorm import wer
-from tests.apps import running_app
+from tests.apps import running_app, running_workers
 from tests.audio import read_pcm, reference
-from tests.gateway.live_helpers import serving
 from tests.polling import eventually
 from tests.services.test_tts import bundled_voice
 
@@ -58,7 +57,7 @@ async def workers(clean_redis: str, tiny: SttModel) -> AsyncIterator[None]:
     tts = tts_spec(voice, settings)
     stt_settings = SttSettings(redis_url=clean_redis, worker_name="stt", block_ms=50)
     stt = stt_spec(tiny, stt_settings)
-    async with serving(clean_redis, [(stt, stt_settings), (tts, settings)]):
+    async with running_workers(clean_redis, [(stt, stt_settings), (tts, settings)]):
         yield
 
 
