@@ -30,6 +30,7 @@ from shared.metrics import worker_metrics
 from shared.multi import Loop, run_many
 from shared.textnorm import wer
 from shared.worker import WorkerSpec
+from tests.apps import running_workers
 from tests.audio import DATA, reference
 from tests.services.test_tts import bundled_voice
 
@@ -184,17 +185,10 @@ async def test_speech_translation_prefers_a_live_multilingual_model(
         model="base",
         languages=["en", "es", "pt"],
     )
-    redis = bus.client(clean_redis)
-    stop = asyncio.Event()
     loops = [stt_loop(clean_redis, tiny), (spec, settings)]
-    task = asyncio.create_task(run_many(redis, loops, worker_metrics(CollectorRegistry()), stop))
-    try:
+    async with running_workers(clean_redis, loops):
         response = await client.post(
             "/v1/audio/translations", files=clip("es_short"), data={"response_format": "text"}
         )
-    finally:
-        stop.set()
-        await task
-        await redis.aclose()
     assert response.status_code == 200 and response.text == "Good morning.", response.text
     assert seen == ["translate"]
