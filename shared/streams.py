@@ -1,8 +1,8 @@
 """Every Redis stream, consumer group and key name PyParrot uses, in one place.
 
-A job stream holds only unfinished work: workers XACK and XDEL an entry in the same
-transaction that publishes its result, so XLEN is the stage's backlog and nothing that
-is still unprocessed is ever trimmed away.
+A job stream holds only unfinished work: workers XACK and XDEL an entry as they publish
+its result (one transaction on one Redis, one pipeline on a cluster: ``shared.worker``),
+so XLEN is the stage's backlog and nothing still unprocessed is ever trimmed away.
 
 Names carry Redis Cluster hash tags (the part in braces) wherever one command or
 transaction touches several keys: a job stream, its background lane and its dead letters
