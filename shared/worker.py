@@ -3,7 +3,7 @@
 Each turn: reclaim entries idle too long (a crashed peer's work, XAUTOCLAIM), read new
 ones (XREADGROUP), run the handler in a thread under a timeout, then publish the results
 and XACK + XDEL in one transaction (on a cluster: the results first, then the transaction on
-the job's shard; ``Worker._settle``). Jobs finishing while the previous settlement is in
+the job's shard; ``shared.settle``). Jobs finishing while the previous settlement is in
 flight share the next one (``shared.coalesce``). Each job ends one way only, decided here:
 
 - done: results published, entry acknowledged and deleted;
@@ -34,7 +34,7 @@ import redis.asyncio as aioredis
 from pydantic import BaseModel
 from redis.exceptions import ResponseError
 
-from shared import bus, heartbeat, streams
+from shared import bus, heartbeat, settle, streams
 from shared.coalesce import Coalescer
 from shared.errors import ClientError
 from shared.heartbeat import WorkerInfo
@@ -48,18 +48,6 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[Envelope], Iterator[BaseModel]]
 """Blocking: takes a job, yields result payloads (several for streamed output)."""
-
-
-# KEYS[1] a job stream, KEYS[2] its dead letters; ARGV: the group, n, n entry ids, then the
-# field/value pairs of a dead-letter copy of the (one) entry, if it is to be copied.
-_ACK_DELETE = f"""
-local n = tonumber(ARGV[2])
-if #ARGV > 2 + n then
-  redis.call('XADD', KEYS[2], 'MAXLEN', '~', '{streams.DEAD_MAXLEN}', '*', unpack(ARGV, 3 + n))
-end
-redis.call('XACK', KEYS[1], ARGV[1], unpack(ARGV, 3, 2 + n))
-return redis.call('XDEL', KEYS[1], unpack(ARGV, 3, 2 + n))
-"""
 
 
 class Retryable(Exception):
@@ -291,21 +279,12 @@ class Worker:
 
     async def _publish(self, replies: list[Envelope], job: Envelope) -> None:
         if job.reply_to:
-            await self._send([(job.reply_to, reply) for reply in replies])
-
-    async def _send(self, replies: list[tuple[str, Envelope]]) -> None:
-        """Publish (reply stream, reply) pairs in one pipeline, outside any transaction."""
-        if not replies:
-            return
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for stream, reply in replies:
-                bus.publish_reply(pipe, reply, stream)
-            await pipe.execute()
+            await settle.send(self.redis, [(job.reply_to, reply) for reply in replies])
 
     async def _finish(
         self, entry: Entry, replies: list[Envelope], outcome: str, job: Envelope | None = None
     ) -> None:
-        """Publish the last results, XACK and XDEL (``_settle``)."""
+        """Publish the last results, XACK and XDEL (``shared.settle``)."""
         await self._finishes.add(Finish(entry, replies, job))
         self.metrics.jobs.labels(self.spec.component, outcome).inc()
 
@@ -317,57 +296,8 @@ class Worker:
             if job is not None and job.reply_to
             for reply in job_replies
         ]
-        await self._settle(replies, [finish.entry for finish in finishes])
+        await settle.settle(self.redis, self.group, replies, [f.entry for f in finishes])
         return [None] * len(finishes)
-
-    async def _settle(
-        self,
-        replies: list[tuple[str, Envelope]],
-        entries: list[Entry],
-        dead: dict[bytes, bytes | str | int] | None = None,
-    ) -> None:
-        """Publish ``replies``, then acknowledge and delete ``entries`` (copied to their
-        dead-letter stream first when ``dead`` gives the copy's fields).
-
-        On one Redis that is one MULTI. On a cluster the reply streams live on other shards
-        than the job's: each job stream's XACK + XDEL (+ copy) is one script on its own shard
-        (atomic as a MULTI, which redis-py would run command by command through threads),
-        sent in one pipeline with the replies, which the shards apply in any order. A worker
-        dying between them leaves either a job delivered again with its reply already out
-        (the gateway drops the second reply) or a job gone without a reply (the gateway
-        submits it again): either way the client gets each result once (``Bridge``)."""
-        if bus.is_cluster(self.redis):
-            by_stream: dict[str, list[Entry]] = {}
-            for entry in entries:
-                by_stream.setdefault(entry.stream, []).append(entry)
-            copy = [v for pair in (dead or {}).items() for v in pair]
-            async with self.redis.pipeline(transaction=False) as pipe:
-                for stream, reply in replies:
-                    bus.publish_reply(pipe, reply, stream)
-                for stream, same in by_stream.items():
-                    ids = [entry.id for entry in same]
-                    keys = [stream, streams.dead(stream)]
-                    pipe.eval(_ACK_DELETE, 2, *keys, self.group, len(ids), *ids, *copy)
-                await pipe.execute()
-        else:
-            await self._ack(replies, entries, dead)
-
-    async def _ack(
-        self,
-        replies: list[tuple[str, Envelope]],
-        entries: list[Entry],
-        dead: dict[bytes, bytes | str | int] | None,
-    ) -> None:
-        async with self.redis.pipeline(transaction=True) as pipe:
-            for stream, reply in replies:
-                bus.publish_reply(pipe, reply, stream)
-            for entry in entries:
-                if dead is not None:
-                    pipe.xadd(streams.dead(entry.stream), dead,  # type: ignore[arg-type]
-                              maxlen=streams.DEAD_MAXLEN, approximate=True)  # fmt: skip
-                pipe.xack(entry.stream, self.group, entry.id)
-                pipe.xdel(entry.stream, entry.id)
-            await pipe.execute()
 
     async def _cancelled(self, job: Envelope) -> bool:
         """Whether ``job`` belongs to a session turn that has been cancelled (barge-in).
@@ -403,7 +333,7 @@ class Worker:
     async def _dead(self, entry: Entry, envelope: Envelope | None, code: str, message: str) -> None:
         """Copy the entry to the dead-letter stream, tell the requester, acknowledge it."""
         log.error("dead-lettering %s on %s: %s: %s", entry.id, entry.stream, code, message)
-        copy: dict[bytes, bytes | str | int] = {
+        copy: settle.DeadCopy = {
             b"e": entry.raw or b"",
             b"code": code,
             b"error": message[:2_000],
@@ -415,7 +345,7 @@ class Worker:
         if envelope is not None and envelope.reply_to:
             error = ErrorResult(code=code, message=message, stage=self.spec.component)
             replies.append((envelope.reply_to, envelope.reply(error)))
-        await self._settle(replies, [entry], copy)
+        await settle.settle(self.redis, self.group, replies, [entry], copy)
         outcome = "invalid" if envelope is None else "dead"
         self.metrics.jobs.labels(self.spec.component, outcome).inc()
 
