@@ -105,9 +105,8 @@ def settings_for(redis_url: str, **extra: object) -> GatewaySettings:
 
 @pytest.fixture
 async def gateway(clean_redis: str, keys: Keys) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(settings_for(clean_redis), CollectorRegistry())
     async with (
-        app.router.lifespan_context(app),
+        running_app(settings_for(clean_redis)) as app,
         httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app), base_url="http://gateway", timeout=30
         ) as http,
@@ -136,10 +135,9 @@ def test_the_matrix_sees_every_route() -> None:
 async def test_auth_matrix(clean_redis: str, keys: Keys, aredis: aioredis.Redis) -> None:
     # A real socket: an allowed event stream answers 200 and streams on; the client reads
     # its status and hangs up.
-    app = create_app(settings_for(clean_redis), CollectorRegistry())
     store = SessionStore(aredis, ttl_s=600, events_maxlen=100)
     wrong = []
-    async with app.router.lifespan_context(app), listening(app) as host:
+    async with running_app(settings_for(clean_redis)) as app, listening(app) as host:
         async with httpx.AsyncClient(base_url=f"http://{host}", timeout=30) as http:
             for method, path in ROUTES:
                 url = re.sub(r"\{[^}]+\}", SESSION, path)
@@ -331,9 +329,9 @@ async def test_rate_limit_per_key(clean_redis: str, aredis: aioredis.Redis) -> N
 
 @pytest.mark.parametrize("origins", [[], ["https://app.example"]])
 async def test_cors_origins_come_from_settings(clean_redis: str, origins: list[str]) -> None:
-    app = create_app(settings_for(clean_redis, cors_origins=origins), CollectorRegistry())
+    settings = settings_for(clean_redis, cors_origins=origins)
     preflight = {"Origin": "https://app.example", "Access-Control-Request-Method": "POST"}
-    async with app.router.lifespan_context(app), await _client(app) as http:
+    async with running_app(settings) as app, await _client(app) as http:
         response = await http.options("/v1/translate", headers=preflight)
         stranger = await http.get("/health", headers={"Origin": "https://evil.example"})
     allowed_origin = response.headers.get("access-control-allow-origin")

@@ -6,16 +6,15 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 import redis.asyncio as aioredis
-from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
-from services.gateway.app import create_app
 from services.gateway.bridge import Backlogged, Bridge
 from services.gateway.metrics import gateway_metrics
 from services.gateway.settings import GatewaySettings
 from shared import heartbeat, streams
 from shared.heartbeat import WorkerInfo
 from shared.messages import TranslateRequest, pack
+from tests.apps import running_app
 from tests.audio import DATA
 
 pytestmark = pytest.mark.redis
@@ -30,8 +29,7 @@ async def bounded(clean_redis: str) -> AsyncIterator[httpx.AsyncClient]:
     settings = GatewaySettings(
         redis_url=clean_redis, request_timeout_s=5, registry_cache_s=0, max_backlog=BOUND
     )
-    app: FastAPI = create_app(settings, CollectorRegistry())
-    async with app.router.lifespan_context(app):
+    async with running_app(settings) as app:
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as http:
             yield http

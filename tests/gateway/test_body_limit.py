@@ -10,9 +10,7 @@ from dataclasses import dataclass
 import httpx
 import pytest
 import redis.asyncio as aioredis
-from prometheus_client import CollectorRegistry
 
-from services.gateway.app import create_app
 from services.gateway.settings import GatewaySettings
 from shared.admin import keystore
 from tests.apps import running_app
@@ -150,11 +148,10 @@ async def test_a_json_body_has_its_own_smaller_limit(
 ) -> None:
     key, _ = await keystore.create(aredis, "presenter", "pat@example.com")
     settings = settings_for(clean_redis).model_copy(update={"max_json_bytes": LIMIT // 4})
-    app = create_app(settings, CollectorRegistry())
     auth = {"Authorization": f"Bearer {key}"}
     big = {"text": "x" * (LIMIT // 2), "source": "en", "target": "pt"}
     upload = {"file": ("a.wav", b"x" * (LIMIT // 2), "audio/wav")}
-    async with app.router.lifespan_context(app), listening(app) as address:
+    async with running_app(settings) as app, listening(app) as address:
         async with httpx.AsyncClient(base_url=f"http://{address}") as http:
             refused = await http.post("/v1/translate", headers=auth, json=big)
             as_upload = await http.post(ROUTE, headers=auth, files=upload)
@@ -181,11 +178,11 @@ async def test_the_routes_never_get_more_than_the_limit(clean_redis: str) -> Non
             pulled += CHUNK
             yield b"\0" * CHUNK
 
-    app = create_app(settings_for(clean_redis), CollectorRegistry())
-    transport = httpx.ASGITransport(app=app)
     async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=transport, base_url="http://gateway") as http,
+        running_app(settings_for(clean_redis)) as app,
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://gateway"
+        ) as http,
     ):
         response = await http.post("/v1/translate", content=endless())
     assert response.status_code == 413

@@ -9,11 +9,9 @@ import pytest
 import redis.asyncio as aioredis
 from fastapi import FastAPI
 from fastapi.responses import StreamingResponse
-from prometheus_client import CollectorRegistry
 
 from pyparrot import procs, redis_server
 from services.gateway import monitor
-from services.gateway.app import create_app
 from services.gateway.errors import GatewayError
 from services.gateway.settings import GatewaySettings
 from services.gateway.stages.workers import live_workers
@@ -112,8 +110,7 @@ async def test_live_answers_while_redis_is_down(tmp_path: Path) -> None:
     server = redis_server.start(url, tmp_path, tmp_path)
     try:
         settings = GatewaySettings(redis_url=url, request_timeout_s=5, registry_cache_s=0)
-        application = create_app(settings, CollectorRegistry())
-        async with application.router.lifespan_context(application):
+        async with running_app(settings) as application:
             transport = httpx.ASGITransport(app=application)
             async with httpx.AsyncClient(transport=transport, base_url="http://gw") as client:
                 assert (await client.get("/health")).status_code == 200

@@ -10,14 +10,12 @@ from functools import partial
 import httpx
 import pytest
 import redis.asyncio as aioredis
-from fastapi import FastAPI
 from playwright.async_api import Browser, Page, async_playwright
-from prometheus_client import CollectorRegistry
 
-from services.gateway.app import create_app
 from services.gateway.live.engine.store import SessionStore
 from services.gateway.settings import GatewaySettings
 from shared.admin import keystore
+from tests.apps import running_app
 from tests.gateway.live_helpers import listening
 from tests.gateway.test_page import CHROMIUM
 from tests.polling import eventually
@@ -41,8 +39,7 @@ async def site(clean_redis: str, aredis: aioredis.Redis) -> AsyncIterator[Site]:
     presenter, _ = await keystore.create(aredis, "presenter", "pat@example.com")
     listener, _ = await keystore.create(aredis, "listener", "lena@example.com")
     settings = GatewaySettings(redis_url=clean_redis, auth_cache_s=0, registry_cache_s=0)
-    app: FastAPI = create_app(settings, CollectorRegistry())
-    async with app.router.lifespan_context(app), listening(app) as address:
+    async with running_app(settings) as app, listening(app) as address:
         yield Site(address, presenter, listener)
 
 

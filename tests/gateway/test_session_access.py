@@ -21,6 +21,7 @@ from services.gateway.live.engine.store import SessionStore
 from services.gateway.settings import GatewaySettings
 from shared import bus
 from shared.admin import keystore
+from tests.apps import running_app
 from tests.gateway.live_helpers import listening
 from tests.polling import eventually
 
@@ -64,11 +65,11 @@ async def keys(aredis: aioredis.Redis) -> Keys:
 
 @pytest.fixture
 async def http(clean_redis: str, keys: Keys) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(settings_for(clean_redis), CollectorRegistry())
-    transport = httpx.ASGITransport(app=app)
     async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=transport, base_url="http://gateway") as client,
+        running_app(settings_for(clean_redis)) as app,
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://gateway"
+        ) as client,
     ):
         yield client
 
@@ -178,11 +179,11 @@ async def test_a_bad_listener_list_is_refused(
 
 
 async def test_loopback_without_keys_stays_open(clean_redis: str) -> None:
-    app = create_app(settings_for(clean_redis), CollectorRegistry())
-    transport = httpx.ASGITransport(app=app)
     async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=transport, base_url="http://gateway") as client,
+        running_app(settings_for(clean_redis)) as app,
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://gateway"
+        ) as client,
     ):
         created = (await client.post("/v1/sessions", json={})).json()
         assert created["owner"] == "anonymous"
@@ -209,10 +210,9 @@ async def test_revoking_a_listener_ends_its_open_event_stream(
 ) -> None:
     store = SessionStore(aredis, ttl_s=600, events_maxlen=100)
     info = await store.create(owner=OWNER, listeners=[LISTENER])
-    app = create_app(settings_for(clean_redis), CollectorRegistry())
     seen: list[tuple[str, dict[str, object]]] = []
     async with (
-        app.router.lifespan_context(app),
+        running_app(settings_for(clean_redis)) as app,
         listening(app) as host,
         httpx.AsyncClient(base_url=f"http://{host}", timeout=30) as client,
     ):
@@ -245,10 +245,9 @@ async def test_an_idle_listener_stays_connected(
     # quiet session once got a "bus_down" error instead of the next caption.
     store = SessionStore(aredis, ttl_s=600, events_maxlen=100)
     info = await store.create(owner=OWNER, listeners=[LISTENER])
-    app = create_app(settings_for(clean_redis), CollectorRegistry())
     seen: list[tuple[str, dict[str, object]]] = []
     async with (
-        app.router.lifespan_context(app),
+        running_app(settings_for(clean_redis)) as app,
         listening(app) as host,
         httpx.AsyncClient(base_url=f"http://{host}", timeout=30) as client,
     ):
