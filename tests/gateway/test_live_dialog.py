@@ -7,11 +7,8 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
-from fastapi import FastAPI
-from prometheus_client import CollectorRegistry
 from websockets.asyncio.client import connect
 
-from services.gateway.app import create_app
 from services.gateway.settings import GatewaySettings
 from services.gateway.stages import tts
 from services.tts.__main__ import worker_spec as tts_spec
@@ -21,7 +18,7 @@ from shared import streams
 from shared.messages import ChatReply, Envelope
 from shared.settings import WorkerSettings
 from shared.worker import WorkerSpec
-from tests.apps import running_workers
+from tests.apps import running_app, running_workers
 from tests.gateway.live_helpers import auth, listening
 
 pytestmark = pytest.mark.redis
@@ -38,14 +35,13 @@ def scripted_llm(envelope: Envelope) -> Iterator[ChatReply]:
 @pytest.fixture
 async def assistant(clean_redis: str) -> AsyncIterator[str]:
     settings = GatewaySettings(redis_url=clean_redis, request_timeout_s=30, registry_cache_s=0)
-    app: FastAPI = create_app(settings, CollectorRegistry())
     tts_settings = TtsSettings(redis_url=clean_redis, block_ms=50)
     llm = WorkerSpec("llm", streams.jobs("llm", "scripted"), scripted_llm, model="scripted")
     loops = [
         (llm, WorkerSettings(redis_url=clean_redis, worker_name="llm-a", block_ms=50)),
         (tts_spec(load_tts(tts_settings), tts_settings), tts_settings),
     ]
-    async with running_workers(clean_redis, loops), app.router.lifespan_context(app):
+    async with running_workers(clean_redis, loops), running_app(settings) as app:
         async with listening(app) as address:
             yield address
 

@@ -12,10 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 import redis.asyncio as aioredis
-from fastapi import FastAPI
-from prometheus_client import CollectorRegistry
 
-from services.gateway.app import create_app
 from services.gateway.keys import session_events
 from services.gateway.settings import GatewaySettings
 from services.speaker.__main__ import worker_spec as speaker_spec
@@ -27,7 +24,7 @@ from services.stt.model import SttModel
 from services.stt.settings import SttSettings
 from shared.admin import keystore
 from shared.audio import PCM16, pcm_to_wav
-from tests.apps import running_workers
+from tests.apps import running_app, running_workers
 
 pytestmark = [pytest.mark.redis, pytest.mark.model]
 
@@ -71,7 +68,6 @@ async def gateway(
     settings = GatewaySettings(
         redis_url=clean_redis, request_timeout_s=30, registry_cache_s=0, auth_cache_s=0
     )
-    app: FastAPI = create_app(settings, CollectorRegistry())
     model, stt_settings = live_whisper
     loops = [
         (stt_spec(model, stt_settings), SttSettings(redis_url=clean_redis, block_ms=50)),
@@ -80,24 +76,23 @@ async def gateway(
             SpeakerSettings(redis_url=clean_redis, block_ms=50),
         ),
     ]
-    transport = httpx.ASGITransport(app=app)
-    async with (
-        app.router.lifespan_context(app),
-        running_workers(clean_redis, loops),
-        httpx.AsyncClient(
-            transport=transport,
-            base_url="http://gateway",
-            headers={"Authorization": f"Bearer {keys[0]}"},
-            timeout=60,
-        ) as mine,
-        httpx.AsyncClient(
-            transport=transport,
-            base_url="http://gateway",
-            headers={"Authorization": f"Bearer {keys[1]}"},
-            timeout=60,
-        ) as theirs,
-    ):
-        yield mine, theirs
+    async with running_app(settings) as app, running_workers(clean_redis, loops):
+        transport = httpx.ASGITransport(app=app)
+        async with (
+            httpx.AsyncClient(
+                transport=transport,
+                base_url="http://gateway",
+                headers={"Authorization": f"Bearer {keys[0]}"},
+                timeout=60,
+            ) as mine,
+            httpx.AsyncClient(
+                transport=transport,
+                base_url="http://gateway",
+                headers={"Authorization": f"Bearer {keys[1]}"},
+                timeout=60,
+            ) as theirs,
+        ):
+            yield mine, theirs
 
 
 async def enrol(client: httpx.AsyncClient, who: str, name: str) -> str:
@@ -203,11 +198,8 @@ async def test_diarized_upload_labels_each_reader_and_names_enrolled_people(
 
 
 async def test_no_speaker_worker_is_a_503(clean_redis: str, keys: tuple[str, str]) -> None:
-    app = create_app(
-        GatewaySettings(redis_url=clean_redis, registry_cache_s=0), CollectorRegistry()
-    )
     async with (
-        app.router.lifespan_context(app),
+        running_app(GatewaySettings(redis_url=clean_redis, registry_cache_s=0)) as app,
         httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app),
             base_url="http://gateway",

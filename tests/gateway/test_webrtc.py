@@ -17,7 +17,6 @@ from aiortc import (
 from fastapi import FastAPI
 
 from bench.live_webrtc import ClipTrack
-from services.gateway.app import create_app
 from services.gateway.live.routes import webrtc
 from services.gateway.live.routes.webrtc import Peers
 from services.gateway.settings import GatewaySettings
@@ -26,6 +25,7 @@ from services.stt.model import SttModel
 from services.stt.settings import SttSettings
 from shared.messages import TranscribeRequest
 from shared.textnorm import wer
+from tests.apps import running_app
 from tests.audio import read_pcm, reference
 from tests.polling import eventually
 
@@ -153,8 +153,8 @@ async def test_bad_offers_get_clear_errors(http: httpx.AsyncClient) -> None:
 
 async def test_webrtc_can_be_turned_off_and_is_bounded(clean_redis: str) -> None:
     for limit, status in ((0, 404), (1, 503)):
-        app = create_app(GatewaySettings(redis_url=clean_redis, webrtc_max_peers=limit))
-        async with app.router.lifespan_context(app):
+        settings = GatewaySettings(redis_url=clean_redis, webrtc_max_peers=limit)
+        async with running_app(settings) as app:
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url="http://gw") as http:
                 first, second = Client(b"\x00\x00" * 320), Client(b"\x00\x00" * 320)
