@@ -9,12 +9,11 @@ import httpx
 import pytest
 import redis
 import redis.asyncio as aioredis
-from prometheus_client import CollectorRegistry
 
 from pyparrot import procs, redis_server
-from services.gateway.app import create_app
 from services.gateway.settings import GatewaySettings
 from shared.admin import keystore
+from tests.apps import running_app
 from tests.gateway.test_auth import OPEN, ROUTES
 
 pytestmark = pytest.mark.redis
@@ -28,11 +27,11 @@ def protected_routes() -> list[tuple[str, str]]:
 @pytest.fixture
 async def gateway(clean_redis: str) -> AsyncIterator[httpx.AsyncClient]:
     settings = GatewaySettings(redis_url=clean_redis, auth_cache_s=0)
-    app = create_app(settings, CollectorRegistry())
-    transport = httpx.ASGITransport(app=app)
     async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=transport, base_url="http://gateway") as client,
+        running_app(settings) as app,
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://gateway"
+        ) as client,
     ):
         yield client
 
@@ -61,11 +60,12 @@ async def test_a_new_gateway_on_an_emptied_store_stays_closed(
 ) -> None:
     await keystore.create(aredis, "admin", "ada@example.com")
     for _ in range(2):  # the first gateway sees the key; the second starts after the wipe
-        app = create_app(GatewaySettings(redis_url=clean_redis, auth_cache_s=0))
-        transport = httpx.ASGITransport(app=app)
+        settings = GatewaySettings(redis_url=clean_redis, auth_cache_s=0)
         async with (
-            app.router.lifespan_context(app),
-            httpx.AsyncClient(transport=transport, base_url="http://gateway") as client,
+            running_app(settings) as app,
+            httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=app), base_url="http://gateway"
+            ) as client,
         ):
             for method, path in protected_routes():
                 answer = await client.request(method, path)

@@ -17,15 +17,14 @@ import redis.asyncio as aioredis
 from prometheus_client import CollectorRegistry
 
 from pyparrot import procs, redis_server
-from services.gateway.app import create_app
 from services.gateway.bridge import RESUBMITS, Bridge, JobLost
 from services.gateway.metrics import gateway_metrics
 from services.gateway.settings import GatewaySettings
 from shared import bus, heartbeat, streams
 from shared.messages import AudioFormat, Envelope, SpeechChunk, TranslateRequest, Translation
-from shared.metrics import worker_metrics
 from shared.settings import WorkerSettings
-from shared.worker import WorkerSpec, run_worker
+from shared.worker import WorkerSpec
+from tests.apps import running_app, running_workers
 from tests.polling import eventually
 
 pytestmark = [pytest.mark.redis, pytest.mark.timeout(90)]
@@ -88,20 +87,10 @@ def worker_settings(url: str) -> WorkerSettings:
     return WorkerSettings(redis_url=url, worker_name="w", block_ms=50, heartbeat_interval_s=0.1)
 
 
-@contextlib.asynccontextmanager
-async def reversing(url: str) -> AsyncIterator[None]:
+def reversing(url: str) -> contextlib.AbstractAsyncContextManager[None]:
     """A real worker loop serving STREAM with ``reverse``."""
-    redis = bus.client(url)
-    stop = asyncio.Event()
     spec = WorkerSpec(component="mt", stream=STREAM, handle=reverse)
-    metrics = worker_metrics(CollectorRegistry())
-    worker = asyncio.create_task(run_worker(redis, spec, worker_settings(url), metrics, stop))
-    try:
-        yield
-    finally:
-        stop.set()
-        await worker
-        await redis.aclose()
+    return running_workers(url, [(spec, worker_settings(url))])
 
 
 def resubmitted(bridge: Bridge) -> float:
@@ -160,19 +149,9 @@ async def test_a_slow_streamed_job_is_not_taken_for_lost(server: Server, bridge:
             time.sleep(5 * bridge.check_s)  # a model call: several checks while the job runs
             yield SpeechChunk(audio=b"\0\0", audio_format=fmt, index=index, last=index == 2)
 
-    redis = bus.client(server.url)
-    stop = asyncio.Event()
     spec = WorkerSpec(component="tts", stream=STREAM, handle=slow_chunks)
-    metrics = worker_metrics(CollectorRegistry())
-    worker = asyncio.create_task(
-        run_worker(redis, spec, worker_settings(server.url), metrics, stop)
-    )
-    try:
+    async with running_workers(server.url, [(spec, worker_settings(server.url))]):
         results = [r async for r in bridge.stream_results(STREAM, job(bridge), "tts", TIMEOUT_S)]
-    finally:
-        stop.set()
-        await worker
-        await redis.aclose()
     assert [(r.kind, r.payload.index) for r in results] == [("tts.audio", i) for i in range(3)]  # type: ignore[union-attr]
 
 
@@ -182,9 +161,8 @@ async def test_the_gateway_answers_a_lost_translation_503(server: Server) -> Non
     info = heartbeat.WorkerInfo(component="mt", name="idle", stream=STREAM, model="idle")
     await heartbeat.beat(redis, info, ttl_s=TIMEOUT_S)
     settings = GatewaySettings(redis_url=server.url, request_timeout_s=TIMEOUT_S)
-    app = create_app(settings, CollectorRegistry())
     try:
-        async with app.router.lifespan_context(app):
+        async with running_app(settings) as app:
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url="http://gw") as http:
                 body = {"text": "hello", "source": "xx", "target": "yy"}

@@ -14,6 +14,7 @@ from services.gateway.app import create_app
 from services.gateway.live.engine.store import Cue, SessionStore
 from services.gateway.settings import GatewaySettings
 from shared.admin import keystore
+from tests.apps import running_app
 
 pytestmark = pytest.mark.redis
 SUFFIXES = (":events", ":cues", ":transcript", ":listeners", "/..", ":")
@@ -33,14 +34,14 @@ def id_routes() -> list[tuple[str, str]]:
 @pytest.fixture
 async def admin(clean_redis: str, aredis: aioredis.Redis) -> AsyncIterator[httpx.AsyncClient]:
     key, _ = await keystore.create(aredis, "admin", "ada@example.com")
-    app = create_app(GatewaySettings(redis_url=clean_redis, auth_cache_s=0), CollectorRegistry())
-    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    settings = GatewaySettings(redis_url=clean_redis, auth_cache_s=0)
     headers = {"Authorization": f"Bearer {key}"}
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=transport, base_url="http://gw", headers=headers) as http,
-    ):
-        yield http
+    async with running_app(settings) as app:
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://gw", headers=headers
+        ) as http:
+            yield http
 
 
 def test_there_are_id_routes_to_check() -> None:

@@ -12,10 +12,8 @@ from dataclasses import dataclass
 import httpx
 import pytest
 import redis.asyncio as aioredis
-from prometheus_client import CollectorRegistry
 from websockets.asyncio.client import connect
 
-from services.gateway.app import create_app
 from services.gateway.auth import Identity
 from services.gateway.live.engine.fanout import Entry, Fanout, Notice
 from services.gateway.live.engine.store import SessionStore
@@ -137,11 +135,10 @@ async def test_a_listener_that_falls_behind_is_dropped_alone(
     clean_redis: str, aredis: aioredis.Redis
 ) -> None:
     settings = GatewaySettings(redis_url=clean_redis, sse_listener_queue=4)
-    app = create_app(settings, CollectorRegistry())
     store = SessionStore(aredis, 600, 100)
     info = await store.create(owner="p@example.com", listeners=["*"])
     who = Identity("l@example.com", "listener", "k1")
-    async with app.router.lifespan_context(app):
+    async with running_app(settings) as app:
         fanout: Fanout = app.state.fanout
         slow = fanout.events(who, info.id, "0-0", "0-0")
         fast = fanout.events(who, info.id, "0-0", "0-0")

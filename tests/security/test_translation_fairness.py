@@ -9,17 +9,14 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 import redis.asyncio as aioredis
-from prometheus_client import CollectorRegistry
 
-from services.gateway.app import create_app
 from services.gateway.settings import GatewaySettings
 from services.mt.__main__ import loops
 from services.mt.handler import translate_text
 from services.mt.model import MtModel, load_model
 from services.mt.settings import MtSettings
-from shared import bus, heartbeat, streams
-from shared.metrics import worker_metrics
-from shared.multi import run_many
+from shared import streams
+from tests.apps import running_app, running_workers
 from tests.polling import eventually
 
 pytestmark = [pytest.mark.redis, pytest.mark.model]
@@ -52,22 +49,13 @@ async def client(
     settings = mt_settings.model_copy(
         update={"redis_url": clean_redis, "worker_name": "mt", "block_ms": 50}
     )
-    redis = bus.client(clean_redis)
-    stop = asyncio.Event()
-    metrics = worker_metrics(CollectorRegistry())
-    worker = asyncio.create_task(run_many(redis, loops(bergamot, settings), metrics, stop))
     gateway = GatewaySettings(redis_url=clean_redis, request_timeout_s=60, registry_cache_s=0)
-    app = create_app(gateway, CollectorRegistry())
-    try:
-        await eventually(lambda: heartbeat.live_workers(redis), timeout_s=10)
-        async with app.router.lifespan_context(app):
-            transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://gw") as http:
-                yield http
-    finally:
-        stop.set()
-        await worker
-        await redis.aclose()
+    async with (
+        running_workers(clean_redis, loops(bergamot, settings)),
+        running_app(gateway) as app,
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gw") as http,
+    ):
+        yield http
 
 
 async def test_a_short_text_is_served_while_a_long_one_is_translated(

@@ -13,7 +13,6 @@ import pytest
 import redis.asyncio as aioredis
 from prometheus_client import CollectorRegistry
 
-from services.gateway.app import create_app
 from services.gateway.settings import GatewaySettings
 from services.tts.__main__ import serve_voices
 from services.tts.engine import TtsEngine
@@ -21,6 +20,7 @@ from services.tts.model import load_models
 from services.tts.settings import TtsSettings
 from shared import heartbeat, streams
 from shared.metrics import worker_metrics
+from tests.apps import running_app
 from tests.polling import eventually
 from tests.services.test_tts import bundled_voice
 
@@ -59,8 +59,7 @@ async def client(clean_redis: str, espeak: list[TtsEngine]) -> AsyncIterator[htt
     """A real gateway, and one TTS process serving the espeak pt-br and es voices."""
     settings = TtsSettings(redis_url=clean_redis, worker_name="tts", block_ms=50)
     gateway = GatewaySettings(redis_url=clean_redis, request_timeout_s=5, registry_cache_s=0)
-    app = create_app(gateway, CollectorRegistry())
-    async with serving(clean_redis, espeak, settings), app.router.lifespan_context(app):
+    async with serving(clean_redis, espeak, settings), running_app(gateway) as app:
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as http:
             yield http
