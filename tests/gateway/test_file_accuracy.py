@@ -9,18 +9,15 @@ from collections.abc import AsyncIterator
 import httpx
 import numpy as np
 import pytest
-from fastapi import FastAPI
 from faster_whisper import decode_audio
-from prometheus_client import CollectorRegistry
 
 from bench import quality_corpus as qc
-from services.gateway.app import create_app
 from services.gateway.settings import GatewaySettings
 from services.stt.__main__ import worker_spec
 from services.stt.model import SttModel, load_model
 from services.stt.settings import SttSettings
 from shared.textnorm import normalize
-from tests.apps import running_workers
+from tests.apps import running_app, running_workers
 from tests.audio import DATA
 
 pytestmark = [pytest.mark.redis, pytest.mark.model]
@@ -46,7 +43,6 @@ async def http(
 ) -> AsyncIterator[httpx.AsyncClient]:
     """The gateway app over both real workers, as the default stack runs them."""
     settings = GatewaySettings(redis_url=clean_redis, request_timeout_s=110, registry_cache_s=0)
-    app: FastAPI = create_app(settings, CollectorRegistry())
     loops = [
         (
             worker_spec(model, stt),
@@ -56,7 +52,7 @@ async def http(
         )
         for name, (model, stt) in models.items()
     ]
-    async with app.router.lifespan_context(app), running_workers(clean_redis, loops):
+    async with running_app(settings) as app, running_workers(clean_redis, loops):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(
             transport=transport, base_url="http://gateway", timeout=120

@@ -12,11 +12,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from fastapi import FastAPI
 from playwright.async_api import Browser, Page, async_playwright
-from prometheus_client import CollectorRegistry
 
-from services.gateway.app import create_app
 from services.gateway.settings import GatewaySettings
 from services.mt.__main__ import loops as mt_loops
 from services.mt.model import load_model as load_mt
@@ -29,7 +26,7 @@ from services.stt.model import SttModel
 from services.stt.model import load_model as load_stt
 from services.stt.settings import SttSettings
 from shared.textnorm import normalize
-from tests.apps import running_workers
+from tests.apps import running_app, running_workers
 from tests.audio import DATA, read_pcm
 from tests.gateway.live_helpers import listening
 from tests.polling import eventually
@@ -74,10 +71,9 @@ async def address(clean_redis: str) -> AsyncIterator[str]:
             SpeakerSettings(redis_url=clean_redis, block_ms=50),
         ),
     ]
-    app: FastAPI = create_app(settings, CollectorRegistry())
     async with (
         running_workers(clean_redis, loops),
-        app.router.lifespan_context(app),
+        running_app(settings) as app,
         listening(app) as host,
     ):
         yield host
@@ -179,11 +175,11 @@ async def test_presenter_and_listener_pages_show_live_captions(
 
 async def test_page_and_its_files_are_served(clean_redis: str) -> None:
     settings = GatewaySettings(redis_url=clean_redis, registry_cache_s=0)
-    app = create_app(settings, CollectorRegistry())
-    transport = httpx.ASGITransport(app=app)
     async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=transport, base_url="http://gateway") as http,
+        running_app(settings) as app,
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://gateway"
+        ) as http,
     ):
         page = await http.get("/")
         assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
