@@ -16,14 +16,12 @@ import httpx
 import pytest
 import redis.asyncio as aioredis
 from fastapi import FastAPI
-from prometheus_client import CollectorRegistry
 
 from services.gateway.settings import GatewaySettings
-from shared import bus, streams
-from shared.metrics import worker_metrics
+from shared import streams
 from shared.settings import WorkerSettings
-from shared.worker import WorkerSpec, run_worker
-from tests.apps import running_app
+from shared.worker import WorkerSpec
+from tests.apps import running_app, running_workers
 from tests.chaos.standin_worker import STREAM, transcribe
 
 pytestmark = [pytest.mark.redis, pytest.mark.timeout(120)]
@@ -56,27 +54,25 @@ async def gateway(clean_redis: str) -> AsyncIterator[FastAPI]:
 @pytest.fixture
 async def worker(clean_redis: str) -> AsyncIterator[None]:
     """Two replicas of the real loop; a failed delivery is reclaimed after 200 ms."""
-    redis = bus.client(clean_redis)
-    stop = asyncio.Event()
     spec = WorkerSpec(
         component="stt", stream=STREAM, handle=lambda j: transcribe(j, 5), model="tiny.en"
     )
-    tasks = []
-    for name in ("a", "b"):
-        settings = WorkerSettings(
-            redis_url=clean_redis,
-            worker_name=name,
-            block_ms=50,
-            concurrency=8,
-            claim_idle_ms=200,
-            max_deliveries=2,
+    loops = [
+        (
+            spec,
+            WorkerSettings(
+                redis_url=clean_redis,
+                worker_name=name,
+                block_ms=50,
+                concurrency=8,
+                claim_idle_ms=200,
+                max_deliveries=2,
+            ),
         )
-        metrics = worker_metrics(CollectorRegistry())
-        tasks.append(asyncio.create_task(run_worker(redis, spec, settings, metrics, stop)))
-    yield
-    stop.set()
-    await asyncio.gather(*tasks)
-    await redis.aclose()
+        for name in ("a", "b")
+    ]
+    async with running_workers(clean_redis, loops):
+        yield
 
 
 async def slow_body(data: bytes) -> AsyncIterator[bytes]:

@@ -1,7 +1,6 @@
 """/v1/pipeline and /v1/audio/translations through the bus to the REAL stt (tiny.en), mt
 (Bergamot EN<->PT) and tts (Piper joe) handlers, each in an in-process worker loop."""
 
-import asyncio
 import base64
 import io
 import wave
@@ -12,7 +11,6 @@ import httpx
 import openai
 import pytest
 from fastapi import FastAPI
-from prometheus_client import CollectorRegistry
 
 from services.mt.__main__ import loops as mt_loops
 from services.mt.model import MtModel
@@ -24,10 +22,9 @@ from services.stt.model import load_model as load_stt
 from services.stt.settings import SttSettings
 from services.tts.__main__ import worker_spec as tts_spec
 from services.tts.settings import TtsSettings
-from shared import bus, streams
+from shared import streams
 from shared.messages import Envelope, Transcript
-from shared.metrics import worker_metrics
-from shared.multi import Loop, run_many
+from shared.multi import Loop
 from shared.textnorm import wer
 from shared.worker import WorkerSpec
 from tests.apps import running_workers
@@ -70,16 +67,8 @@ def real_loops(redis_url: str, tiny: SttModel, bergamot: MtModel) -> list[Loop]:
 
 @pytest.fixture
 async def workers(clean_redis: str, tiny: SttModel, bergamot: MtModel) -> AsyncIterator[None]:
-    redis = bus.client(clean_redis)
-    stop = asyncio.Event()
-    metrics = worker_metrics(CollectorRegistry())
-    task = asyncio.create_task(
-        run_many(redis, real_loops(clean_redis, tiny, bergamot), metrics, stop)
-    )
-    yield
-    stop.set()
-    await task
-    await redis.aclose()
+    async with running_workers(clean_redis, real_loops(clean_redis, tiny, bergamot)):
+        yield
 
 
 def wav_duration_s(data: bytes) -> tuple[int, float]:

@@ -5,14 +5,11 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from prometheus_client import CollectorRegistry
 
 from services.mt.__main__ import loops
 from services.mt.model import MtModel, load_model
 from services.mt.settings import MtSettings
-from shared import bus
-from shared.metrics import worker_metrics
-from shared.multi import run_many
+from tests.apps import running_workers
 
 pytestmark = pytest.mark.redis
 
@@ -27,15 +24,9 @@ def bergamot() -> MtModel:
 @pytest.fixture
 async def mt_worker(clean_redis: str, bergamot: MtModel) -> AsyncIterator[None]:
     """A real MT worker process's loops (one per pair) with the real model."""
-    redis = bus.client(clean_redis)
     settings = MtSettings(redis_url=clean_redis, worker_name="mt-test", block_ms=50)
-    stop = asyncio.Event()
-    metrics = worker_metrics(CollectorRegistry())
-    task = asyncio.create_task(run_many(redis, loops(bergamot, settings), metrics, stop))
-    yield
-    stop.set()
-    await task
-    await redis.aclose()
+    async with running_workers(clean_redis, loops(bergamot, settings)):
+        yield
 
 
 def post(client: httpx.AsyncClient, **body: object) -> "asyncio.Future[httpx.Response]":
