@@ -26,6 +26,7 @@ WORKER_PREFIXES = {
     "mt": "MT",
     "tts": "TTS",
     "summarizer": "SUM",
+    "llm": "LLM",
     "speaker": "SPEAKER",
 }
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -111,7 +112,7 @@ def stop(
 
 
 def worker(
-    stage: Annotated[str, typer.Argument(help="stt|mt|tts|summarizer|speaker")],
+    stage: Annotated[str, typer.Argument(help="stt|mt|tts|summarizer|llm|speaker")],
     redis_url: Annotated[str | None, typer.Option(help="shared Redis; default REDIS_URL")] = None,
     concurrency: Annotated[
         int | None, typer.Option(min=1, max=256, help="jobs at once (default: the stage's)")
@@ -125,7 +126,8 @@ def worker(
 ) -> None:
     """Run one worker in the foreground, on any host that reaches the shared Redis."""
     if stage not in WORKER_PREFIXES:
-        raise _fail(f"unknown stage {stage!r}: use one of {', '.join(WORKER_PREFIXES)}")
+        hint = f" ({stack.RENAMED[stage]})" if stage in stack.RENAMED else ""
+        raise _fail(f"unknown stage {stage!r}{hint}: use one of {', '.join(WORKER_PREFIXES)}")
     if not stack.runnable(stage):
         raise _fail(f"no {stage} worker is installed here")
     settings = CliSettings()

@@ -22,6 +22,8 @@ STAGES = ("stt", "mt", "tts", "summarizer", "llm", "speaker")
 # ``stt:base`` (the multilingual Whisper) or ``tts:espeak`` (espeak-ng voices).
 VARIANT_SETTINGS = {"stt": "STT_MODEL", "mt": "MT_ENGINE", "tts": "TTS_ENGINE"}
 VARIANT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+# Stage names of earlier releases, with what a user should write instead.
+RENAMED = {"dialog": "the stage is called llm now"}
 DEFAULT_WORKERS = "stt=1,stt:base=1,mt=1,tts=1,tts:espeak=1,summarizer=1,llm=1,speaker=1"
 
 
@@ -62,6 +64,8 @@ def parse_workers(spec: str) -> dict[str, int]:
     for part in filter(None, (p.strip() for p in spec.split(","))):
         name, sep, value = part.partition("=")
         stage, variant = split_key(name)
+        if stage in RENAMED:
+            raise StackError(f"bad worker spec {part!r}: {RENAMED[stage]}")
         if not sep or stage not in STAGES:
             raise StackError(
                 f"bad worker spec {part!r}: use STAGE=N or STAGE:VARIANT=N, STAGE in {STAGES}"

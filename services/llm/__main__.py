@@ -1,10 +1,11 @@
 """``python -m services.llm``: load the LLM (or connect its backend), then serve."""
 
+import logging
 from functools import partial
 
 from services.llm.handler import handle
 from services.llm.model import load_model
-from services.llm.settings import LlmSettings
+from services.llm.settings import LlmSettings, legacy_variables
 from shared import streams
 from shared.multi import serve_many
 from shared.settings import configure_logging
@@ -16,6 +17,10 @@ COMPONENT = "llm"
 def main() -> None:
     settings = LlmSettings()
     configure_logging(settings.log_level)
+    if renamed := legacy_variables():
+        logging.getLogger(__name__).warning(
+            "%s: read as LLM_* (the stage is llm now); rename them", ", ".join(renamed)
+        )
     model = load_model(settings)
     spec = WorkerSpec(
         component=COMPONENT,

@@ -1,13 +1,40 @@
-"""LLM worker settings (prefix ``LLM_``)."""
+"""LLM worker settings (prefix ``LLM_``; ``DIALOG_``, the prefix of earlier releases, is
+still read where no ``LLM_`` variable is set, so an upgrade keeps its backend)."""
+
+import os
 
 from pydantic import Field, SecretStr
-from pydantic_settings import SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 from shared.settings import WorkerSettings
+
+LEGACY_PREFIX = "DIALOG_"
+
+
+def legacy_variables() -> list[str]:
+    """The ``DIALOG_`` variables set in this environment (to warn that they are renamed)."""
+    return sorted(name for name in os.environ if name.upper().startswith(LEGACY_PREFIX))
 
 
 class LlmSettings(WorkerSettings):
     model_config = SettingsConfigDict(env_prefix="LLM_", extra="ignore", populate_by_name=True)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        legacy = EnvSettingsSource(settings_cls, env_prefix=LEGACY_PREFIX)
+        return (init_settings, env_settings, legacy, dotenv_settings, file_secret_settings)
 
     backend_url: str = Field(
         "",

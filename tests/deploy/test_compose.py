@@ -101,6 +101,14 @@ def test_replicas_follow_the_environment() -> None:
     }  # fmt: skip
 
 
+def test_an_earlier_release_s_dialog_variables_still_size_the_llm_stage() -> None:
+    services = resolved(env={"DIALOG_REPLICAS": "3", "DIALOG_CONCURRENCY": "2"})["services"]
+    assert services["llm"]["deploy"]["replicas"] == 3
+    assert services["llm"]["environment"]["LLM_CONCURRENCY"] == "2"
+    services = resolved(env={"LLM_REPLICAS": "2", "DIALOG_REPLICAS": "3"})["services"]
+    assert services["llm"]["deploy"]["replicas"] == 2
+
+
 def test_an_llm_backend_reaches_the_llm_workers() -> None:
     url = "http://llm.internal:8080/v1"
     services = resolved(env={"LLM_BACKEND_URL": url})["services"]

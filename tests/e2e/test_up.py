@@ -154,6 +154,7 @@ def test_up_rejects_bad_worker_spec(tmp_path: Path) -> None:
         ("stt=-1", "bad worker count"),
         ("ocr=1", "bad worker spec"),
         ("stt", "bad worker spec"),
+        ("dialog=1", "the stage is called llm now"),  # an earlier release's name
     ):
         result = pyparrot("up", "--detach", "--workers", spec, env=env, timeout_s=60)
         assert result.returncode == 1 and message in result.stderr, (spec, result.stderr)

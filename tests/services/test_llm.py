@@ -15,7 +15,7 @@ from pyparrot.redis_server import free_port
 from services.llm.backend import BackendModel, completions_url
 from services.llm.handler import handle, prepare, reply, sentences
 from services.llm.model import ChatModel, Delta, LocalModel, load_model
-from services.llm.settings import LlmSettings
+from services.llm.settings import LlmSettings, legacy_variables
 from shared.messages import ChatMessage, ChatRequest, Envelope, SynthesizeRequest
 from shared.worker import JobFailed, Rejected
 
@@ -77,6 +77,17 @@ def test_a_bad_conversation_is_rejected(text: str, code: str) -> None:
     with pytest.raises(Rejected) as failed:
         prepare(LlmSettings(), ask(text))
     assert failed.value.code == code
+
+
+def test_an_earlier_release_s_dialog_variables_are_read_where_no_llm_one_is_set(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("DIALOG_BACKEND_URL", "http://127.0.0.1:9/v1")
+    monkeypatch.setenv("DIALOG_CONCURRENCY", "3")
+    monkeypatch.setenv("LLM_CONCURRENCY", "2")
+    settings = LlmSettings()
+    assert (settings.backend_url, settings.concurrency) == ("http://127.0.0.1:9/v1", 2)
+    assert legacy_variables() == ["DIALOG_BACKEND_URL", "DIALOG_CONCURRENCY"]
 
 
 def test_other_kinds_are_refused() -> None:
