@@ -27,8 +27,14 @@ def load_features(path: Path) -> list[ClipFeatures]:
     return [from_json(json.loads(line)) for line in path.read_text().splitlines() if line]
 
 
+def clips(name: str, seed: int) -> list[LangClip]:
+    """The clips of set ``name``: the seeded corpus (dev and held-out halves) or the plain
+    voices (all held out)."""
+    return langid_corpus.corpus(seed) if name == "corpus" else list(langid_corpus.plain())
+
+
 def run(
-    path: Path, seed: int, threads: int, model_name: str, with_reference: bool
+    path: Path, seed: int, threads: int, model_name: str, with_reference: bool, name: str
 ) -> list[ClipFeatures]:
     """Measure every clip not yet in ``path``."""
     from faster_whisper import WhisperModel
@@ -41,21 +47,21 @@ def run(
     model = load_model(settings)
     plain = None
     if with_reference:
-        path = str(resolve_model_path(settings))
-        plain = WhisperModel(path, compute_type=settings.compute_type, cpu_threads=threads)
-    clips = [c for c in langid_corpus.corpus(seed) if c.name not in done]
+        weights = str(resolve_model_path(settings))
+        plain = WhisperModel(weights, compute_type=settings.compute_type, cpu_threads=threads)
+    todo = [c for c in clips(name, seed) if c.name not in done]
     started = time.perf_counter()
     with path.open("a") as out:
-        for index, clip in enumerate(clips):
+        for index, clip in enumerate(todo):
             features = measure(plain, model, settings, clip)
             out.write(json.dumps(as_json(features), ensure_ascii=False) + "\n")
             out.flush()
             elapsed = time.perf_counter() - started
-            print(f"{index + 1}/{len(clips)} {clip.name} {elapsed:.0f}s", flush=True)
+            print(f"{index + 1}/{len(todo)} {clip.name} {elapsed:.0f}s", flush=True)
     return load_features(path)
 
 
-def check(seed: int, threads: int, old_module: Path | None, held_out_only: bool) -> str:
+def check(seed: int, threads: int, old_module: Path | None, held_out_only: bool, name: str) -> str:
     """Run the plain model, the product's ``choose_language`` and (optionally) an earlier
     ``langid.py`` on every clip, as they run: the table without the offline features."""
     import importlib.util
@@ -78,7 +84,7 @@ def check(seed: int, threads: int, old_module: Path | None, held_out_only: bool)
         spec.loader.exec_module(module)  # type: ignore[union-attr]
         chooser["old"] = module.choose_language
     rows: list[tuple[LangClip, dict[str, str]]] = []
-    for clip in langid_corpus.corpus(seed):
+    for clip in clips(name, seed):
         if held_out_only and not clip.held_out:
             continue
         _segments, info = plain.transcribe(clip.audio, beam_size=1, vad_filter=True)
@@ -109,7 +115,8 @@ def real_table(rows: list[tuple[LangClip, dict[str, str]]], names: list[str]) ->
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--features", type=Path, default=Path("/tmp/pyparrot-langid.jsonl"))
+    parser.add_argument("--set", choices=("corpus", "plain"), default="corpus", dest="clips")
+    parser.add_argument("--features", type=Path, help="default /tmp/pyparrot-langid-SET.jsonl")
     parser.add_argument("--seed", type=int, default=langid_corpus.SEED)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--model", default="base")
@@ -117,13 +124,14 @@ def main() -> None:
     parser.add_argument("--check", action="store_true", help="run the rules, not features")
     parser.add_argument("--held-out-only", action="store_true", help="with --check")
     parser.add_argument("--old-module", type=Path, help="an earlier services/stt/langid.py")
-    parser.add_argument("--rules", default="reference,old,new")
+    parser.add_argument("--rules", default="reference,old,previous,new")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     if args.check:
-        print(check(args.seed, args.threads, args.old_module, args.held_out_only))
+        print(check(args.seed, args.threads, args.old_module, args.held_out_only, args.clips))
         return
-    features = run(args.features, args.seed, args.threads, args.model, not args.no_reference)
+    path = args.features or Path(f"/tmp/pyparrot-langid-{args.clips}.jsonl")
+    features = run(path, args.seed, args.threads, args.model, not args.no_reference, args.clips)
     rules = {name: RULES[name] for name in args.rules.split(",")}
     print(table(features, rules, LANGUAGES))
 

@@ -160,6 +160,23 @@ def recorded(rng: random.Random) -> Iterator[LangClip]:
         yield LangClip(f"{clip.language}/{name}", clip.audio, clip.language, False, "shared")
 
 
+# Each language's voices as a user names them, for the plain set.
+PLAIN_VOICES = {"es": ("es", "es-419"), "pt": ("pt", "pt-br"), "de": ("de",), "fr": ("fr-fr", "fr-be")}
+PLAIN_VOICES |= {"it": ("it",)}
+
+
+def plain() -> Iterator[LangClip]:
+    """Every sentence read by each plain voice (no variant) at both speeds, clean: the clips a
+    user trying the product makes first. All held out: no rule was chosen on them."""
+    for code, voices in PLAIN_VOICES.items():
+        for voice in voices:
+            for index, text in enumerate(SENTENCES[code]):
+                for speed in sorted(SPEEDS_WPM, reverse=True):
+                    name = f"{code}/{voice}-s{index + 1}-{speed}"
+                    audio = qc.espeak(text, voice, speed)
+                    yield LangClip(name, audio, code, True, f"{voice} {speed}wpm clean")
+
+
 def corpus(seed: int = SEED) -> list[LangClip]:
     """The whole corpus, the same for the same seed."""
     rng = random.Random(seed)

@@ -30,6 +30,16 @@ def old(f: ClipFeatures) -> str:
     return max(options, key=lambda c: f.decodes[c].logprob)
 
 
+def previous(f: ClipFeatures) -> str:
+    """The rule before the English and near-tie guards: under 0.7, the heard decode of the
+    expected languages with the highest mean log-prob."""
+    guess, p = f.shifted[0][0]
+    if p >= OLD_CONFIDENCE:
+        return guess
+    pool = [c for c in NEW_CANDIDATES if decoded(f, c).heard] or list(NEW_CANDIDATES)
+    return max(pool, key=lambda c: decoded(f, c).logprob)
+
+
 def decoded(f: ClipFeatures, code: str) -> langid.Decoded:
     """A measured decode as the product sees it."""
     d = f.decodes[code]
@@ -62,7 +72,9 @@ def chosen(
     return rule
 
 
-RULES: dict[str, Rule] = {"reference": reference, "old": old, "new": chosen()}
+RULES: dict[str, Rule] = {
+    "reference": reference, "old": old, "previous": previous, "new": chosen(),
+}  # fmt: skip
 # The variants the rule was chosen among, on the corpus's dev half.
 VARIANTS: dict[str, Rule] = {
     f"w{weight:g}-c{confidence:g}-{len(cands)}{'-heard' * heard}": chosen(

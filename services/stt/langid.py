@@ -7,9 +7,10 @@ short clips, noise), the choice is made among the languages the deployment expec
 deployment is likelier a misheard expected one. Each expected language is decoded greedily
 from the same encoder output; decodes that ran past the speech or repeat themselves (how
 Whisper makes text up in a wrong language) are set aside, and the likeliest of the rest, by
-mean log-probability per token, wins. Adding Whisper's detection probability to that score
-sank the languages it mishears (Portuguese heard as Latin or Hungarian). The corpus the rule
-was chosen on, and its figures: docs/BENCHMARKS.md.
+mean log-probability per token, wins, unless it only just beats Whisper's own guess. English
+needs some detected English to compete: it is what Whisper writes when it cannot make the
+audio out. Adding the detection probability to the score sank the languages it mishears
+(Portuguese heard as Latin or Hungarian). The corpora and figures: docs/BENCHMARKS.md.
 """
 
 import functools
@@ -29,6 +30,8 @@ from services.stt.settings import SttSettings
 WINDOW_SAMPLES = 30 * 16_000  # what Whisper's detection looks at
 SCORE_TOKENS = 64  # a candidate's decode budget (a wrong language can babble on)
 MIN_RESCORE_SAMPLES = 16_000  # under 1 s of audio, decodes say little: keep the guess
+MIN_EN = 0.1  # detection probability English needs to compete among the decodes
+TIE_MARGIN = 0.1  # log-probability per token a decode must beat Whisper's own guess by
 
 
 @dataclass(frozen=True)
@@ -67,12 +70,21 @@ def decide(
 ) -> tuple[str, bool]:
     """The language from Whisper's ranked detection and each of ``options`` decoded; True
     when the decodes decided. Only decodes the model seems to have heard compete, unless
-    none was; the likeliest of them wins."""
+    none was; the likeliest of them wins, unless it beats Whisper's own guess by less than
+    ``TIE_MARGIN``."""
     guess, probability = ranked[0]
     if probability >= confidence or len(options) < 2:
         return guess, False
-    pool = [code for code in options if decoded(code).heard] or list(options)
-    return max(pool, key=lambda code: decoded(code).logprob), True
+    detected = dict(ranked)
+    # Whisper writes fluent English from audio it cannot make out, so English needs some
+    # detected English to compete and gets no benefit of the doubt as the guess.
+    options = [c for c in options if c != "en" or detected.get(c, 0.0) >= MIN_EN]
+    pool = [code for code in options if decoded(code).heard] or options or [guess]
+    best = max(pool, key=lambda code: decoded(code).logprob)
+    close = decoded(best).logprob - decoded(guess).logprob < TIE_MARGIN
+    if guess != "en" and guess in pool and close:
+        return guess, True
+    return best, True
 
 
 def speech_window(settings: SttSettings, audio: np.ndarray) -> np.ndarray:

@@ -232,6 +232,7 @@ HARD_CLIPS = [
     ("pt", 4, "pt+m7", 175, 0),
     ("de", 6, "de+f4", 140, 0),
     ("fr", 3, "fr-be", 175, 0),
+    ("pt", 3, "pt", 175, 0),  # espeak-ng's default Portuguese voice: heard as English before
 ]
 
 
