@@ -161,8 +161,10 @@ def recorded(rng: random.Random) -> Iterator[LangClip]:
 
 
 # Each language's voices as a user names them, for the plain set.
-PLAIN_VOICES = {"es": ("es", "es-419"), "pt": ("pt", "pt-br"), "de": ("de",), "fr": ("fr-fr", "fr-be")}
-PLAIN_VOICES |= {"it": ("it",)}
+PLAIN_VOICES = {
+    "es": ("es", "es-419"), "pt": ("pt", "pt-br"), "de": ("de",), "fr": ("fr-fr", "fr-be"),
+    "it": ("it",),
+}  # fmt: skip
 
 
 def plain() -> Iterator[LangClip]:
