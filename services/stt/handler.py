@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from services.stt.langid import Choice, choose_language
-from services.stt.model import LaterWindowSkipped, SttModel
+from services.stt.model import ClipLanguage, LaterWindowSkipped, SttModel
 from services.stt.sentence_end import mark_probability
 from services.stt.settings import SttSettings
 from shared.audio import WHISPER_RATE_HZ, to_float32_mono
@@ -104,8 +104,11 @@ def _decode(
         window_s = settings.partial_window_s
         duration_s = request.audio_format.duration_s(request.audio)
         max_tokens = min(PARTIAL_MIN_TOKENS + int(duration_s * PARTIAL_TOKENS_PER_S), 200)
-    overruled = (choice.guess, choice.language) if choice and choice.rescored else None
-    with model.whisper.encoder_window(window_s, skip_s, switching, overruled):
+    clip = None
+    if choice is not None and switching:
+        guess = choice.guess or choice.language
+        clip = ClipLanguage(choice.language, guess, settings.language_confidence)
+    with model.whisper.encoder_window(window_s, skip_s, switching, clip):
         segments, info = model.whisper.transcribe(
             audio,
             language=language if model.multilingual else "en",

@@ -47,9 +47,19 @@ class _EncoderWindow(threading.local):
     skip_under = 0  # later windows with fewer frames of content are not decoded
     started = False  # this call has encoded its first window
     track_language = False  # keep each window's language (faster-whisper's multilingual)
-    overruled: tuple[str, str] | None = None  # a guess the clip's rescoring overruled, and by
+    clip: "ClipLanguage | None" = None  # the language a window keeps unless sure of another
     language: str | None = None  # the last window's language, when tracked
     first: object | None = None  # the encoder's output for the last call's first window
+
+
+@dataclass(frozen=True)
+class ClipLanguage:
+    """A file's chosen language, which one of its windows leaves only when its own detection
+    is sure of another (code-switching), never for the clip's overruled first guess."""
+
+    language: str
+    guess: str  # Whisper's first guess for the whole clip
+    confidence: float  # how sure a window must be to switch
 
 
 class LaterWindowSkipped(Exception):
@@ -83,26 +93,26 @@ class WindowedWhisper(WhisperModel):
         seconds: float,
         skip_under_s: float = 0.0,
         track_language: bool = False,
-        overruled: tuple[str, str] | None = None,
+        clip: ClipLanguage | None = None,
     ) -> Iterator[None]:
         """For one call in this thread: encode at least ``seconds`` of window (content + 1 s
         kept), and raise ``LaterWindowSkipped`` at a window after the first that holds less
         than ``skip_under_s`` of audio (0: never). ``track_language`` keeps each window's
-        language in ``window_language()``; ``overruled`` (guess, language) replaces a
-        window's guess that decoding overruled for the whole clip."""
+        language in ``window_language()``, where ``clip`` replaces an unsure window's guess
+        and the clip's overruled one."""
         window = self._window
         window.frames = int(seconds * FRAMES_PER_S) if 0 < seconds < 30 else 0
         window.skip_under = int(skip_under_s * FRAMES_PER_S)
         window.started = False
         window.track_language, window.language = track_language, None
-        window.overruled = overruled
+        window.clip = clip
         window.first = None
         try:
             yield
         finally:
             window.frames = window.skip_under = 0
             window.started = window.track_language = False
-            window.language = window.overruled = None
+            window.language = window.clip = None
 
     def window_language(self) -> str | None:
         """The language of the window this thread decoded last (when tracked)."""
@@ -133,8 +143,9 @@ class WindowedWhisper(WhisperModel):
 
 class _LanguageAware:
     """The CTranslate2 model, whose per-window language detection (faster-whisper's
-    ``multilingual=True``) is recorded, and does not return to a guess the clip's rescoring
-    overruled (the robotic Portuguese heard as Italian would be Italian in its window)."""
+    ``multilingual=True``) is recorded, and keeps the clip's language where the window is
+    unsure or returns to the guess the clip's rescoring overruled (robotic Portuguese would
+    otherwise be decoded as Italian in its window)."""
 
     def __init__(self, model: object, window: _EncoderWindow) -> None:
         self._model, self._window = model, window
@@ -148,8 +159,10 @@ class _LanguageAware:
         if not window.track_language:
             return results  # type: ignore[no-any-return]
         ranked = results[0]
-        if window.overruled is not None and ranked[0][0] == f"<|{window.overruled[0]}|>":
-            token = f"<|{window.overruled[1]}|>"
+        clip = window.clip
+        top, probability = ranked[0]
+        if clip is not None and (probability < clip.confidence or top == f"<|{clip.guess}|>"):
+            token = f"<|{clip.language}|>"
             ranked = [(token, dict(ranked).get(token, 0.0))] + [r for r in ranked if r[0] != token]
         window.language = ranked[0][0][2:-2]  # "<|de|>" -> "de"
         return [ranked, *results[1:]]

@@ -285,3 +285,18 @@ def test_a_live_final_says_how_sure_the_model_is_that_its_sentence_ended(
     assert whole.sentence_end_p is not None and part.sentence_end_p is not None
     assert whole.sentence_end_p - part.sentence_end_p > 0.3, (whole, part)
     assert transcribe(tiny, settings, request("real/spk1_snt4")).sentence_end_p is None  # a file
+
+
+@pytest.mark.parametrize("gain", [1.0, 0.999, 0.5])
+def test_a_file_s_windows_keep_the_chosen_language_unless_sure_of_another(
+    base: tuple[SttModel, SttSettings], gain: float
+) -> None:
+    """Robotic Portuguese: Whisper's window-by-window detection flips between Latin and
+    Italian with the level; an unsure window is decoded in the clip's chosen language."""
+    model, settings = base
+    audio, fmt = read_pcm("pt_short")
+    samples = np.frombuffer(audio, "<i2").astype(np.float32) * gain
+    quieter = samples.round().astype("<i2").tobytes()
+    result = transcribe(model, settings, TranscribeRequest(audio=quieter, audio_format=fmt))
+    assert result.language == "pt", result
+    assert {s.language for s in result.segments} == {"pt"}, result.segments
