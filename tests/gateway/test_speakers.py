@@ -78,20 +78,14 @@ async def gateway(
     ]
     async with running_app(settings) as app, running_workers(clean_redis, loops):
         transport = httpx.ASGITransport(app=app)
-        async with (
-            httpx.AsyncClient(
-                transport=transport,
-                base_url="http://gateway",
-                headers={"Authorization": f"Bearer {keys[0]}"},
-                timeout=60,
-            ) as mine,
-            httpx.AsyncClient(
-                transport=transport,
-                base_url="http://gateway",
-                headers={"Authorization": f"Bearer {keys[1]}"},
-                timeout=60,
-            ) as theirs,
-        ):
+
+        def client(key: str) -> httpx.AsyncClient:
+            headers = {"Authorization": f"Bearer {key}"}
+            return httpx.AsyncClient(
+                transport=transport, base_url="http://gateway", headers=headers, timeout=60
+            )
+
+        async with client(keys[0]) as mine, client(keys[1]) as theirs:
             yield mine, theirs
 
 
