@@ -57,7 +57,8 @@ def _end_losses(rows: list[Row]) -> str:
         return "No path lost a word at the end of a sample that the model in-process kept."
     lines = ["Samples where a path lost words at the end that the model in-process kept:", ""]
     lines += [
-        f"- {r.path}, `{r.sample.name}`: {r.score.end_lost} (in-process {r.reference.end_lost})"
+        f"- {r.path}, `{r.sample.name}`: {r.score.end_lost} (in-process {r.reference.end_lost}; "
+        f"WER there: path {r.score.wer:.2f}, in-process {r.reference.wer:.2f})"
         for r in worse
     ]
     return "\n".join(lines)
