@@ -81,9 +81,10 @@ def decide(
     options = [c for c in options if c != "en" or detected.get(c, 0.0) >= MIN_EN]
     pool = [code for code in options if decoded(code).heard] or options or [guess]
     best = max(pool, key=lambda code: decoded(code).logprob)
-    close = decoded(best).logprob - decoded(guess).logprob < TIE_MARGIN
-    if guess != "en" and guess in pool and close:
-        return guess, True
+    # (A guess outside the pool is never decoded: it could only cost a decode.)
+    if guess != "en" and guess in pool:
+        if decoded(best).logprob - decoded(guess).logprob < TIE_MARGIN:
+            return guess, True
     return best, True
 
 
