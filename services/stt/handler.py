@@ -106,9 +106,8 @@ def _decode(
         max_tokens = min(PARTIAL_MIN_TOKENS + int(duration_s * PARTIAL_TOKENS_PER_S), 200)
     clip = None
     if choice is not None and switching:
-        guess = choice.guess or choice.language
-        clip = ClipLanguage(choice.language, guess, settings.language_confidence)
-    with model.whisper.encoder_window(window_s, skip_s, switching, clip):
+        clip = ClipLanguage(choice.language, choice.guess, settings.language_confidence)
+    with model.whisper.encoder_window(window_s, skip_s, clip):
         segments, info = model.whisper.transcribe(
             audio,
             language=language if model.multilingual else "en",

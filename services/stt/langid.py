@@ -39,7 +39,7 @@ class Choice:
     language: str
     probability: float  # Whisper's detection probability of the chosen language
     rescored: bool  # True when decoding, not the detection pass alone, decided
-    guess: str = ""  # Whisper's own first guess, which decoding may have overruled
+    guess: str  # Whisper's own first guess, which decoding may have overruled
 
 
 @dataclass(frozen=True)
@@ -149,7 +149,7 @@ def choose_language(
     ranked = detect(model, encoded)
     guess, probability = ranked[0]
     if not rescore or len(speech) < MIN_RESCORE_SAMPLES:
-        return Choice(guess, probability, False)
+        return Choice(guess, probability, False, guess)
     language, rescored = decide(
         ranked,
         functools.cache(lambda code: decode(model, encoded, code)),

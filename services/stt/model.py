@@ -46,8 +46,7 @@ class _EncoderWindow(threading.local):
     frames = 0  # 0: Whisper's standard 30 s window
     skip_under = 0  # later windows with fewer frames of content are not decoded
     started = False  # this call has encoded its first window
-    track_language = False  # keep each window's language (faster-whisper's multilingual)
-    clip: "ClipLanguage | None" = None  # the language a window keeps unless sure of another
+    clip: "ClipLanguage | None" = None  # set: windows' languages are kept (multilingual)
     language: str | None = None  # the last window's language, when tracked
     first: object | None = None  # the encoder's output for the last call's first window
 
@@ -92,26 +91,24 @@ class WindowedWhisper(WhisperModel):
         self,
         seconds: float,
         skip_under_s: float = 0.0,
-        track_language: bool = False,
         clip: ClipLanguage | None = None,
     ) -> Iterator[None]:
         """For one call in this thread: encode at least ``seconds`` of window (content + 1 s
         kept), and raise ``LaterWindowSkipped`` at a window after the first that holds less
-        than ``skip_under_s`` of audio (0: never). ``track_language`` keeps each window's
-        language in ``window_language()``, where ``clip`` replaces an unsure window's guess
-        and the clip's overruled one."""
+        than ``skip_under_s`` of audio (0: never). With ``clip`` (a file whose windows may
+        change language) each window's language is kept in ``window_language()``, the clip's
+        replacing an unsure window's guess and the clip's overruled one."""
         window = self._window
         window.frames = int(seconds * FRAMES_PER_S) if 0 < seconds < 30 else 0
         window.skip_under = int(skip_under_s * FRAMES_PER_S)
         window.started = False
-        window.track_language, window.language = track_language, None
-        window.clip = clip
+        window.clip, window.language = clip, None
         window.first = None
         try:
             yield
         finally:
             window.frames = window.skip_under = 0
-            window.started = window.track_language = False
+            window.started = False
             window.language = window.clip = None
 
     def window_language(self) -> str | None:
@@ -155,13 +152,12 @@ class _LanguageAware:
 
     def detect_language(self, *args: object, **kwargs: object) -> list[list[tuple[str, float]]]:
         results = self._model.detect_language(*args, **kwargs)  # type: ignore[attr-defined]
-        window = self._window
-        if not window.track_language:
+        window, clip = self._window, self._window.clip
+        if clip is None:
             return results  # type: ignore[no-any-return]
         ranked = results[0]
-        clip = window.clip
         top, probability = ranked[0]
-        if clip is not None and (probability < clip.confidence or top == f"<|{clip.guess}|>"):
+        if probability < clip.confidence or top == f"<|{clip.guess}|>":
             token = f"<|{clip.language}|>"
             ranked = [(token, dict(ranked).get(token, 0.0))] + [r for r in ranked if r[0] != token]
         window.language = ranked[0][0][2:-2]  # "<|de|>" -> "de"
