@@ -105,7 +105,7 @@ class GatewaySettings(ServiceSettings):
         "once the text so far ends a sentence",
     )
     live_sentence_end_p: float = Field(
-        0.9,
+        0.96,
         ge=0,
         le=1,
         description="a text ends a sentence at a pause only if the model puts at least this "

@@ -6,6 +6,7 @@ alone cannot tell a speaker's hesitation from a sentence's end; the mark's proba
 mostly can (``docs/BENCHMARKS.md``, "Live accuracy").
 """
 
+import ctranslate2
 import numpy as np
 
 from services.stt.model import SttModel
@@ -19,8 +20,10 @@ def _ids(model: SttModel, text: str) -> list[int]:
 
 
 def mark_probability(model: SttModel, text: str, language: str) -> float | None:
-    """P(". ", "?" or "!" next | the last call's first window, ``text`` without its mark).
-    None when there is nothing to ask about (no call, no words, too long a text)."""
+    """P(".", "?" or "!" next | the last call's first window, ``text`` without its mark), as
+    Whisper's word-timing alignment reads it: among text tokens only (ending without a mark
+    is no choice there). None when there is nothing to ask about (no call, no words, too
+    long a text)."""
     encoded = model.whisper.first_window()
     body = sentence_body(text)
     if encoded is None or not body:
@@ -29,25 +32,17 @@ def mark_probability(model: SttModel, text: str, language: str) -> float | None:
     specials = ["<|startoftranscript|>"]
     if model.multilingual:
         specials += [f"<|{language}|>", "<|transcribe|>"]
-    prefix = [tokenizer.token_to_id(t) for t in [*specials, "<|notimestamps|>"]]
+    start = [tokenizer.token_to_id(t) for t in specials]
     words = _ids(model, " " + body)
-    if len(words) > MAX_TOKENS or None in prefix:
+    if len(words) > MAX_TOKENS or None in start:
         return None
     marks = sorted({ids[0] for m in SENTENCE_MARKS if len(ids := _ids(model, m)) == 1})
-    # CTranslate2 forces the prompt's tokens after the task ones and reports the log
-    # probabilities of every step; it needs twice the forced length to reach the next one.
-    result = model.whisper.model.generate(  # type: ignore[attr-defined]
-        encoded,
-        [prefix + words],
-        max_length=2 * len(words) + 2,
-        return_logits_vocab=True,
-        beam_size=1,
-        suppress_blank=False,
-        suppress_tokens=[],
-    )[0]
-    steps = result.logits[0]
-    if len(steps) <= len(words):
-        return None
-    logits = np.asarray(steps[len(words)], dtype=np.float64)
-    probs = np.exp(logits - logits.max())
-    return float(probs[marks].sum() / probs.sum())
+    # The word-timing alignment reads every text token's probability in one parallel pass
+    # (a forced decode takes a step per token); one batch row per mark.
+    features = np.asarray(encoded)
+    batch = ctranslate2.StorageView.from_array(np.repeat(features, len(marks), axis=0))
+    frames = 2 * features.shape[1]  # mel frames: the encoder halves them
+    rows = model.whisper.model.align(  # type: ignore[attr-defined]
+        batch, start, [[*words, mark] for mark in marks], [frames] * len(marks)
+    )
+    return float(sum(row.text_token_probs[-1] for row in rows))
