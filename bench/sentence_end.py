@@ -1,7 +1,7 @@
 """Does the model's probability of a sentence mark tell a sentence's end from a pause inside
 one? The question a live session asks at every pause (``services/stt/sentence_end.py``).
 
-``python -m bench.sentence_end [--json PATH]``
+``python -m bench.sentence_end [--json PATH] [--model base]``
 
 Clips: the 12 real sentences (two readers, one file each), the same with real noise at 10 dB
 SNR, and the multi-sentence clips of ``bench.live_corpus`` (Piper lectures, the espeak-ng
@@ -71,8 +71,12 @@ def _noisy(audio: np.ndarray, k: int) -> np.ndarray:
 
 def _decode(model: SttModel, settings: SttSettings, audio: np.ndarray) -> tuple[str, float | None]:
     pcm = float32_to_pcm16(np.concatenate([audio, PAUSE]))
-    request = TranscribeRequest(
-        audio=pcm, audio_format=AudioFormat(), mode=SttMode.LIVE_FINAL, word_timestamps=True
+    request = TranscribeRequest(  # English audio: a multilingual model is told so
+        audio=pcm,
+        audio_format=AudioFormat(),
+        mode=SttMode.LIVE_FINAL,
+        word_timestamps=True,
+        language="en",
     )
     result = transcribe(model, settings, request)
     return result.text, result.sentence_end_p
@@ -137,8 +141,9 @@ def render(cuts: list[Cut]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.sentence_end", description=__doc__)
     parser.add_argument("--json", type=Path, help="write every cut here")
+    parser.add_argument("--model", default="tiny.en", help="STT_MODEL to ask (default tiny.en)")
     args = parser.parse_args(argv)
-    settings = SttSettings(model="tiny.en")
+    settings = SttSettings(model=args.model)
     model = load_model(settings)
     cuts: list[Cut] = []
     for group, clip, audio in _clips():
