@@ -110,10 +110,11 @@ class Shape:
 
     calls: int
     threads: int
+    model: str = "tiny.en"
 
     @property
     def suffix(self) -> str:
-        return f"{self.calls}x{self.threads}"
+        return f"{self.calls}x{self.threads}-{self.model}"
 
     def describe(self) -> str:
         calls = f"{self.calls} call{'s' if self.calls > 1 else ''}"
@@ -121,7 +122,8 @@ class Shape:
 
 
 def _spawn_stt(stack: Stack, number: int, shape: Shape) -> None:
-    env = STT_ENV | {"STT_CPU_THREADS": str(shape.threads), "STT_CONCURRENCY": str(shape.calls)}
+    env = STT_ENV | {"STT_MODEL": shape.model, "STT_CPU_THREADS": str(shape.threads)}
+    env["STT_CONCURRENCY"] = str(shape.calls)
     stack.spawn(f"stt-{number}-{shape.suffix}", ["-m", "services.stt"], env)
 
 

@@ -1,6 +1,7 @@
 """Live captions' accuracy against the model called in-process, over the live corpus.
 
-``python -m bench.live_accuracy [--paths ws1,ws4,webrtc] [--env GATEWAY_LIVE_X=V ...]``
+``python -m bench.live_accuracy [--paths ws1,ws4,webrtc] [--env GATEWAY_LIVE_X=V ...]
+[--model base]``
 
 Each clip of ``bench.live_corpus`` goes through a private stack (Redis, one STT worker,
 the gateway with the given settings) as a live session: over ``/ws/converse`` at 1× and 4×
@@ -16,7 +17,7 @@ import json
 import pickle
 import re
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from bench import whisperlive
@@ -42,11 +43,12 @@ class Row:
     extra_marks: int
 
 
-def _references(cache: Path) -> list[tuple[Item, str]]:
-    stored = cache / "live_accuracy_corpus.pkl"
+def _references(cache: Path, model: str) -> list[tuple[Item, str]]:
+    suffix = "" if model == "tiny.en" else f".{model}"
+    stored = cache / f"live_accuracy_corpus{suffix}.pkl"
     if stored.exists():
         return pickle.loads(stored.read_bytes())  # type: ignore[no-any-return]
-    pairs = [(item, in_process(item.audio).text) for item in corpus(cache)]
+    pairs = [(item, in_process(item.audio, model).text) for item in corpus(cache)]
     stored.write_bytes(pickle.dumps(pairs))
     return pairs
 
@@ -125,15 +127,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--env", action="append", default=[], help="gateway KEY=VALUE")
     parser.add_argument("--only", help="clips whose name holds one of these (a,b)")
     parser.add_argument("--json", type=Path, help="write the rows here")
+    parser.add_argument("--model", default="tiny.en", help="the STT worker's and the reference's")
     args = parser.parse_args(argv)
     cache = whisperlive.DEFAULT_CACHE
     cache.mkdir(parents=True, exist_ok=True)
-    pairs = _references(cache)
+    pairs = _references(cache, args.model)
     if args.only:
         pairs = [(i, t) for i, t in pairs if any(k in i.name for k in args.only.split(","))]
-    env = dict(kv.split("=", 1) for kv in args.env)
+    env = {"GATEWAY_DEFAULT_STT_MODEL": args.model} | dict(kv.split("=", 1) for kv in args.env)
     with Stack() as stack:
-        set_stt_workers(stack, 1, worker_shape(LIVE_FULL, 1))
+        set_stt_workers(stack, 1, replace(worker_shape(LIVE_FULL, 1), model=args.model))
         url = start_gateway(stack, env).removesuffix("/ws/converse")
         rows = asyncio.run(_run(url, args.paths.split(","), pairs))
     print(render(rows, pairs))

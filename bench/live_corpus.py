@@ -68,24 +68,24 @@ def read_wav(path: Path) -> np.ndarray:
 
 
 @functools.cache
-def _model():  # type: ignore[no-untyped-def]
+def _model(name: str = "tiny.en"):  # type: ignore[no-untyped-def]
     from faster_whisper import WhisperModel
 
     from services.stt.model import resolve_model_path
     from services.stt.settings import SttSettings
 
-    s = SttSettings()
+    s = SttSettings(model=name)
     path = resolve_model_path(s)
     return WhisperModel(str(path), device="cpu", compute_type=s.compute_type, cpu_threads=2)
 
 
-def in_process(audio: np.ndarray) -> Heard:
+def in_process(audio: np.ndarray, model: str = "tiny.en") -> Heard:
     """The plain ``WhisperModel.transcribe`` of the whole clip, with the STT worker's model,
     beam and VAD (nothing of the product's code between): the reference."""
     from services.stt.settings import SttSettings
 
     s = SttSettings()
-    segments, _info = _model().transcribe(
+    segments, _info = _model(model).transcribe(
         audio, language="en", beam_size=s.beam_size, vad_filter=s.vad_filter,
         word_timestamps=True,
     )  # fmt: skip

@@ -2,7 +2,6 @@
 
 import uuid
 from pathlib import Path
-from typing import Annotated
 
 from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
@@ -110,12 +109,7 @@ class GatewaySettings(ServiceSettings):
         ge=0,
         le=1,
         description="a text ends a sentence at a pause only if the model puts at least this "
-        "probability on its mark (0: any mark will do); read on tiny.en",
-    )
-    live_sentence_end_p_models: dict[str, Annotated[float, Field(ge=0, le=1)]] = Field(
-        {"base": 0.8},
-        description="that threshold for these STT models instead (JSON): each model is as sure "
-        "of a mark as it is, base less than tiny.en",
+        "probability on its mark (0: any mark will do)",
     )
     live_speculate_silence_ms: int = Field(
         100,

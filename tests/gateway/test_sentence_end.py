@@ -4,7 +4,6 @@ probability of its mark; no model runs here)."""
 import pytest
 
 from services.gateway.live.engine.transcriber import complete, ends_sentence
-from services.gateway.settings import GatewaySettings
 from shared.messages import Transcript
 
 
@@ -20,39 +19,17 @@ def test_a_phrase_that_goes_on_does_not(text: str) -> None:
     assert not ends_sentence(text)
 
 
-def said(text: str, p: float | None, model: str = "tiny.en") -> Transcript:
-    return Transcript(text=text, language="en", duration_s=1.0, sentence_end_p=p, model=model)
-
-
-def sure(p: float, **models: float) -> GatewaySettings:
-    return GatewaySettings(live_sentence_end_p=p, live_sentence_end_p_models=models)
+def said(text: str, p: float | None) -> Transcript:
+    return Transcript(text=text, language="en", duration_s=1.0, sentence_end_p=p)
 
 
 def test_a_mark_the_model_is_unsure_of_does_not_end_a_sentence() -> None:
-    assert complete(said("A thin stripe runs down the middle.", 0.95), sure(0.9))
-    assert not complete(said("A thin stripe.", 0.6), sure(0.9))
-    assert complete(said("A thin stripe.", 0.6), sure(0.0))  # the setting turns it off
-
-
-def test_each_model_is_held_to_its_own_threshold() -> None:
-    settings = sure(0.96, base=0.8)
-    assert not complete(said("The air is pure.", 0.9), settings)
-    assert complete(said("The air is pure.", 0.9, model="base"), settings)
-    assert not complete(said("The air is pure.", 0.7, model="base"), settings)
-
-
-def test_the_per_model_thresholds_come_from_the_environment(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    assert GatewaySettings().live_sentence_end_p_models == {"base": 0.8}
-    monkeypatch.setenv("GATEWAY_LIVE_SENTENCE_END_P_MODELS", '{"large-v3": 0.9}')
-    assert GatewaySettings().live_sentence_end_p_models == {"large-v3": 0.9}
-    monkeypatch.setenv("GATEWAY_LIVE_SENTENCE_END_P_MODELS", '{"base": 1.5}')
-    with pytest.raises(ValueError, match="less than or equal to 1"):
-        GatewaySettings()
+    assert complete(said("A thin stripe runs down the middle.", 0.95), sure=0.9)
+    assert not complete(said("A thin stripe.", 0.6), sure=0.9)
+    assert complete(said("A thin stripe.", 0.6), sure=0.0)  # the setting turns it off
 
 
 def test_without_the_models_word_the_text_decides() -> None:
-    assert complete(said("A thin stripe.", None), sure(0.9))
-    assert not complete(said("A thin stripe runs", 0.99), sure(0.9))
-    assert complete(said("", 0.1), sure(0.9))  # nothing said: nothing to keep open for
+    assert complete(said("A thin stripe.", None), sure=0.9)
+    assert not complete(said("A thin stripe runs", 0.99), sure=0.9)
+    assert complete(said("", 0.1), sure=0.9)  # nothing said: nothing to keep open for

@@ -35,7 +35,6 @@ from services.gateway.errors import GatewayError
 from services.gateway.live.engine import voices
 from services.gateway.live.engine.segmenter import Segmenter, SegmenterOptions, Utterance
 from services.gateway.live.vad import StreamingVad
-from services.gateway.settings import GatewaySettings
 from services.gateway.stages.stt import SttOptions, transcribe
 from shared.audio import float32_to_pcm16
 from shared.messages import SttMode, Transcript
@@ -57,12 +56,10 @@ def ends_sentence(text: str) -> bool:
     return text.endswith(SENTENCE_MARKS) and not text.endswith(("..", "…"))
 
 
-def complete(t: Transcript, s: GatewaySettings) -> bool:
+def complete(t: Transcript, sure: float) -> bool:
     """Whether a speculative final ends a sentence: marked as one, and (Whisper marks any
-    fragment before a pause) its model as sure of that mark as the settings ask of that
-    model, where it says."""
+    fragment before a pause) the model at least ``sure`` of that mark, where it says."""
     p = t.sentence_end_p
-    sure = s.live_sentence_end_p_models.get(t.model, s.live_sentence_end_p)
     return ends_sentence(t.text) and (p is None or not t.text.strip() or p >= sure)
 
 
@@ -126,6 +123,7 @@ class Transcriber:
         self.clock_s = clock_s  # session time at which this connection's audio starts
         options = SegmenterOptions.from_settings(s)
         self.segmenter = Segmenter(options, first_index, self._sentence_ended)
+        self.sure_end = s.live_sentence_end_p
         self.interval = int(s.live_partial_interval_s * RATE_HZ)
         self.window_s = s.live_partial_window_s
         self.speculate_windows = (
@@ -226,7 +224,7 @@ class Transcriber:
             return False  # not heard yet: wait (the long pause ends it anyway)
         if task.cancelled() or task.exception() is not None:
             return True  # no text to judge by: end as a pause alone would
-        return complete(task.result(), self.core.settings)
+        return complete(task.result(), self.sure_end)
 
     def _maybe_split(self) -> None:
         """A speculation that came back as a whole sentence after the speaker went on: the
@@ -238,7 +236,7 @@ class Transcriber:
             if task.cancelled() or task.exception() is not None:
                 continue
             said = task.result()
-            if not (said.text.strip() and complete(said, self.core.settings)):
+            if not (said.text.strip() and complete(said, self.sure_end)):
                 continue
             if done := self.segmenter.split(*key):
                 for utterance in done:
