@@ -6,9 +6,6 @@ alone cannot tell a speaker's hesitation from a sentence's end; the mark's proba
 mostly can (``docs/BENCHMARKS.md``, "Live accuracy").
 """
 
-import ctranslate2
-import numpy as np
-
 from services.stt.model import SttModel
 from shared.textnorm import SENTENCE_MARKS, sentence_body
 
@@ -38,11 +35,8 @@ def mark_probability(model: SttModel, text: str, language: str) -> float | None:
         return None
     marks = sorted({ids[0] for m in SENTENCE_MARKS if len(ids := _ids(model, m)) == 1})
     # The word-timing alignment reads every text token's probability in one parallel pass
-    # (a forced decode takes a step per token); one batch row per mark.
-    features = np.asarray(encoded)
-    batch = ctranslate2.StorageView.from_array(np.repeat(features, len(marks), axis=0))
-    frames = 2 * features.shape[1]  # mel frames: the encoder halves them
-    rows = model.whisper.model.align(  # type: ignore[attr-defined]
-        batch, start, [[*words, mark] for mark in marks], [frames] * len(marks)
-    )
+    # (a forced decode takes a step per token): one pass per mark, on any device.
+    frames = 2 * encoded.shape[1]  # type: ignore[attr-defined]  # the encoder halves mel frames
+    align = model.whisper.model.align  # type: ignore[attr-defined]
+    rows = [align(encoded, start, [[*words, mark]], [frames])[0] for mark in marks]
     return float(sum(row.text_token_probs[-1] for row in rows))
