@@ -33,7 +33,7 @@ from shared.messages import AudioFormat, SttMode, TranscribeRequest
 
 RATE_HZ = 16_000
 PAUSE = np.zeros(int(0.2 * RATE_HZ), dtype=np.float32)
-THRESHOLDS = (0.0, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95)
+THRESHOLDS = (0.0, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.96, 0.97)
 SNR_DB = 10.0
 MULTI = ("lecture", "rhetorical", "conversation")
 
