@@ -30,7 +30,7 @@ from services.stt.settings import SttSettings
 WINDOW_SAMPLES = 30 * 16_000  # what Whisper's detection looks at
 SCORE_TOKENS = 64  # a candidate's decode budget (a wrong language can babble on)
 MIN_RESCORE_SAMPLES = 16_000  # under 1 s of audio, decodes say little: keep the guess
-MIN_EN = 0.1  # detection probability English needs to compete among the decodes
+MIN_EN = 0.2  # detection probability English needs to compete among the decodes
 TIE_MARGIN = 0.1  # log-probability per token a decode must beat Whisper's own guess by
 
 
